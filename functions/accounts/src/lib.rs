@@ -1,0 +1,80 @@
+//! The `accounts` function: sign-up, sign-in, the signed-in account and password change.
+
+use axum::{
+    Router,
+    extract::State,
+    http::StatusCode,
+    response::IntoResponse,
+    routing::{get, post, put},
+};
+use paspor_domain::accounts::SignUp;
+use paspor_http::{ApiError, AppState, Auth, Json, RequestLang};
+use serde::Deserialize;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/v1/accounts", post(sign_up))
+        .route("/v1/sessions", post(sign_in))
+        .route("/v1/password", put(change_password))
+        .route("/v1/me", get(me))
+}
+
+#[derive(Deserialize)]
+struct SignUpBody {
+    email: String,
+    password: String,
+    full_name: String,
+    phone: String,
+}
+
+async fn sign_up(
+    State(state): State<AppState>,
+    RequestLang(lang): RequestLang,
+    Json(body): Json<SignUpBody>,
+) -> Result<impl IntoResponse, ApiError> {
+    let input = SignUp {
+        email: body.email,
+        password: body.password,
+        full_name: body.full_name,
+        phone: body.phone,
+    };
+    let created = state.accounts.sign_up(input, lang).await?;
+    Ok((StatusCode::CREATED, axum::Json(created)))
+}
+
+#[derive(Deserialize)]
+struct SignInBody {
+    email: String,
+    password: String,
+}
+
+async fn sign_in(
+    State(state): State<AppState>,
+    Json(body): Json<SignInBody>,
+) -> Result<impl IntoResponse, ApiError> {
+    Ok(axum::Json(
+        state.accounts.sign_in(&body.email, &body.password).await?,
+    ))
+}
+
+#[derive(Deserialize)]
+struct ChangePasswordBody {
+    current_password: String,
+    new_password: String,
+}
+
+async fn change_password(
+    State(state): State<AppState>,
+    Auth(who): Auth,
+    Json(body): Json<ChangePasswordBody>,
+) -> Result<StatusCode, ApiError> {
+    state
+        .accounts
+        .change_password(&who, &body.current_password, &body.new_password)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn me(State(state): State<AppState>, Auth(who): Auth) -> Result<impl IntoResponse, ApiError> {
+    Ok(axum::Json(state.accounts.profile(&who).await?))
+}

@@ -1,0 +1,171 @@
+//! `paspor-local`: every function's router on one port over the embedded backend, with
+//! the worker running beside it. What the cloud provides elsewhere (the queue consumer,
+//! later the upload target and the sweeper) runs here as tasks.
+
+use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
+
+use axum::{Router, routing::post};
+use clap::Parser;
+use paspor_adapters::embedded::{Embedded, OffsetClock, SqliteQueue, load_or_create_secrets};
+use paspor_http::{ApiError, AppState, Json};
+use paspor_worker::{JobError, Worker};
+use serde::Deserialize;
+use tokio::net::TcpListener;
+
+#[derive(Debug, Clone, Parser)]
+#[command(
+    name = "paspor-local",
+    about = "Paspor's whole API on one port, over an embedded backend"
+)]
+pub struct Config {
+    /// Address to listen on.
+    #[arg(long, env = "PASPOR_ADDR", default_value = "127.0.0.1:8080")]
+    pub addr: SocketAddr,
+    /// Where the database, documents, outbox and keys live. Survives restarts.
+    #[arg(long, env = "PASPOR_DATA_DIR", default_value = "./.paspor")]
+    pub data_dir: PathBuf,
+    /// Seed data to add if missing ("demo": real immigration offices and 30 days of quota).
+    #[arg(long, env = "PASPOR_SEED", value_parser = ["demo"])]
+    pub seed: Option<String>,
+    /// Payment channels' webhook secrets, comma separated (several during a rotation).
+    #[arg(
+        long,
+        env = "PASPOR_WEBHOOK_SECRET",
+        default_value = "local-webhook-secret"
+    )]
+    pub webhook_secret: String,
+    /// The operators' bearer token for `/v1/ops/`.
+    #[arg(long, env = "PASPOR_OPS_TOKEN", default_value = "local-ops-token")]
+    pub ops_token: String,
+    /// How long a billing stays payable.
+    #[arg(long, env = "PASPOR_PAYMENT_TTL_SECS", default_value_t = 7200)]
+    pub payment_ttl_secs: u64,
+    /// How often expired billings are swept.
+    #[arg(long, env = "PASPOR_SWEEP_SECS", default_value_t = 5)]
+    pub sweep_secs: u64,
+}
+
+/// The local server, opened on its data directory.
+pub struct Local {
+    pub embedded: Embedded,
+    pub state: AppState,
+}
+
+impl Local {
+    pub fn open(config: &Config) -> anyhow::Result<Self> {
+        let embedded = Embedded::open(&config.data_dir)?;
+        let webhook = config
+            .webhook_secret
+            .split(',')
+            .map(|s| s.trim().as_bytes().to_vec())
+            .filter(|s| !s.is_empty())
+            .collect();
+        let secrets = load_or_create_secrets(&config.data_dir, webhook)?;
+        let state = AppState::new(embedded.ports(), &secrets);
+        Ok(Self { embedded, state })
+    }
+
+    /// Every function's routes, plus the local-only ones.
+    pub fn router(&self) -> Router {
+        let routes = Router::new()
+            .merge(paspor_accounts::routes())
+            .merge(paspor_otp::routes())
+            .merge(local_routes(self.embedded.clock.clone()));
+        paspor_http::app(routes, self.state.clone())
+    }
+}
+
+#[derive(Deserialize)]
+struct ClockBody {
+    advance_secs: i64,
+}
+
+/// `POST /_local/clock`: moves the one clock forward, so deadlines and lockouts can be
+/// reached in tests and demos without waiting.
+fn local_routes(clock: Arc<OffsetClock>) -> Router<AppState> {
+    Router::new().route(
+        "/_local/clock",
+        post(move |Json(body): Json<ClockBody>| async move {
+            if body.advance_secs < 0 {
+                return Err(ApiError::new(
+                    http::StatusCode::BAD_REQUEST,
+                    "invalid_request",
+                    "Jam hanya bisa dimajukan.",
+                    "The clock only moves forward.",
+                ));
+            }
+            let now = clock.advance(body.advance_secs).map_err(|e| {
+                tracing::error!(error = %e, "clock");
+                ApiError::internal()
+            })?;
+            Ok(axum::Json(serde_json::json!({ "now": now.to_rfc3339() })))
+        }),
+    )
+}
+
+/// Runs queued jobs until the process ends.
+pub async fn run_worker(queue: Arc<SqliteQueue>, worker: Worker) {
+    loop {
+        match queue.claim().await {
+            Ok(Some(job)) => {
+                let outcome = worker.handle(&job.body).await;
+                let settled = match outcome {
+                    Ok(()) => queue.ack(job.id).await,
+                    Err(JobError::Malformed(e)) => {
+                        tracing::error!(job = job.id, error = %e, "malformed job dead-lettered");
+                        queue.bury(&job, &e).await
+                    }
+                    Err(e) => {
+                        tracing::warn!(job = job.id, error = %e, "job failed; will retry");
+                        queue.fail(&job, &e.to_string()).await
+                    }
+                };
+                if let Err(e) = settled {
+                    tracing::error!(error = %e, "queue");
+                }
+            }
+            Ok(None) => tokio::time::sleep(Duration::from_millis(100)).await,
+            Err(e) => {
+                tracing::error!(error = %e, "queue");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    }
+}
+
+/// Opens the data directory, starts the worker and serves until SIGTERM or Ctrl-C.
+pub async fn serve(config: Config) -> anyhow::Result<()> {
+    let local = Local::open(&config)?;
+    if let Some(seed) = &config.seed {
+        tracing::info!(seed, "seed requested; nothing to seed yet");
+    }
+    let worker = Worker::new(local.embedded.ports());
+    tokio::spawn(run_worker(local.embedded.queue.clone(), worker));
+    let listener = TcpListener::bind(config.addr).await?;
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, data_dir = %config.data_dir.display(), "paspor-local listening");
+    println!("paspor-local listening on http://{addr}");
+    axum::serve(listener, local.router())
+        .with_graceful_shutdown(shutdown())
+        .await?;
+    tracing::info!("paspor-local stopped");
+    Ok(())
+}
+
+async fn shutdown() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => return ctrl_c.await.unwrap_or(()),
+            };
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}

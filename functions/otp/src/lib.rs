@@ -1,0 +1,83 @@
+//! The `otp` function: everything that proves a mailbox with a one-time code — verifying a
+//! sign-up, sending a code again, and resetting a forgotten password.
+
+use axum::{Router, extract::State, http::StatusCode, response::IntoResponse, routing::post};
+use paspor_domain::otp::Purpose;
+use paspor_http::{ApiError, AppState, Json, RequestLang};
+use serde::Deserialize;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/v1/accounts/verify", post(verify))
+        .route("/v1/otp/resend", post(resend))
+        .route("/v1/password/forgot", post(forgot))
+        .route("/v1/password/reset", post(reset))
+}
+
+#[derive(Deserialize)]
+struct VerifyBody {
+    email: String,
+    code: String,
+}
+
+async fn verify(
+    State(state): State<AppState>,
+    Json(body): Json<VerifyBody>,
+) -> Result<impl IntoResponse, ApiError> {
+    Ok(axum::Json(
+        state.accounts.verify(&body.email, &body.code).await?,
+    ))
+}
+
+#[derive(Deserialize)]
+struct ResendBody {
+    email: String,
+    purpose: Purpose,
+}
+
+async fn resend(
+    State(state): State<AppState>,
+    RequestLang(lang): RequestLang,
+    Json(body): Json<ResendBody>,
+) -> Result<StatusCode, ApiError> {
+    state
+        .accounts
+        .resend(&body.email, body.purpose, lang)
+        .await?;
+    Ok(StatusCode::ACCEPTED)
+}
+
+#[derive(Deserialize)]
+struct ForgotBody {
+    email: String,
+}
+
+async fn forgot(
+    State(state): State<AppState>,
+    RequestLang(lang): RequestLang,
+    Json(body): Json<ForgotBody>,
+) -> Result<StatusCode, ApiError> {
+    state
+        .accounts
+        .resend(&body.email, Purpose::PasswordReset, lang)
+        .await?;
+    Ok(StatusCode::ACCEPTED)
+}
+
+#[derive(Deserialize)]
+struct ResetBody {
+    email: String,
+    code: String,
+    new_password: String,
+}
+
+async fn reset(
+    State(state): State<AppState>,
+    Json(body): Json<ResetBody>,
+) -> Result<StatusCode, ApiError> {
+    state
+        .accounts
+        .reset_password(&body.email, &body.code, &body.new_password)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}

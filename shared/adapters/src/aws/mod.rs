@@ -1,0 +1,78 @@
+//! The ports on AWS: DynamoDB (the table), SQS (the job queue), SES (email) and SSM
+//! Parameter Store (secrets). Clients are built once per cold start.
+
+mod dynamodb;
+mod secrets;
+mod ses;
+mod sqs;
+
+use std::sync::Arc;
+
+pub use dynamodb::DynamoTable;
+pub use secrets::load_secrets;
+pub use ses::SesMailer;
+pub use sqs::SqsQueue;
+
+use paspor_domain::{Ports, clock::SystemClock};
+
+/// Where each resource is, read from the environment the SAM template sets.
+#[derive(Debug, Clone)]
+pub struct AwsSettings {
+    pub table: String,
+    pub jobs_queue_url: String,
+    pub mail_from: String,
+    /// Endpoint overrides for the local stand-ins (DynamoDB Local, moto); `None` on AWS.
+    pub dynamodb_endpoint: Option<String>,
+    pub sqs_endpoint: Option<String>,
+    pub ses_endpoint: Option<String>,
+}
+
+fn var(name: &str) -> Result<String, String> {
+    std::env::var(name).map_err(|_| format!("environment variable {name} is not set"))
+}
+
+impl AwsSettings {
+    pub fn from_env() -> Result<Self, String> {
+        Ok(Self {
+            table: var("PASPOR_TABLE")?,
+            jobs_queue_url: var("PASPOR_JOBS_QUEUE_URL")?,
+            mail_from: var("PASPOR_MAIL_FROM")?,
+            dynamodb_endpoint: std::env::var("PASPOR_DYNAMODB_ENDPOINT").ok(),
+            sqs_endpoint: std::env::var("PASPOR_SQS_ENDPOINT").ok(),
+            ses_endpoint: std::env::var("PASPOR_SES_ENDPOINT").ok(),
+        })
+    }
+}
+
+/// Builds every port from one SDK configuration.
+pub fn ports_with(sdk: &aws_config::SdkConfig, settings: &AwsSettings) -> Ports {
+    let sdk = sdk.clone();
+    Ports {
+        table: Arc::new(DynamoTable::new(
+            &sdk,
+            settings.dynamodb_endpoint.as_deref(),
+            settings.table.clone(),
+        )),
+        queue: Arc::new(SqsQueue::new(
+            &sdk,
+            settings.sqs_endpoint.as_deref(),
+            settings.jobs_queue_url.clone(),
+        )),
+        mailer: Arc::new(SesMailer::new(
+            &sdk,
+            settings.ses_endpoint.as_deref(),
+            settings.mail_from.clone(),
+        )),
+        clock: Arc::new(SystemClock),
+    }
+}
+
+/// Everything a Lambda function needs, read once per cold start: the ports from the
+/// environment and the secrets from SSM (`PASPOR_SSM_PREFIX`).
+pub async fn from_env() -> Result<(Ports, paspor_domain::Secrets), String> {
+    let settings = AwsSettings::from_env()?;
+    let sdk = aws_config::load_from_env().await;
+    let prefix = var("PASPOR_SSM_PREFIX")?;
+    let secrets = load_secrets(&sdk, &prefix).await?;
+    Ok((ports_with(&sdk, &settings), secrets))
+}

@@ -1,0 +1,39 @@
+//! Secrets from SSM Parameter Store (SecureString), read once per cold start.
+
+use paspor_domain::Secrets;
+
+/// Reads `<prefix>/token-key`, `<prefix>/otp-key` and `<prefix>/webhook-secrets` (comma
+/// separated, for rotation) in one call.
+pub async fn load_secrets(sdk: &aws_config::SdkConfig, prefix: &str) -> Result<Secrets, String> {
+    let client = aws_sdk_ssm::Client::new(sdk);
+    let names = ["token-key", "otp-key", "webhook-secrets"].map(|n| format!("{prefix}/{n}"));
+    let out = client
+        .get_parameters()
+        .set_names(Some(names.to_vec()))
+        .with_decryption(true)
+        .send()
+        .await
+        .map_err(|e| {
+            format!(
+                "GetParameters: {}",
+                aws_sdk_ssm::error::DisplayErrorContext(e)
+            )
+        })?;
+    let value = |name: &str| {
+        out.parameters()
+            .iter()
+            .find(|p| p.name() == Some(name))
+            .and_then(|p| p.value())
+            .map(str::to_owned)
+            .ok_or_else(|| format!("SSM parameter {name} is missing"))
+    };
+    Ok(Secrets {
+        token_key: value(&names[0])?.into_bytes(),
+        otp_key: value(&names[1])?.into_bytes(),
+        webhook_secrets: value(&names[2])?
+            .split(',')
+            .map(|s| s.trim().as_bytes().to_vec())
+            .filter(|s| !s.is_empty())
+            .collect(),
+    })
+}

@@ -1,0 +1,49 @@
+//! The job queue on SQS: one message per job; the worker Lambda consumes it with partial
+//! batch failures, and a dead-letter queue catches what keeps failing.
+
+use async_trait::async_trait;
+use aws_sdk_sqs::Client;
+use paspor_domain::jobs::{Job, JobQueue, QueueError};
+
+#[derive(Clone, Debug)]
+pub struct SqsQueue {
+    client: Client,
+    url: String,
+}
+
+impl SqsQueue {
+    pub fn new(sdk: &aws_config::SdkConfig, endpoint: Option<&str>, url: String) -> Self {
+        let mut conf = aws_sdk_sqs::config::Builder::from(sdk);
+        if let Some(e) = endpoint {
+            conf = conf.endpoint_url(e);
+        }
+        Self {
+            client: Client::from_conf(conf.build()),
+            url,
+        }
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+}
+
+#[async_trait]
+impl JobQueue for SqsQueue {
+    async fn enqueue(&self, job: &Job) -> Result<(), QueueError> {
+        let body = serde_json::to_string(job).map_err(|e| QueueError(e.to_string()))?;
+        self.client
+            .send_message()
+            .queue_url(&self.url)
+            .message_body(body)
+            .send()
+            .await
+            .map_err(|e| {
+                QueueError(format!(
+                    "SendMessage: {}",
+                    aws_sdk_sqs::error::DisplayErrorContext(e)
+                ))
+            })?;
+        Ok(())
+    }
+}

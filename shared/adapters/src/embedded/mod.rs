@@ -1,0 +1,60 @@
+//! The embedded backend: one SQLite database (items and the job queue) in the data
+//! directory, an outbox folder for emails, and a clock that `/_local/clock` can move.
+//! Everything survives a restart.
+
+mod clock;
+mod outbox;
+mod queue;
+mod secrets;
+mod sqlite;
+
+use std::{path::Path, sync::Arc};
+
+pub use clock::OffsetClock;
+pub use outbox::OutboxMailer;
+pub use queue::{ClaimedJob, SqliteQueue};
+pub use secrets::load_or_create_secrets;
+pub use sqlite::SqliteTable;
+
+use paspor_domain::Ports;
+
+/// Everything `paspor-local` runs on, opened from one data directory.
+pub struct Embedded {
+    pub table: Arc<SqliteTable>,
+    pub queue: Arc<SqliteQueue>,
+    pub mailer: Arc<OutboxMailer>,
+    pub clock: Arc<OffsetClock>,
+}
+
+impl Embedded {
+    pub fn open(data_dir: &Path) -> Result<Self, EmbeddedError> {
+        std::fs::create_dir_all(data_dir)?;
+        let db = data_dir.join("paspor.sqlite3");
+        let clock = Arc::new(OffsetClock::open(data_dir.join("clock-offset"))?);
+        Ok(Self {
+            table: Arc::new(SqliteTable::open(&db)?),
+            queue: Arc::new(SqliteQueue::open(&db)?),
+            mailer: Arc::new(OutboxMailer::new(data_dir.join("outbox"))?),
+            clock,
+        })
+    }
+
+    pub fn ports(&self) -> Ports {
+        Ports {
+            table: self.table.clone(),
+            queue: self.queue.clone(),
+            mailer: self.mailer.clone(),
+            clock: self.clock.clone(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EmbeddedError {
+    #[error("io: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("sqlite: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("{0}")]
+    Other(String),
+}

@@ -1,0 +1,244 @@
+//! The table port on SQLite: conditions are evaluated inside an immediate transaction on
+//! one connection, so they are as atomic as DynamoDB's.
+
+use std::{
+    path::Path,
+    sync::{Arc, Mutex},
+};
+
+use async_trait::async_trait;
+use paspor_domain::store::{
+    Attrs, Cond, Item, Key, StoreError, Table, Update, Write, apply_update, holds,
+};
+use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
+
+use super::EmbeddedError;
+
+#[derive(Clone)]
+pub struct SqliteTable {
+    conn: Arc<Mutex<Connection>>,
+}
+
+pub(crate) fn open_connection(path: &Path) -> Result<Connection, rusqlite::Error> {
+    let conn = Connection::open(path)?;
+    // WAL with synchronous=NORMAL survives a crash of the process (the case that matters
+    // for a local server); FULL would only add power-loss safety at a large cost.
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    Ok(conn)
+}
+
+fn unavailable(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Unavailable(e.to_string())
+}
+
+impl SqliteTable {
+    pub fn open(path: &Path) -> Result<Self, EmbeddedError> {
+        let conn = open_connection(path)?;
+        conn.execute_batch(
+            "CREATE TABLE IF NOT EXISTS items (
+                pk TEXT NOT NULL,
+                sk TEXT NOT NULL,
+                attrs TEXT NOT NULL,
+                PRIMARY KEY (pk, sk)
+            ) WITHOUT ROWID;",
+        )?;
+        Ok(Self {
+            conn: Arc::new(Mutex::new(conn)),
+        })
+    }
+
+    /// Runs `f` in an immediate transaction on a blocking thread.
+    async fn with_tx<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Transaction<'_>) -> Result<T, StoreError> + Send + 'static,
+    {
+        let conn = self.conn.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = conn
+                .lock()
+                .map_err(|_| unavailable("connection poisoned"))?;
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(unavailable)?;
+            let out = f(&tx)?;
+            tx.commit().map_err(unavailable)?;
+            Ok(out)
+        })
+        .await
+        .map_err(unavailable)?
+    }
+}
+
+fn read(tx: &Transaction<'_>, key: &Key) -> Result<Option<Attrs>, StoreError> {
+    let raw: Option<String> = tx
+        .query_row(
+            "SELECT attrs FROM items WHERE pk = ?1 AND sk = ?2",
+            params![key.pk, key.sk],
+            |row| row.get(0),
+        )
+        .optional()
+        .map_err(unavailable)?;
+    raw.map(|s| serde_json::from_str(&s).map_err(|e| StoreError::Corrupt(e.to_string())))
+        .transpose()
+}
+
+fn store(tx: &Transaction<'_>, key: &Key, attrs: &Attrs) -> Result<(), StoreError> {
+    let body = serde_json::to_string(attrs).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    tx.execute(
+        "INSERT INTO items (pk, sk, attrs) VALUES (?1, ?2, ?3)
+         ON CONFLICT (pk, sk) DO UPDATE SET attrs = excluded.attrs",
+        params![key.pk, key.sk, body],
+    )
+    .map_err(unavailable)?;
+    Ok(())
+}
+
+fn remove(tx: &Transaction<'_>, key: &Key) -> Result<(), StoreError> {
+    tx.execute(
+        "DELETE FROM items WHERE pk = ?1 AND sk = ?2",
+        params![key.pk, key.sk],
+    )
+    .map_err(unavailable)?;
+    Ok(())
+}
+
+fn check(
+    cond: Option<&Cond>,
+    current: Option<&Attrs>,
+    index: Option<usize>,
+) -> Result<(), StoreError> {
+    match cond {
+        Some(c) if !holds(c, current) => Err(StoreError::ConditionFailed { index }),
+        _ => Ok(()),
+    }
+}
+
+fn write_key(w: &Write) -> &Key {
+    match w {
+        Write::Put { item, .. } => &item.key,
+        Write::Update { key, .. } | Write::Delete { key, .. } | Write::Check { key, .. } => key,
+    }
+}
+
+#[async_trait]
+impl Table for SqliteTable {
+    async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError> {
+        let key = key.clone();
+        self.with_tx(move |tx| Ok(read(tx, &key)?.map(|attrs| Item { key, attrs })))
+            .await
+    }
+
+    async fn put(&self, item: Item, cond: Option<Cond>) -> Result<(), StoreError> {
+        self.with_tx(move |tx| {
+            check(cond.as_ref(), read(tx, &item.key)?.as_ref(), None)?;
+            store(tx, &item.key, &item.attrs)
+        })
+        .await
+    }
+
+    async fn update(
+        &self,
+        key: &Key,
+        update: Update,
+        cond: Option<Cond>,
+    ) -> Result<Attrs, StoreError> {
+        let key = key.clone();
+        self.with_tx(move |tx| {
+            let current = read(tx, &key)?;
+            check(cond.as_ref(), current.as_ref(), None)?;
+            let next = apply_update(current, &update);
+            store(tx, &key, &next)?;
+            Ok(next)
+        })
+        .await
+    }
+
+    async fn delete(&self, key: &Key, cond: Option<Cond>) -> Result<(), StoreError> {
+        let key = key.clone();
+        self.with_tx(move |tx| {
+            check(cond.as_ref(), read(tx, &key)?.as_ref(), None)?;
+            remove(tx, &key)
+        })
+        .await
+    }
+
+    async fn transact(&self, writes: Vec<Write>) -> Result<(), StoreError> {
+        if writes.len() > 100 {
+            return Err(StoreError::Unavailable(
+                "more than 100 writes in a transaction".into(),
+            ));
+        }
+        let mut seen = std::collections::HashSet::new();
+        if !writes.iter().all(|w| seen.insert(write_key(w).clone())) {
+            return Err(StoreError::Unavailable(
+                "two writes to one item in a transaction".into(),
+            ));
+        }
+        self.with_tx(move |tx| {
+            // Every condition is checked against the state before the transaction, as
+            // DynamoDB does; the transaction is rolled back (dropped) on any failure.
+            for (i, w) in writes.iter().enumerate() {
+                let current = read(tx, write_key(w))?;
+                let cond = match w {
+                    Write::Put { cond, .. }
+                    | Write::Update { cond, .. }
+                    | Write::Delete { cond, .. } => cond.as_ref(),
+                    Write::Check { cond, .. } => Some(cond),
+                };
+                check(cond, current.as_ref(), Some(i))?;
+            }
+            for w in writes {
+                match w {
+                    Write::Put { item, .. } => store(tx, &item.key, &item.attrs)?,
+                    Write::Update { key, update, .. } => {
+                        let next = apply_update(read(tx, &key)?, &update);
+                        store(tx, &key, &next)?;
+                    }
+                    Write::Delete { key, .. } => remove(tx, &key)?,
+                    Write::Check { .. } => {}
+                }
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn query(
+        &self,
+        pk: &str,
+        sk_prefix: &str,
+        limit: usize,
+    ) -> Result<Vec<Item>, StoreError> {
+        let pk = pk.to_owned();
+        let prefix = sk_prefix.to_owned();
+        self.with_tx(move |tx| {
+            let mut stmt = tx
+                .prepare_cached(
+                    "SELECT sk, attrs FROM items WHERE pk = ?1 AND substr(sk, 1, ?3) = ?2
+                     ORDER BY sk LIMIT ?4",
+                )
+                .map_err(unavailable)?;
+            let rows = stmt
+                .query_map(
+                    params![pk, prefix, prefix.chars().count() as i64, limit as i64],
+                    |row| Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?)),
+                )
+                .map_err(unavailable)?;
+            let mut items = Vec::new();
+            for row in rows {
+                let (sk, raw) = row.map_err(unavailable)?;
+                let attrs =
+                    serde_json::from_str(&raw).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                items.push(Item {
+                    key: Key::new(pk.clone(), sk),
+                    attrs,
+                });
+            }
+            Ok(items)
+        })
+        .await
+    }
+}

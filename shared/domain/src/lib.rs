@@ -1,0 +1,19 @@
+//! Paspor's domain: the rules of the service and the ports it needs from the world.
+//!
+//! Nothing here knows AWS, HTTP or SQL. Adapters implement the ports ([`store::Table`],
+//! [`jobs::JobQueue`], [`mail::Mailer`], [`clock::Clock`]); the HTTP layer calls the
+//! services ([`accounts::Accounts`]).
+
+pub mod accounts;
+pub mod clock;
+pub mod error;
+pub mod jobs;
+pub mod mail;
+pub mod otp;
+pub mod ports;
+pub mod store;
+pub mod tokens;
+pub mod validate;
+
+pub use error::{Error, FieldError};
+pub use ports::{Ports, Secrets};

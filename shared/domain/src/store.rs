@@ -1,0 +1,253 @@
+//! The table port: a small typed subset of DynamoDB's semantics (get, conditional put,
+//! update and delete, all-or-nothing transactions, query by key prefix).
+//!
+//! Every repository is written once above this port; it has exactly two implementations,
+//! embedded (SQLite) and DynamoDB, and one conformance suite holds them to the same
+//! behaviour, conditional failures included.
+
+use async_trait::async_trait;
+use serde::{Serialize, de::DeserializeOwned};
+use serde_json::{Map, Value};
+
+/// An item's attributes other than its key.
+pub type Attrs = Map<String, Value>;
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Key {
+    pub pk: String,
+    pub sk: String,
+}
+
+impl Key {
+    pub fn new(pk: impl Into<String>, sk: impl Into<String>) -> Self {
+        Self {
+            pk: pk.into(),
+            sk: sk.into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Item {
+    pub key: Key,
+    pub attrs: Attrs,
+}
+
+impl Item {
+    /// Builds an item from any serialisable record (it must serialise to a JSON object).
+    pub fn from_record<T: Serialize>(key: Key, record: &T) -> Result<Self, StoreError> {
+        match serde_json::to_value(record) {
+            Ok(Value::Object(attrs)) => Ok(Self { key, attrs }),
+            Ok(_) => Err(StoreError::Corrupt("record is not an object".into())),
+            Err(e) => Err(StoreError::Corrupt(e.to_string())),
+        }
+    }
+
+    pub fn record<T: DeserializeOwned>(&self) -> Result<T, StoreError> {
+        serde_json::from_value(Value::Object(self.attrs.clone()))
+            .map_err(|e| StoreError::Corrupt(format!("{}/{}: {e}", self.key.pk, self.key.sk)))
+    }
+}
+
+/// A condition on the item a write touches, evaluated atomically with the write.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Cond {
+    /// The item exists.
+    Exists,
+    /// The item does not exist.
+    NotExists,
+    /// The attribute exists and equals the value.
+    Eq(String, Value),
+    /// Both attributes are numbers and the first is smaller than the second.
+    LessThan(String, String),
+    /// The attribute is a number smaller than the value.
+    LessThanValue(String, i64),
+    All(Vec<Cond>),
+}
+
+impl Cond {
+    pub fn eq(attr: &str, value: impl Into<Value>) -> Self {
+        Self::Eq(attr.to_owned(), value.into())
+    }
+}
+
+/// Changes to one item's attributes; the item is created if it does not exist.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Update {
+    pub set: Attrs,
+    /// Adds to a number attribute (absent counts as 0).
+    pub add: Vec<(String, i64)>,
+    pub remove: Vec<String>,
+}
+
+impl Update {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn set(mut self, attr: &str, value: impl Into<Value>) -> Self {
+        self.set.insert(attr.to_owned(), value.into());
+        self
+    }
+
+    pub fn add(mut self, attr: &str, by: i64) -> Self {
+        self.add.push((attr.to_owned(), by));
+        self
+    }
+
+    pub fn remove(mut self, attr: &str) -> Self {
+        self.remove.push(attr.to_owned());
+        self
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Write {
+    Put {
+        item: Item,
+        cond: Option<Cond>,
+    },
+    Update {
+        key: Key,
+        update: Update,
+        cond: Option<Cond>,
+    },
+    Delete {
+        key: Key,
+        cond: Option<Cond>,
+    },
+    /// Only checks a condition (inside a transaction).
+    Check {
+        key: Key,
+        cond: Cond,
+    },
+}
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum StoreError {
+    /// A condition did not hold; nothing was written. In a transaction, `index` names the
+    /// first write whose condition failed.
+    #[error("condition failed (write {index:?})")]
+    ConditionFailed { index: Option<usize> },
+    /// The store pushed back (throttling, transaction conflict): retrying later may work.
+    #[error("store busy: {0}")]
+    Busy(String),
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    #[error("corrupt record: {0}")]
+    Corrupt(String),
+}
+
+#[async_trait]
+pub trait Table: Send + Sync {
+    /// A strongly consistent read.
+    async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError>;
+
+    async fn put(&self, item: Item, cond: Option<Cond>) -> Result<(), StoreError>;
+
+    /// Applies the update and answers the item's attributes after it.
+    async fn update(
+        &self,
+        key: &Key,
+        update: Update,
+        cond: Option<Cond>,
+    ) -> Result<Attrs, StoreError>;
+
+    async fn delete(&self, key: &Key, cond: Option<Cond>) -> Result<(), StoreError>;
+
+    /// All writes or none; at most 100 writes, each to a different item.
+    async fn transact(&self, writes: Vec<Write>) -> Result<(), StoreError>;
+
+    /// The items of one partition whose sort key starts with `sk_prefix`, in sort-key
+    /// order, at most `limit`.
+    async fn query(&self, pk: &str, sk_prefix: &str, limit: usize)
+    -> Result<Vec<Item>, StoreError>;
+}
+
+/// Evaluates a condition against the current attributes of an item (`None`: absent).
+/// The embedded backend uses this; DynamoDB evaluates the same conditions itself.
+pub fn holds(cond: &Cond, current: Option<&Attrs>) -> bool {
+    match cond {
+        Cond::Exists => current.is_some(),
+        Cond::NotExists => current.is_none(),
+        Cond::Eq(attr, value) => current.and_then(|a| a.get(attr)) == Some(value),
+        Cond::LessThan(a, b) => {
+            let num = |name: &str| current.and_then(|c| c.get(name)).and_then(Value::as_f64);
+            matches!((num(a), num(b)), (Some(x), Some(y)) if x < y)
+        }
+        Cond::LessThanValue(a, v) => current
+            .and_then(|c| c.get(a))
+            .and_then(Value::as_i64)
+            .is_some_and(|x| x < *v),
+        Cond::All(conds) => conds.iter().all(|c| holds(c, current)),
+    }
+}
+
+/// Applies an update to attributes (the embedded backend's half of DynamoDB's UpdateItem).
+pub fn apply_update(current: Option<Attrs>, update: &Update) -> Attrs {
+    let mut attrs = current.unwrap_or_default();
+    for (k, v) in &update.set {
+        attrs.insert(k.clone(), v.clone());
+    }
+    for (k, by) in &update.add {
+        let now = attrs.get(k).and_then(Value::as_i64).unwrap_or(0);
+        attrs.insert(k.clone(), Value::from(now + by));
+    }
+    for k in &update.remove {
+        attrs.remove(k);
+    }
+    attrs
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn attrs(v: Value) -> Attrs {
+        v.as_object().cloned().unwrap_or_default()
+    }
+
+    #[test]
+    fn conditions() {
+        let a = attrs(json!({"count": 3, "capacity": 4, "status": "x"}));
+        assert!(holds(&Cond::Exists, Some(&a)));
+        assert!(!holds(&Cond::Exists, None));
+        assert!(holds(&Cond::NotExists, None));
+        assert!(holds(&Cond::eq("status", "x"), Some(&a)));
+        assert!(!holds(&Cond::eq("status", "y"), Some(&a)));
+        assert!(!holds(&Cond::eq("status", "x"), None));
+        assert!(holds(
+            &Cond::LessThan("count".into(), "capacity".into()),
+            Some(&a)
+        ));
+        assert!(!holds(
+            &Cond::LessThan("capacity".into(), "count".into()),
+            Some(&a)
+        ));
+        assert!(!holds(
+            &Cond::LessThan("count".into(), "missing".into()),
+            Some(&a)
+        ));
+        assert!(holds(&Cond::LessThanValue("count".into(), 4), Some(&a)));
+        assert!(!holds(&Cond::LessThanValue("count".into(), 3), Some(&a)));
+        assert!(!holds(
+            &Cond::All(vec![Cond::Exists, Cond::eq("status", "y")]),
+            Some(&a)
+        ));
+    }
+
+    #[test]
+    fn updates() {
+        let a = attrs(json!({"count": 3, "gone": true}));
+        let u = Update::new()
+            .set("s", "v")
+            .add("count", 2)
+            .add("fresh", 1)
+            .remove("gone");
+        assert_eq!(
+            apply_update(Some(a), &u),
+            attrs(json!({"count": 5, "fresh": 1, "s": "v"}))
+        );
+    }
+}

@@ -1,0 +1,85 @@
+//! Access tokens: HS256 JWTs naming the account and the session. Lifetimes are checked
+//! against the one clock, not the machine's, so `/_local/clock` reaches them too.
+
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Claims {
+    /// The account id.
+    pub sub: String,
+    /// The session: survives a password change made from it.
+    pub sid: String,
+    /// Issued at, milliseconds since the epoch.
+    pub iat_ms: i64,
+    /// Expires at, seconds since the epoch.
+    pub exp: i64,
+    pub typ: String,
+}
+
+pub struct TokenKeys {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    validation: Validation,
+}
+
+impl TokenKeys {
+    pub fn new(secret: &[u8]) -> Self {
+        let mut validation = Validation::new(Algorithm::HS256);
+        // Expiry is checked against the service clock by the caller.
+        validation.validate_exp = false;
+        validation.required_spec_claims.clear();
+        Self {
+            encoding: EncodingKey::from_secret(secret),
+            decoding: DecodingKey::from_secret(secret),
+            validation,
+        }
+    }
+
+    pub fn issue(&self, claims: &Claims) -> Result<String, jsonwebtoken::errors::Error> {
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, &self.encoding)
+    }
+
+    /// The claims of a well-signed access token that has not expired at `now_ms`.
+    pub fn verify(&self, token: &str, now_ms: i64) -> Option<Claims> {
+        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation).ok()?;
+        let c = data.claims;
+        (c.typ == "access" && c.exp * 1000 > now_ms).then_some(c)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn claims(exp: i64) -> Claims {
+        Claims {
+            sub: "acc".into(),
+            sid: "s1".into(),
+            iat_ms: 0,
+            exp,
+            typ: "access".into(),
+        }
+    }
+
+    #[test]
+    fn round_trip_and_expiry() {
+        let k = TokenKeys::new(b"secret-key-for-tests");
+        let t = k.issue(&claims(100)).expect("issue");
+        assert_eq!(k.verify(&t, 99_999), Some(claims(100)));
+        assert_eq!(k.verify(&t, 100_000), None);
+    }
+
+    #[test]
+    fn forged_or_tampered() {
+        let k = TokenKeys::new(b"secret-key-for-tests");
+        let other = TokenKeys::new(b"another-key");
+        let t = other.issue(&claims(100)).expect("issue");
+        assert_eq!(k.verify(&t, 0), None);
+        let good = k.issue(&claims(100)).expect("issue");
+        let mut tampered = good.clone();
+        tampered.insert(good.len() / 2, 'x');
+        assert_eq!(k.verify(&tampered, 0), None);
+        assert_eq!(k.verify("not-a-token", 0), None);
+    }
+}

@@ -1,0 +1,116 @@
+//! Extractors that answer problem+json when they refuse: JSON bodies and bearer tokens.
+
+use axum::{
+    extract::{FromRequest, FromRequestParts, Request},
+    http::request::Parts,
+};
+use bytes::Bytes;
+use http::{StatusCode, header};
+use paspor_domain::accounts::Principal;
+use serde::de::DeserializeOwned;
+
+use crate::{ApiError, AppState};
+
+/// A JSON request body: `application/json`, within the size limit, well-formed, of the
+/// expected shape. Anything else is a 4xx naming what was wrong.
+pub struct Json<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Json<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let is_json = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"));
+        if !is_json {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "Kirim isi permintaan sebagai application/json.",
+                "Send the request body as application/json.",
+            ));
+        }
+        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "payload_too_large",
+                    "Isi permintaan terlalu besar.",
+                    "The request body is too large.",
+                )
+            } else {
+                ApiError::invalid_body(rejection.body_text())
+            }
+        })?;
+        let de = &mut serde_json::Deserializer::from_slice(&bytes);
+        match serde_path_to_error::deserialize(de) {
+            Ok(value) => Ok(Self(value)),
+            Err(err) => {
+                let inner = err.inner();
+                if inner.is_syntax() || inner.is_eof() || inner.is_io() {
+                    return Err(ApiError::invalid_body(inner.to_string()));
+                }
+                let message = inner.to_string();
+                let path = err.path().to_string();
+                // serde names a missing field only in its message.
+                let field = message
+                    .strip_prefix("missing field `")
+                    .and_then(|rest| rest.split('`').next())
+                    .map(|name| {
+                        if path == "." {
+                            name.to_owned()
+                        } else {
+                            format!("{path}.{name}")
+                        }
+                    })
+                    .unwrap_or(path);
+                let message = message
+                    .split(" at line ")
+                    .next()
+                    .unwrap_or_default()
+                    .to_owned();
+                Err(ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_request",
+                    "Ada isian yang tidak valid.",
+                    "Some fields are not valid.",
+                )
+                .with(
+                    "errors",
+                    serde_json::json!([{"field": field, "message": message}]),
+                ))
+            }
+        }
+    }
+}
+
+/// The account a valid bearer token speaks for.
+pub struct Auth(pub Principal);
+
+impl FromRequestParts<AppState> for Auth {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let token = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| {
+                v.strip_prefix("Bearer ")
+                    .or_else(|| v.strip_prefix("bearer "))
+            })
+            .ok_or_else(ApiError::unauthorized)?;
+        let principal = state
+            .accounts
+            .authenticate(token.trim())
+            .await
+            .map_err(ApiError::from)?;
+        Ok(Self(principal))
+    }
+}

@@ -1,0 +1,31 @@
+//! What every function's router shares: problem+json errors in the caller's language,
+//! the JSON and bearer-token extractors, the application state and tracing set-up.
+//!
+//! A function exposes its routes as a `Router<AppState>`; [`app`] turns routes into the
+//! finished service — the same on Lambda, in `paspor-local` and in tests.
+
+mod extract;
+mod lang;
+mod problem;
+mod state;
+pub mod telemetry;
+
+pub use extract::{Auth, Json};
+pub use lang::RequestLang;
+pub use problem::{ApiError, render_problems};
+pub use state::AppState;
+
+use axum::{Router, extract::DefaultBodyLimit, middleware};
+
+/// Largest request body accepted by any JSON route. Files never pass through here.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// Finishes a set of routes: a problem+json answer for unknown routes and every error, a
+/// body limit, and the state.
+pub fn app(routes: Router<AppState>, state: AppState) -> Router {
+    routes
+        .fallback(|| async { ApiError::not_found() })
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(middleware::from_fn(render_problems))
+        .with_state(state)
+}

@@ -1,0 +1,53 @@
+//! Runs Paspor on AWS Lambda: an HTTP function serves its router through `lambda_http`; the
+//! worker consumes SQS batches and reports partial failures, so one bad message is retried
+//! (and finally dead-lettered) alone.
+
+use std::future::Future;
+
+use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
+use axum::Router;
+use lambda_runtime::{LambdaEvent, service_fn};
+use paspor_domain::{Ports, Secrets};
+use paspor_http::{AppState, telemetry};
+
+pub type Error = lambda_http::Error;
+
+/// Ports and secrets for this cold start.
+pub async fn from_env() -> Result<(Ports, Secrets), Error> {
+    telemetry::init(true);
+    paspor_adapters::aws::from_env().await.map_err(Error::from)
+}
+
+/// Serves one function's routes on Lambda behind API Gateway (HTTP API).
+pub async fn run_http(routes: Router<AppState>) -> Result<(), Error> {
+    let (ports, secrets) = from_env().await?;
+    let app = paspor_http::app(routes, AppState::new(ports, &secrets));
+    lambda_http::run(app).await
+}
+
+/// Consumes SQS batches: `handle` gets each message body; a failed message is reported
+/// back to SQS alone.
+pub async fn run_sqs<F, Fut>(handle: F) -> Result<(), Error>
+where
+    F: Fn(String) -> Fut,
+    Fut: Future<Output = Result<(), String>>,
+{
+    let handle = &handle;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
+        let mut failures = Vec::new();
+        for record in event.payload.records {
+            let id = record.message_id.clone().unwrap_or_default();
+            let outcome = handle(record.body.unwrap_or_default()).await;
+            if let Err(error) = outcome {
+                tracing::warn!(message_id = %id, %error, "job failed; SQS will redeliver it");
+                let mut failure = BatchItemFailure::default();
+                failure.item_identifier = id;
+                failures.push(failure);
+            }
+        }
+        let mut response = SqsBatchResponse::default();
+        response.batch_item_failures = failures;
+        Ok::<_, Error>(response)
+    }))
+    .await
+}

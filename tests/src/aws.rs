@@ -1,0 +1,150 @@
+//! The AWS backend against the local stand-ins that `scripts/test` starts: DynamoDB Local
+//! for the table, moto for SQS and SES. Each fixture gets its own table and queue.
+
+use std::sync::Arc;
+
+use paspor_adapters::{
+    aws::{AwsSettings, DynamoTable, ports_with},
+    embedded::OffsetClock,
+};
+use paspor_domain::jobs::Job;
+
+use crate::fixture::Fixture;
+
+fn endpoint(var: &str) -> String {
+    std::env::var(var).unwrap_or_else(|_| {
+        panic!("{var} is not set: the AWS conformance tests need the stand-ins that scripts/test starts")
+    })
+}
+
+/// A fresh table and queue on the stand-ins. The guard keeps the clock's file.
+pub async fn fixture() -> (Fixture, tempfile::TempDir) {
+    let dynamodb = endpoint("PASPOR_TEST_DYNAMODB_ENDPOINT");
+    let sqs = endpoint("PASPOR_TEST_SQS_ENDPOINT");
+    let ses = endpoint("PASPOR_TEST_SES_ENDPOINT");
+    let sdk = aws_config::load_from_env().await;
+    let run = ulid::Ulid::new().to_string().to_lowercase();
+
+    let sqs_client = aws_sdk_sqs::Client::from_conf(
+        aws_sdk_sqs::config::Builder::from(&sdk)
+            .endpoint_url(&sqs)
+            .build(),
+    );
+    let queue_url = sqs_client
+        .create_queue()
+        .queue_name(format!("paspor-jobs-{run}"))
+        .send()
+        .await
+        .expect("create queue")
+        .queue_url
+        .expect("queue url");
+
+    let mail_from = "no-reply@paspor.test".to_owned();
+    let ses_client = aws_sdk_sesv2::Client::from_conf(
+        aws_sdk_sesv2::config::Builder::from(&sdk)
+            .endpoint_url(&ses)
+            .build(),
+    );
+    ses_client
+        .create_email_identity()
+        .email_identity(&mail_from)
+        .send()
+        .await
+        .expect("verify SES identity");
+
+    let settings = AwsSettings {
+        table: format!("paspor-{run}"),
+        jobs_queue_url: queue_url.clone(),
+        mail_from,
+        dynamodb_endpoint: Some(dynamodb.clone()),
+        sqs_endpoint: Some(sqs),
+        ses_endpoint: Some(ses.clone()),
+    };
+    DynamoTable::new(&sdk, Some(&dynamodb), settings.table.clone())
+        .create()
+        .await
+        .expect("create table");
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let clock = Arc::new(OffsetClock::open(dir.path().join("clock")).expect("clock"));
+    let mut ports = ports_with(&sdk, &settings);
+    ports.clock = clock.clone();
+
+    let drain_client = sqs_client.clone();
+    let fixture = Fixture {
+        name: "aws",
+        ports,
+        clock,
+        drain_jobs: Arc::new(move || {
+            let (client, url) = (drain_client.clone(), queue_url.clone());
+            Box::pin(async move {
+                let mut jobs: Vec<Job> = Vec::new();
+                loop {
+                    let out = client
+                        .receive_message()
+                        .queue_url(&url)
+                        .max_number_of_messages(10)
+                        .send()
+                        .await
+                        .expect("receive");
+                    let messages = out.messages.unwrap_or_default();
+                    if messages.is_empty() {
+                        return jobs;
+                    }
+                    for m in messages {
+                        jobs.push(
+                            serde_json::from_str(m.body().unwrap_or_default()).expect("job json"),
+                        );
+                        client
+                            .delete_message()
+                            .queue_url(&url)
+                            .receipt_handle(m.receipt_handle().unwrap_or_default())
+                            .send()
+                            .await
+                            .expect("delete");
+                    }
+                }
+            })
+        }),
+        sent_mail: Arc::new(move || {
+            let ses = ses.clone();
+            Box::pin(async move { moto_sent_mail(&ses).await })
+        }),
+    };
+    (fixture, dir)
+}
+
+/// The emails moto's SES has accepted, from its inspection endpoint.
+async fn moto_sent_mail(endpoint: &str) -> Vec<(String, String, String)> {
+    let data: serde_json::Value = reqwest::get(format!("{endpoint}/moto-api/data.json"))
+        .await
+        .expect("moto data")
+        .json()
+        .await
+        .expect("moto json");
+    let mut out = Vec::new();
+    let sent = data
+        .pointer("/ses/sent_messages")
+        .and_then(|v| v.as_array())
+        .cloned()
+        .unwrap_or_default();
+    for m in sent {
+        let to = m
+            .pointer("/destinations/ToAddresses/0")
+            .and_then(|v| v.as_str())
+            .unwrap_or_default()
+            .to_owned();
+        let subject = m
+            .get("subject")
+            .and_then(|v| v.as_str())
+            .unwrap_or_default()
+            .to_owned();
+        let body = m
+            .get("body")
+            .and_then(|v| v.as_str())
+            .unwrap_or_default()
+            .to_owned();
+        out.push((to, subject, body));
+    }
+    out
+}

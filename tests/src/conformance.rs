@@ -1,0 +1,588 @@
+//! The conformance suite: the same checks run against every backend, so the embedded one
+//! behaves like DynamoDB/SQS/SES, conditional failures and races included.
+//!
+//! Each check is a plain async function over a [`Fixture`]; `tests/conformance_*.rs` run
+//! them on one backend each.
+
+use std::sync::Arc;
+
+use paspor_domain::{
+    Error,
+    accounts::{Accounts, AccountsConfig, SignUp},
+    jobs::{Job, Message},
+    mail::{self, Lang},
+    otp::Purpose,
+    store::{Cond, Item, Key, StoreError, Table, Update, Write},
+};
+use serde_json::{Value, json};
+
+use crate::fixture::{Fixture, test_secrets};
+
+fn unique(prefix: &str) -> String {
+    format!("{prefix}#{}", ulid::Ulid::new())
+}
+
+fn item(pk: &str, sk: &str, attrs: Value) -> Item {
+    Item {
+        key: Key::new(pk, sk),
+        attrs: attrs.as_object().cloned().expect("object"),
+    }
+}
+
+/// Values of every JSON kind come back as they went in.
+pub async fn table_round_trip(f: &Fixture) {
+    let t = &f.ports.table;
+    let pk = unique("RT");
+    let attrs = json!({
+        "s": "Jl. Warung Buncit Raya No. 207 — Jakarta Selatan",
+        "n": 42, "neg": -7, "big": 1_764_000_000_000i64, "f": 1.5,
+        "yes": true, "no": false, "nothing": null,
+        "list": [1, "two", {"three": 3}], "map": {"a": {"b": [true]}},
+        "empty": ""
+    });
+    t.put(item(&pk, "A", attrs.clone()), None)
+        .await
+        .expect("put");
+    let got = t
+        .get(&Key::new(&pk, "A"))
+        .await
+        .expect("get")
+        .expect("present");
+    assert_eq!(Value::Object(got.attrs), attrs, "{}", f.name);
+    assert_eq!(got.key, Key::new(&pk, "A"));
+    assert!(t.get(&Key::new(&pk, "B")).await.expect("get").is_none());
+}
+
+/// Conditions hold or fail exactly as DynamoDB's, and a failed write writes nothing.
+pub async fn table_conditions(f: &Fixture) {
+    let t = &f.ports.table;
+    let pk = unique("COND");
+    let k = Key::new(&pk, "X");
+    t.put(
+        item(&pk, "X", json!({"v": 1, "status": "draft"})),
+        Some(Cond::NotExists),
+    )
+    .await
+    .expect("first put");
+    assert_eq!(
+        t.put(item(&pk, "X", json!({"v": 2})), Some(Cond::NotExists))
+            .await,
+        Err(StoreError::ConditionFailed { index: None })
+    );
+    assert_eq!(
+        t.put(item(&pk, "Y", json!({"v": 2})), Some(Cond::Exists))
+            .await,
+        Err(StoreError::ConditionFailed { index: None })
+    );
+    assert!(t.get(&Key::new(&pk, "Y")).await.expect("get").is_none());
+    assert_eq!(
+        t.update(
+            &k,
+            Update::new().set("status", "paid"),
+            Some(Cond::eq("status", "submitted"))
+        )
+        .await,
+        Err(StoreError::ConditionFailed { index: None })
+    );
+    let after = t
+        .update(
+            &k,
+            Update::new()
+                .set("status", "submitted")
+                .add("v", 2)
+                .add("fresh", 5),
+            Some(Cond::eq("status", "draft")),
+        )
+        .await
+        .expect("update");
+    assert_eq!(
+        Value::Object(after),
+        json!({"v": 3, "status": "submitted", "fresh": 5}),
+        "{}",
+        f.name
+    );
+    let after = t
+        .update(&k, Update::new().remove("fresh"), Some(Cond::Exists))
+        .await
+        .expect("remove");
+    assert_eq!(Value::Object(after), json!({"v": 3, "status": "submitted"}));
+    assert_eq!(
+        t.update(
+            &k,
+            Update::new().add("v", 1),
+            Some(Cond::LessThanValue("v".into(), 3))
+        )
+        .await,
+        Err(StoreError::ConditionFailed { index: None })
+    );
+    // An update may create its item when no condition forbids it.
+    let created = t
+        .update(&Key::new(&pk, "NEW"), Update::new().add("n", 1), None)
+        .await
+        .expect("upsert");
+    assert_eq!(Value::Object(created), json!({"n": 1}));
+    assert_eq!(
+        t.delete(&k, Some(Cond::eq("status", "draft"))).await,
+        Err(StoreError::ConditionFailed { index: None })
+    );
+    t.delete(&k, Some(Cond::eq("status", "submitted")))
+        .await
+        .expect("delete");
+    assert!(t.get(&k).await.expect("get").is_none());
+    // Deleting what is not there is not an error without a condition.
+    t.delete(&k, None).await.expect("delete absent");
+}
+
+/// A counter guarded by `count < capacity` stops exactly at capacity.
+pub async fn table_counter_stops_at_capacity(f: &Fixture) {
+    let t = &f.ports.table;
+    let pk = unique("SLOT");
+    let k = Key::new(&pk, "COUNT");
+    t.put(item(&pk, "COUNT", json!({"count": 0, "capacity": 3})), None)
+        .await
+        .expect("put");
+    let guard = || Some(Cond::LessThan("count".into(), "capacity".into()));
+    for expected in 1..=3 {
+        let a = t
+            .update(&k, Update::new().add("count", 1), guard())
+            .await
+            .expect("take");
+        assert_eq!(a.get("count"), Some(&json!(expected)));
+    }
+    assert_eq!(
+        t.update(&k, Update::new().add("count", 1), guard()).await,
+        Err(StoreError::ConditionFailed { index: None })
+    );
+}
+
+/// All writes of a transaction or none; the failing write is named.
+pub async fn table_transactions(f: &Fixture) {
+    let t = &f.ports.table;
+    let pk = unique("TX");
+    t.put(item(&pk, "B", json!({"state": "taken"})), None)
+        .await
+        .expect("put");
+    let failing = vec![
+        Write::Put {
+            item: item(&pk, "A", json!({"n": 1})),
+            cond: Some(Cond::NotExists),
+        },
+        Write::Put {
+            item: item(&pk, "B", json!({"state": "mine"})),
+            cond: Some(Cond::NotExists),
+        },
+    ];
+    assert_eq!(
+        t.transact(failing).await,
+        Err(StoreError::ConditionFailed { index: Some(1) }),
+        "{}",
+        f.name
+    );
+    assert!(
+        t.get(&Key::new(&pk, "A")).await.expect("get").is_none(),
+        "{}: first write leaked",
+        f.name
+    );
+    let ok = vec![
+        Write::Put {
+            item: item(&pk, "A", json!({"n": 1})),
+            cond: Some(Cond::NotExists),
+        },
+        Write::Update {
+            key: Key::new(&pk, "B"),
+            update: Update::new().set("state", "mine"),
+            cond: Some(Cond::eq("state", "taken")),
+        },
+        Write::Check {
+            key: Key::new(&pk, "A0"),
+            cond: Cond::NotExists,
+        },
+        Write::Delete {
+            key: Key::new(&pk, "C"),
+            cond: None,
+        },
+    ];
+    t.transact(ok).await.expect("transaction");
+    let b = t.get(&Key::new(&pk, "B")).await.expect("get").expect("B");
+    assert_eq!(b.attrs.get("state"), Some(&json!("mine")));
+    let check_fails = vec![
+        Write::Put {
+            item: item(&pk, "D", json!({})),
+            cond: None,
+        },
+        Write::Check {
+            key: Key::new(&pk, "A"),
+            cond: Cond::NotExists,
+        },
+    ];
+    assert_eq!(
+        t.transact(check_fails).await,
+        Err(StoreError::ConditionFailed { index: Some(1) })
+    );
+    assert!(t.get(&Key::new(&pk, "D")).await.expect("get").is_none());
+}
+
+/// Query by partition and sort-key prefix, in order, bounded.
+pub async fn table_query(f: &Fixture) {
+    let t = &f.ports.table;
+    let pk = unique("Q");
+    for sk in [
+        "DAY#2026-12-02#09",
+        "DAY#2026-12-01#08",
+        "DAY#2026-12-01#09",
+        "OTHER#1",
+        "DAY#2026-12-01#10",
+    ] {
+        t.put(item(&pk, sk, json!({"sk": sk})), None)
+            .await
+            .expect("put");
+    }
+    t.put(item(&unique("Q"), "DAY#2026-12-01#08", json!({})), None)
+        .await
+        .expect("other partition");
+    let sks = |items: Vec<Item>| items.into_iter().map(|i| i.key.sk).collect::<Vec<_>>();
+    assert_eq!(
+        sks(t.query(&pk, "DAY#2026-12-01", 100).await.expect("query")),
+        [
+            "DAY#2026-12-01#08",
+            "DAY#2026-12-01#09",
+            "DAY#2026-12-01#10"
+        ],
+        "{}",
+        f.name
+    );
+    assert_eq!(
+        sks(t.query(&pk, "DAY#", 2).await.expect("query")),
+        ["DAY#2026-12-01#08", "DAY#2026-12-01#09"]
+    );
+    assert_eq!(t.query(&pk, "", 100).await.expect("query").len(), 5);
+    assert!(t.query(&pk, "NONE", 100).await.expect("query").is_empty());
+}
+
+/// Many parallel conditional transactions on one small counter: exactly `capacity` win.
+pub async fn table_contention(f: &Fixture, attempts: usize, capacity: i64) {
+    let t: Arc<dyn Table> = f.ports.table.clone();
+    let pk = unique("HOT");
+    t.put(
+        item(&pk, "COUNT", json!({"count": 0, "capacity": capacity})),
+        None,
+    )
+    .await
+    .expect("put");
+    let mut tasks = Vec::new();
+    for i in 0..attempts {
+        let t = t.clone();
+        let pk = pk.clone();
+        tasks.push(tokio::spawn(async move {
+            for _ in 0..20 {
+                let writes = vec![
+                    Write::Update {
+                        key: Key::new(&pk, "COUNT"),
+                        update: Update::new().add("count", 1),
+                        cond: Some(Cond::LessThan("count".into(), "capacity".into())),
+                    },
+                    Write::Put {
+                        item: item(&pk, &format!("BOOKING#{i:04}"), json!({"i": i})),
+                        cond: Some(Cond::NotExists),
+                    },
+                ];
+                match t.transact(writes).await {
+                    Ok(()) => return true,
+                    Err(StoreError::ConditionFailed { .. }) => return false,
+                    // DynamoDB answers a conflict between parallel transactions; retry it.
+                    Err(StoreError::Busy(_)) => {
+                        tokio::time::sleep(std::time::Duration::from_millis(5 + (i % 7) as u64))
+                            .await
+                    }
+                    Err(e) => panic!("unexpected store error: {e}"),
+                }
+            }
+            panic!("transaction still conflicting after 20 tries")
+        }));
+    }
+    let mut won = 0;
+    for task in tasks {
+        if task.await.expect("task") {
+            won += 1;
+        }
+    }
+    assert_eq!(won, capacity, "{}: winners", f.name);
+    let count = t
+        .get(&Key::new(&pk, "COUNT"))
+        .await
+        .expect("get")
+        .expect("count");
+    assert_eq!(count.attrs.get("count"), Some(&json!(capacity)));
+    let bookings = t.query(&pk, "BOOKING#", 10_000).await.expect("query");
+    assert_eq!(
+        bookings.len() as i64,
+        capacity,
+        "{}: booking records",
+        f.name
+    );
+}
+
+/// A queued job comes out of the queue as it went in.
+pub async fn queue_round_trip(f: &Fixture) {
+    (f.drain_jobs)().await;
+    let job = Job::SendEmail {
+        id: ulid::Ulid::new().to_string(),
+        to: "antrian@example.com".into(),
+        lang: Lang::En,
+        message: Message::Otp {
+            code: "654321".into(),
+            purpose: Purpose::PasswordReset,
+            full_name: "Tes".into(),
+            valid_minutes: 10,
+        },
+    };
+    f.ports.queue.enqueue(&job).await.expect("enqueue");
+    assert_eq!((f.drain_jobs)().await, vec![job], "{}", f.name);
+}
+
+/// The mailer delivers subject and text intact (Indonesian characters included).
+pub async fn mailer_delivers(f: &Fixture) {
+    let to = format!(
+        "{}@example.com",
+        ulid::Ulid::new().to_string().to_lowercase()
+    );
+    let email = mail::Email {
+        to: to.clone(),
+        subject: "Kode 123456 — verifikasi".into(),
+        text: "Halo Siti,\nkode Anda 123456.\n".into(),
+    };
+    f.ports.mailer.send(&email).await.expect("send");
+    let sent = (f.sent_mail)().await;
+    let found = sent
+        .iter()
+        .find(|(t, _, _)| *t == to)
+        .unwrap_or_else(|| panic!("{}: mail to {to} not delivered", f.name));
+    assert_eq!(found.1, email.subject);
+    assert!(
+        found.2.contains("kode Anda 123456"),
+        "{}: {:?}",
+        f.name,
+        found.2
+    );
+}
+
+fn accounts(f: &Fixture) -> Accounts {
+    Accounts::new(f.ports.clone(), &test_secrets(), AccountsConfig::default())
+}
+
+/// The code of the newest OTP email queued for `email`.
+async fn queued_code(f: &Fixture, email: &str) -> String {
+    let jobs = (f.drain_jobs)().await;
+    jobs.iter()
+        .rev()
+        .find_map(|j| match j {
+            Job::SendEmail {
+                to,
+                message: Message::Otp { code, .. },
+                ..
+            } if to == email => Some(code.clone()),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("{}: no OTP queued for {email}", f.name))
+}
+
+/// The account journey over the real ports: sign-up, a wrong code, the right code, sign-in,
+/// password change voiding other sessions, a reset voiding all of them.
+pub async fn accounts_journey(f: &Fixture) {
+    let svc = accounts(f);
+    (f.drain_jobs)().await;
+    let email = format!("Siti.{}@Example.com", ulid::Ulid::new());
+    let normal = email.to_lowercase();
+    let signup = |password: &str| SignUp {
+        email: email.clone(),
+        password: password.into(),
+        full_name: "Siti Aminah".into(),
+        phone: "081234567890".into(),
+    };
+    let created = svc
+        .sign_up(signup("rahasia-pertama"), Lang::Id)
+        .await
+        .expect("sign up");
+    assert_eq!(created.email, normal);
+    let code = queued_code(f, &normal).await;
+    assert!(
+        matches!(
+            svc.sign_in(&email, "rahasia-pertama").await,
+            Err(Error::AccountUnverified)
+        ),
+        "{}",
+        f.name
+    );
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    assert!(
+        matches!(
+            svc.verify(&email, wrong).await,
+            Err(Error::InvalidOtp { attempts_left: 4 })
+        ),
+        "{}",
+        f.name
+    );
+    let session = svc.verify(&normal, &code).await.expect("verify");
+    assert!(
+        matches!(svc.verify(&normal, &code).await, Err(Error::OtpExpired)),
+        "{}: code reused",
+        f.name
+    );
+    let me = svc
+        .authenticate(&session.access_token)
+        .await
+        .expect("token works");
+    assert_eq!(
+        svc.profile(&me).await.expect("profile").phone,
+        "+6281234567890"
+    );
+    assert!(matches!(
+        svc.sign_up(signup("rahasia-kedua"), Lang::Id).await,
+        Err(Error::EmailTaken)
+    ));
+
+    let other = svc
+        .sign_in(&email, "rahasia-pertama")
+        .await
+        .expect("second session");
+    svc.change_password(&me, "rahasia-pertama", "rahasia-baru-1")
+        .await
+        .expect("change");
+    assert!(
+        svc.authenticate(&session.access_token).await.is_ok(),
+        "{}: the changing session survives",
+        f.name
+    );
+    assert!(
+        matches!(
+            svc.authenticate(&other.access_token).await,
+            Err(Error::Unauthorized)
+        ),
+        "{}: other session void",
+        f.name
+    );
+    assert!(matches!(
+        svc.sign_in(&email, "rahasia-pertama").await,
+        Err(Error::InvalidCredentials)
+    ));
+    let fresh = svc
+        .sign_in(&email, "rahasia-baru-1")
+        .await
+        .expect("new password");
+
+    // Reset, once the cooldown since the sign-up code has passed.
+    assert!(matches!(
+        svc.resend(&email, Purpose::PasswordReset, Lang::En).await,
+        Err(Error::OtpCooldown { .. })
+    ));
+    f.clock.advance(61).expect("advance clock");
+    svc.resend(&email, Purpose::PasswordReset, Lang::En)
+        .await
+        .expect("forgot");
+    let code = queued_code(f, &normal).await;
+    svc.reset_password(&email, &code, "rahasia-reset-2")
+        .await
+        .expect("reset");
+    for token in [&session.access_token, &fresh.access_token] {
+        assert!(
+            matches!(svc.authenticate(token).await, Err(Error::Unauthorized)),
+            "{}: token survived a reset",
+            f.name
+        );
+    }
+    svc.sign_in(&email, "rahasia-reset-2")
+        .await
+        .expect("sign in after reset");
+}
+
+/// OTP send limits and lockouts, which live in conditional records.
+pub async fn accounts_limits(f: &Fixture) {
+    let svc = accounts(f);
+    let email = format!(
+        "budi.{}@example.com",
+        ulid::Ulid::new().to_string().to_lowercase()
+    );
+    let input = SignUp {
+        email: email.clone(),
+        password: "rahasia-budi".into(),
+        full_name: "Budi".into(),
+        phone: "+6281122334455".into(),
+    };
+    svc.sign_up(input.clone(), Lang::Id).await.expect("sign up");
+    assert!(
+        matches!(
+            svc.sign_up(input, Lang::Id).await,
+            Err(Error::OtpCooldown {
+                retry_after_secs: 1..=60
+            })
+        ),
+        "{}",
+        f.name
+    );
+    assert!(matches!(
+        svc.resend(&email, Purpose::Signup, Lang::Id).await,
+        Err(Error::OtpCooldown { .. })
+    ));
+    // An unknown email is answered the same way, and spends the same allowance.
+    let unknown = format!(
+        "nobody.{}@example.com",
+        ulid::Ulid::new().to_string().to_lowercase()
+    );
+    svc.resend(&unknown, Purpose::PasswordReset, Lang::Id)
+        .await
+        .expect("unknown email is not an error");
+    assert!(matches!(
+        svc.resend(&unknown, Purpose::PasswordReset, Lang::Id).await,
+        Err(Error::OtpCooldown { .. })
+    ));
+
+    // Five wrong codes void the code; the sixth answer is `otp_locked` even for the right one.
+    let code = queued_code(f, &email).await;
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    for left in (1..=4).rev() {
+        match svc.verify(&email, wrong).await {
+            Err(Error::InvalidOtp { attempts_left }) => assert_eq!(attempts_left, left),
+            other => panic!("{}: expected invalid_otp, got {other:?}", f.name),
+        }
+    }
+    assert!(matches!(
+        svc.verify(&email, wrong).await,
+        Err(Error::OtpLocked)
+    ));
+    assert!(matches!(
+        svc.verify(&email, &code).await,
+        Err(Error::OtpLocked)
+    ));
+
+    // Ten failed sign-ins in a row lock the email, known or not.
+    for _ in 0..10 {
+        assert!(matches!(
+            svc.sign_in(&unknown, "salah-salah").await,
+            Err(Error::InvalidCredentials)
+        ));
+    }
+    assert!(
+        matches!(
+            svc.sign_in(&unknown, "salah-salah").await,
+            Err(Error::TooManyAttempts {
+                retry_after_secs: 890..=900
+            })
+        ),
+        "{}",
+        f.name
+    );
+    assert!(matches!(
+        svc.authenticate("forged.token.value").await,
+        Err(Error::Unauthorized)
+    ));
+    // The lock lifts after 15 minutes on the one clock.
+    f.clock.advance(15 * 60).expect("advance clock");
+    assert!(
+        matches!(
+            svc.sign_in(&unknown, "salah-salah").await,
+            Err(Error::InvalidCredentials)
+        ),
+        "{}",
+        f.name
+    );
+}
