@@ -1,1 +1,206 @@
+//! A `paspor-local` process for black-box tests: started on a free port over a data
+//! directory, spoken to over HTTP, stopped with SIGTERM (or killed) and started again on
+//! the same data to prove durability.
 
+use std::{
+    io::{BufRead, BufReader},
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use serde_json::Value;
+
+use crate::fixture::read_outbox;
+
+pub const OPS_TOKEN: &str = "test-ops-token";
+pub const WEBHOOK_SECRET: &str = "test-webhook-secret";
+
+pub struct LocalServer {
+    child: Child,
+    pub base: String,
+    pub data_dir: PathBuf,
+    bin: PathBuf,
+    _tmp: Option<tempfile::TempDir>,
+    http: reqwest::Client,
+}
+
+/// An answer: status, headers and the body as JSON (`Null` when empty or not JSON).
+#[derive(Debug)]
+pub struct Answer {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+}
+
+impl Answer {
+    pub fn code(&self) -> &str {
+        self.body.get("code").and_then(Value::as_str).unwrap_or("")
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    pub fn str(&self, pointer: &str) -> &str {
+        self.body.pointer(pointer).and_then(Value::as_str).unwrap_or_else(|| panic!("no string at {pointer} in {}", self.body))
+    }
+}
+
+impl LocalServer {
+    /// Starts the server on a fresh data directory.
+    pub fn start(bin: &str) -> Self {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let mut server = Self::start_on(bin, tmp.path());
+        server._tmp = Some(tmp);
+        server
+    }
+
+    /// Starts the server on an existing data directory.
+    pub fn start_on(bin: &str, data_dir: &Path) -> Self {
+        let mut child = Command::new(bin)
+            .args(["--addr", "127.0.0.1:0", "--data-dir"])
+            .arg(data_dir)
+            .env("PASPOR_OPS_TOKEN", OPS_TOKEN)
+            .env("PASPOR_WEBHOOK_SECRET", WEBHOOK_SECRET)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start paspor-local");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let base = loop {
+            let line = lines.next().expect("paspor-local exited before listening").expect("read stdout");
+            if let Some(url) = line.strip_prefix("paspor-local listening on ") {
+                break url.trim().to_owned();
+            }
+        };
+        // Keep draining stdout so the server never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        Self {
+            child,
+            base,
+            data_dir: data_dir.to_path_buf(),
+            bin: PathBuf::from(bin),
+            _tmp: None,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    /// Stops the server with SIGTERM and starts it again on the same data directory.
+    pub fn restart(mut self) -> Self {
+        self.terminate();
+        let tmp = self._tmp.take();
+        let mut next = Self::start_on(self.bin.to_str().expect("bin path"), &self.data_dir);
+        next._tmp = tmp;
+        next
+    }
+
+    /// SIGTERM, then waits for a clean exit.
+    pub fn terminate(&mut self) {
+        let status = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().expect("kill");
+        assert!(status.success());
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(exit) = self.child.try_wait().expect("wait") {
+                assert!(exit.success(), "paspor-local exited with {exit} on SIGTERM");
+                return;
+            }
+            assert!(Instant::now() < deadline, "paspor-local ignored SIGTERM");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub async fn send(&self, method: reqwest::Method, path: &str, body: Option<Value>, token: Option<&str>, headers: &[(&str, &str)]) -> Answer {
+        let mut req = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let resp = req.send().await.expect("request");
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let bytes = resp.bytes().await.expect("body");
+        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        Answer { status, headers, body }
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> Answer {
+        self.send(reqwest::Method::POST, path, Some(body), None, &[]).await
+    }
+
+    pub async fn post_auth(&self, path: &str, body: Value, token: &str) -> Answer {
+        self.send(reqwest::Method::POST, path, Some(body), Some(token), &[]).await
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> Answer {
+        self.send(reqwest::Method::GET, path, None, token, &[]).await
+    }
+
+    pub fn raw(&self) -> &reqwest::Client {
+        &self.http
+    }
+
+    /// Moves the server's one clock forward.
+    pub async fn advance_clock(&self, secs: i64) {
+        let a = self.post("/_local/clock", serde_json::json!({"advance_secs": secs})).await;
+        assert_eq!(a.status, 200, "{:?}", a.body);
+    }
+
+    /// Emails delivered so far to `to`, oldest first: (subject, text).
+    pub fn mail_to(&self, to: &str) -> Vec<(String, String)> {
+        read_outbox(&self.data_dir.join("outbox"))
+            .into_iter()
+            .filter(|(t, _, _)| t.eq_ignore_ascii_case(to))
+            .map(|(_, s, t)| (s, t))
+            .collect()
+    }
+
+    /// Waits (the worker sends asynchronously) for the `nth` email to `to` (1-based) and
+    /// answers the OTP code it carries.
+    pub async fn otp(&self, to: &str, nth: usize) -> String {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let mail = self.mail_to(to);
+            if let Some((subject, _)) = mail.get(nth - 1) {
+                return subject
+                    .split_whitespace()
+                    .find(|w| w.len() == 6 && w.chars().all(|c| c.is_ascii_digit()))
+                    .unwrap_or_else(|| panic!("no code in {subject:?}"))
+                    .to_owned();
+            }
+            assert!(Instant::now() < deadline, "email #{nth} to {to} never arrived; got {mail:?}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Signs up, reads the code from the outbox and verifies: a ready account and token.
+    pub async fn verified_account(&self, email: &str, password: &str) -> String {
+        let a = self
+            .post("/v1/accounts", serde_json::json!({"email": email, "password": password, "full_name": "Dewi Lestari", "phone": "081298765432"}))
+            .await;
+        assert_eq!(a.status, 201, "{:?}", a.body);
+        let code = self.otp(email, 1).await;
+        let v = self.post("/v1/accounts/verify", serde_json::json!({"email": email, "code": code})).await;
+        assert_eq!(v.status, 200, "{:?}", v.body);
+        v.str("/access_token").to_owned()
+    }
+}
+
+impl Drop for LocalServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A unique email for one test.
+pub fn email(tag: &str) -> String {
+    format!("{tag}.{}@example.com", ulid::Ulid::new().to_string().to_lowercase())
+}

@@ -1,0 +1,11 @@
+//! Black-box tests of the whole API over HTTP against a real `paspor-local` process.
+//! (Registered as a test of the `paspor-local` package so Cargo builds the binary first.)
+
+mod accounts;
+mod protocol;
+
+use paspor_tests::local::LocalServer;
+
+pub fn server() -> LocalServer {
+    LocalServer::start(env!("CARGO_BIN_EXE_paspor-local"))
+}
