@@ -10,27 +10,60 @@ async fn malformed_wrong_type_oversized_unknown() {
     let url = format!("{}/v1/accounts", s.base);
     let http = s.raw();
 
-    let malformed = http.post(&url).header("content-type", "application/json").body("{\"email\": ").send().await.expect("send");
+    let malformed = http
+        .post(&url)
+        .header("content-type", "application/json")
+        .body("{\"email\": ")
+        .send()
+        .await
+        .expect("send");
     assert_eq!(malformed.status(), 400);
-    assert_eq!(malformed.headers()["content-type"], "application/problem+json");
+    assert_eq!(
+        malformed.headers()["content-type"],
+        "application/problem+json"
+    );
     let body: serde_json::Value = malformed.json().await.expect("json");
     assert_eq!(body["code"], "invalid_request");
     assert_eq!(body["status"], 400);
-    assert!(body["type"].as_str().is_some() && body["title"].as_str().is_some() && body["detail"].as_str().is_some());
+    assert!(
+        body["type"].as_str().is_some()
+            && body["title"].as_str().is_some()
+            && body["detail"].as_str().is_some()
+    );
 
-    let wrong_type = http.post(&url).header("content-type", "text/plain").body("hello").send().await.expect("send");
+    let wrong_type = http
+        .post(&url)
+        .header("content-type", "text/plain")
+        .body("hello")
+        .send()
+        .await
+        .expect("send");
     assert_eq!(wrong_type.status(), 415);
     let body: serde_json::Value = wrong_type.json().await.expect("json");
     assert_eq!(body["code"], "unsupported_media_type");
 
     let big = format!("{{\"email\": \"{}\"}}", "a".repeat(200 * 1024));
-    let oversized = http.post(&url).header("content-type", "application/json").body(big).send().await.expect("send");
+    let oversized = http
+        .post(&url)
+        .header("content-type", "application/json")
+        .body(big)
+        .send()
+        .await
+        .expect("send");
     assert_eq!(oversized.status(), 413);
     let body: serde_json::Value = oversized.json().await.expect("json");
     assert_eq!(body["code"], "payload_too_large");
 
-    let wrong_field_type = s.post("/v1/accounts", json!({"email": 5, "password": "x", "full_name": "y", "phone": "z"})).await;
-    assert_eq!((wrong_field_type.status, wrong_field_type.code()), (400, "invalid_request"));
+    let wrong_field_type = s
+        .post(
+            "/v1/accounts",
+            json!({"email": 5, "password": "x", "full_name": "y", "phone": "z"}),
+        )
+        .await;
+    assert_eq!(
+        (wrong_field_type.status, wrong_field_type.code()),
+        (400, "invalid_request")
+    );
     assert_eq!(wrong_field_type.str("/errors/0/field"), "email");
     let missing = s.post("/v1/accounts", json!({"email": "a@b.co"})).await;
     assert_eq!((missing.status, missing.code()), (400, "invalid_request"));
@@ -40,7 +73,10 @@ async fn malformed_wrong_type_oversized_unknown() {
     assert_eq!((unknown.status, unknown.code()), (404, "not_found"));
     let method = s.get("/v1/accounts", None).await;
     assert_eq!((method.status, method.code()), (405, "method_not_allowed"));
-    assert_eq!(method.header("content-type"), Some("application/problem+json"));
+    assert_eq!(
+        method.header("content-type"),
+        Some("application/problem+json")
+    );
 }
 
 #[tokio::test]

@@ -43,7 +43,10 @@ impl Answer {
     }
 
     pub fn str(&self, pointer: &str) -> &str {
-        self.body.pointer(pointer).and_then(Value::as_str).unwrap_or_else(|| panic!("no string at {pointer} in {}", self.body))
+        self.body
+            .pointer(pointer)
+            .and_then(Value::as_str)
+            .unwrap_or_else(|| panic!("no string at {pointer} in {}", self.body))
     }
 }
 
@@ -71,7 +74,10 @@ impl LocalServer {
         let stdout = child.stdout.take().expect("stdout");
         let mut lines = BufReader::new(stdout).lines();
         let base = loop {
-            let line = lines.next().expect("paspor-local exited before listening").expect("read stdout");
+            let line = lines
+                .next()
+                .expect("paspor-local exited before listening")
+                .expect("read stdout");
             if let Some(url) = line.strip_prefix("paspor-local listening on ") {
                 break url.trim().to_owned();
             }
@@ -99,7 +105,10 @@ impl LocalServer {
 
     /// SIGTERM, then waits for a clean exit.
     pub fn terminate(&mut self) {
-        let status = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().expect("kill");
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill");
         assert!(status.success());
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
@@ -112,7 +121,14 @@ impl LocalServer {
         }
     }
 
-    pub async fn send(&self, method: reqwest::Method, path: &str, body: Option<Value>, token: Option<&str>, headers: &[(&str, &str)]) -> Answer {
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+        token: Option<&str>,
+        headers: &[(&str, &str)],
+    ) -> Answer {
         let mut req = self.http.request(method, format!("{}{path}", self.base));
         if let Some(b) = body {
             req = req.json(&b);
@@ -128,19 +144,26 @@ impl LocalServer {
         let headers = resp.headers().clone();
         let bytes = resp.bytes().await.expect("body");
         let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        Answer { status, headers, body }
+        Answer {
+            status,
+            headers,
+            body,
+        }
     }
 
     pub async fn post(&self, path: &str, body: Value) -> Answer {
-        self.send(reqwest::Method::POST, path, Some(body), None, &[]).await
+        self.send(reqwest::Method::POST, path, Some(body), None, &[])
+            .await
     }
 
     pub async fn post_auth(&self, path: &str, body: Value, token: &str) -> Answer {
-        self.send(reqwest::Method::POST, path, Some(body), Some(token), &[]).await
+        self.send(reqwest::Method::POST, path, Some(body), Some(token), &[])
+            .await
     }
 
     pub async fn get(&self, path: &str, token: Option<&str>) -> Answer {
-        self.send(reqwest::Method::GET, path, None, token, &[]).await
+        self.send(reqwest::Method::GET, path, None, token, &[])
+            .await
     }
 
     pub fn raw(&self) -> &reqwest::Client {
@@ -149,7 +172,9 @@ impl LocalServer {
 
     /// Moves the server's one clock forward.
     pub async fn advance_clock(&self, secs: i64) {
-        let a = self.post("/_local/clock", serde_json::json!({"advance_secs": secs})).await;
+        let a = self
+            .post("/_local/clock", serde_json::json!({"advance_secs": secs}))
+            .await;
         assert_eq!(a.status, 200, "{:?}", a.body);
     }
 
@@ -175,7 +200,10 @@ impl LocalServer {
                     .unwrap_or_else(|| panic!("no code in {subject:?}"))
                     .to_owned();
             }
-            assert!(Instant::now() < deadline, "email #{nth} to {to} never arrived; got {mail:?}");
+            assert!(
+                Instant::now() < deadline,
+                "email #{nth} to {to} never arrived; got {mail:?}"
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
@@ -187,7 +215,12 @@ impl LocalServer {
             .await;
         assert_eq!(a.status, 201, "{:?}", a.body);
         let code = self.otp(email, 1).await;
-        let v = self.post("/v1/accounts/verify", serde_json::json!({"email": email, "code": code})).await;
+        let v = self
+            .post(
+                "/v1/accounts/verify",
+                serde_json::json!({"email": email, "code": code}),
+            )
+            .await;
         assert_eq!(v.status, 200, "{:?}", v.body);
         v.str("/access_token").to_owned()
     }
@@ -202,5 +235,8 @@ impl Drop for LocalServer {
 
 /// A unique email for one test.
 pub fn email(tag: &str) -> String {
-    format!("{tag}.{}@example.com", ulid::Ulid::new().to_string().to_lowercase())
+    format!(
+        "{tag}.{}@example.com",
+        ulid::Ulid::new().to_string().to_lowercase()
+    )
 }

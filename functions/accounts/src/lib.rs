@@ -1,22 +1,16 @@
 //! The `accounts` function: sign-up, sign-in, the signed-in account and password change.
 
-use axum::{
-    Router,
-    extract::State,
-    http::StatusCode,
-    response::IntoResponse,
-    routing::{get, post, put},
-};
+use axum::{extract::State, http::StatusCode, response::IntoResponse};
 use paspor_domain::accounts::SignUp;
-use paspor_http::{ApiError, AppState, Auth, Json, RequestLang};
+use paspor_http::{ApiError, AppState, Auth, Json, RequestLang, Routes};
 use serde::Deserialize;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/v1/accounts", post(sign_up))
-        .route("/v1/sessions", post(sign_in))
-        .route("/v1/password", put(change_password))
-        .route("/v1/me", get(me))
+pub fn routes() -> Routes {
+    Routes::new()
+        .post("/v1/accounts", sign_up)
+        .post("/v1/sessions", sign_in)
+        .put("/v1/password", change_password)
+        .get("/v1/me", me)
 }
 
 #[derive(Deserialize)]

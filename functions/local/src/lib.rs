@@ -4,10 +4,10 @@
 
 use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
 
-use axum::{Router, routing::post};
+use axum::Router;
 use clap::Parser;
 use paspor_adapters::embedded::{Embedded, OffsetClock, SqliteQueue, load_or_create_secrets};
-use paspor_http::{ApiError, AppState, Json};
+use paspor_http::{ApiError, AppState, Json, Routes};
 use paspor_worker::{JobError, Worker};
 use serde::Deserialize;
 use tokio::net::TcpListener;
@@ -67,12 +67,16 @@ impl Local {
 
     /// Every function's routes, plus the local-only ones.
     pub fn router(&self) -> Router {
-        let routes = Router::new()
-            .merge(paspor_accounts::routes())
-            .merge(paspor_otp::routes())
-            .merge(local_routes(self.embedded.clock.clone()));
+        let routes = api_routes().merge(local_routes(self.embedded.clock.clone()));
         paspor_http::app(routes, self.state.clone())
     }
+}
+
+/// The deployed API: every function's routes. (What each Lambda serves is its own part.)
+pub fn api_routes() -> Routes {
+    Routes::new()
+        .merge(paspor_accounts::routes())
+        .merge(paspor_otp::routes())
 }
 
 #[derive(Deserialize)]
@@ -82,10 +86,10 @@ struct ClockBody {
 
 /// `POST /_local/clock`: moves the one clock forward, so deadlines and lockouts can be
 /// reached in tests and demos without waiting.
-fn local_routes(clock: Arc<OffsetClock>) -> Router<AppState> {
-    Router::new().route(
+fn local_routes(clock: Arc<OffsetClock>) -> Routes {
+    Routes::new().post(
         "/_local/clock",
-        post(move |Json(body): Json<ClockBody>| async move {
+        move |Json(body): Json<ClockBody>| async move {
             if body.advance_secs < 0 {
                 return Err(ApiError::new(
                     http::StatusCode::BAD_REQUEST,
@@ -99,7 +103,7 @@ fn local_routes(clock: Arc<OffsetClock>) -> Router<AppState> {
                 ApiError::internal()
             })?;
             Ok(axum::Json(serde_json::json!({ "now": now.to_rfc3339() })))
-        }),
+        },
     )
 }
 

@@ -1,17 +1,17 @@
 //! The `otp` function: everything that proves a mailbox with a one-time code — verifying a
 //! sign-up, sending a code again, and resetting a forgotten password.
 
-use axum::{Router, extract::State, http::StatusCode, response::IntoResponse, routing::post};
+use axum::{extract::State, http::StatusCode, response::IntoResponse};
 use paspor_domain::otp::Purpose;
-use paspor_http::{ApiError, AppState, Json, RequestLang};
+use paspor_http::{ApiError, AppState, Json, RequestLang, Routes};
 use serde::Deserialize;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/v1/accounts/verify", post(verify))
-        .route("/v1/otp/resend", post(resend))
-        .route("/v1/password/forgot", post(forgot))
-        .route("/v1/password/reset", post(reset))
+pub fn routes() -> Routes {
+    Routes::new()
+        .post("/v1/accounts/verify", verify)
+        .post("/v1/otp/resend", resend)
+        .post("/v1/password/forgot", forgot)
+        .post("/v1/password/reset", reset)
 }
 
 #[derive(Deserialize)]

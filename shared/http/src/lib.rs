@@ -7,12 +7,14 @@
 mod extract;
 mod lang;
 mod problem;
+mod routes;
 mod state;
 pub mod telemetry;
 
 pub use extract::{Auth, Json};
 pub use lang::RequestLang;
 pub use problem::{ApiError, render_problems};
+pub use routes::Routes;
 pub use state::AppState;
 
 use axum::{Router, extract::DefaultBodyLimit, middleware};
@@ -22,8 +24,9 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
 /// Finishes a set of routes: a problem+json answer for unknown routes and every error, a
 /// body limit, and the state.
-pub fn app(routes: Router<AppState>, state: AppState) -> Router {
+pub fn app(routes: Routes, state: AppState) -> Router {
     routes
+        .into_router()
         .fallback(|| async { ApiError::not_found() })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(middleware::from_fn(render_problems))
