@@ -42,7 +42,7 @@ async fn malformed_wrong_type_oversized_unknown() {
     let body: serde_json::Value = wrong_type.json().await.expect("json");
     assert_eq!(body["code"], "unsupported_media_type");
 
-    let big = format!("{{\"email\": \"{}\"}}", "a".repeat(200 * 1024));
+    let big = format!("{{\"email\": \"{}\"}}", "a".repeat(80 * 1024));
     let oversized = http
         .post(&url)
         .header("content-type", "application/json")

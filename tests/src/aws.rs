@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use paspor_adapters::{
-    aws::{AwsSettings, DynamoTable, ports_with},
+    aws::{AwsSettings, DynamoTable, S3Documents, ports_with},
     embedded::OffsetClock,
 };
 use paspor_domain::jobs::Job;
@@ -22,6 +22,7 @@ pub async fn fixture() -> (Fixture, tempfile::TempDir) {
     let dynamodb = endpoint("PASPOR_TEST_DYNAMODB_ENDPOINT");
     let sqs = endpoint("PASPOR_TEST_SQS_ENDPOINT");
     let ses = endpoint("PASPOR_TEST_SES_ENDPOINT");
+    let s3 = endpoint("PASPOR_TEST_S3_ENDPOINT");
     let sdk = aws_config::load_from_env().await;
     let run = ulid::Ulid::new().to_string().to_lowercase();
 
@@ -56,10 +57,16 @@ pub async fn fixture() -> (Fixture, tempfile::TempDir) {
         table: format!("paspor-{run}"),
         jobs_queue_url: queue_url.clone(),
         mail_from,
+        documents_bucket: format!("paspor-docs-{run}"),
         dynamodb_endpoint: Some(dynamodb.clone()),
         sqs_endpoint: Some(sqs),
         ses_endpoint: Some(ses.clone()),
+        s3_endpoint: Some(s3.clone()),
     };
+    S3Documents::new(&sdk, Some(&s3), settings.documents_bucket.clone())
+        .create_bucket()
+        .await
+        .expect("create bucket");
     DynamoTable::new(&sdk, Some(&dynamodb), settings.table.clone())
         .create()
         .await

@@ -36,7 +36,8 @@ pub fn test_secrets() -> Secrets {
 pub fn embedded() -> (Fixture, tempfile::TempDir) {
     use paspor_adapters::embedded::Embedded;
     let dir = tempfile::tempdir().expect("tempdir");
-    let backend = Embedded::open(dir.path()).expect("open embedded backend");
+    let backend =
+        Embedded::open(dir.path(), vec![b"whsec-test".to_vec()]).expect("open embedded backend");
     let queue = backend.queue.clone();
     let outbox = backend.mailer.dir().to_path_buf();
     let fixture = Fixture {

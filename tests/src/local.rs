@@ -240,3 +240,72 @@ pub fn email(tag: &str) -> String {
         ulid::Ulid::new().to_string().to_lowercase()
     )
 }
+
+/// A NIK that agrees with the birth date (`YYYY-MM-DD`) and sex, from region 3174 05.
+pub fn nik(birth_date: &str, female: bool, serial: u32) -> String {
+    let (y, rest) = birth_date.split_at(4);
+    let month = &rest[1..3];
+    let day: u32 = rest[4..6].parse().expect("day");
+    format!(
+        "317405{:02}{month}{}{serial:04}",
+        day + if female { 40 } else { 0 },
+        &y[2..]
+    )
+}
+
+impl LocalServer {
+    /// Adds an applicant and answers its id.
+    pub async fn applicant(
+        &self,
+        token: &str,
+        nik: &str,
+        birth_date: &str,
+        sex: &str,
+        relationship: &str,
+    ) -> String {
+        let a = self
+            .post_auth(
+                "/v1/applicants",
+                serde_json::json!({"nik": nik, "full_name": "Rina Wulandari", "birth_date": birth_date, "birth_place": "Bandung", "sex": sex, "relationship": relationship}),
+                token,
+            )
+            .await;
+        assert_eq!(a.status, 201, "{:?}", a.body);
+        a.str("/applicant_id").to_owned()
+    }
+
+    /// Sends a file with an upload form as a browser or phone would: the form's fields,
+    /// then the file. Answers the storage's status and body text.
+    pub async fn send_form(&self, form: &Value, bytes: Vec<u8>, file_type: &str) -> (u16, String) {
+        let mut multipart = reqwest::multipart::Form::new();
+        for (k, v) in form["fields"].as_object().expect("fields") {
+            multipart = multipart.text(k.clone(), v.as_str().expect("field").to_owned());
+        }
+        let part = reqwest::multipart::Part::bytes(bytes)
+            .file_name("scan")
+            .mime_str(file_type)
+            .expect("mime");
+        multipart = multipart.part("file", part);
+        let resp = self
+            .http
+            .post(form["url"].as_str().expect("url"))
+            .multipart(multipart)
+            .send()
+            .await
+            .expect("upload");
+        let status = resp.status().as_u16();
+        (status, resp.text().await.unwrap_or_default())
+    }
+}
+
+/// The first bytes of real files of each type, padded to `len`.
+pub fn fake_file(kind: &str, len: usize) -> Vec<u8> {
+    let mut bytes = match kind {
+        "jpeg" => vec![0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x10, b'J', b'F', b'I', b'F'],
+        "png" => b"\x89PNG\r\n\x1a\n".to_vec(),
+        "pdf" => b"%PDF-1.7\n".to_vec(),
+        _ => b"this is not what it claims to be".to_vec(),
+    };
+    bytes.resize(len, 0x20);
+    bytes
+}

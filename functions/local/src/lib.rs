@@ -6,7 +6,9 @@ use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
 
 use axum::Router;
 use clap::Parser;
-use paspor_adapters::embedded::{Embedded, OffsetClock, SqliteQueue, load_or_create_secrets};
+mod uploads;
+
+use paspor_adapters::embedded::{Embedded, OffsetClock, SqliteQueue};
 use paspor_http::{ApiError, AppState, Json, Routes};
 use paspor_worker::{JobError, Worker};
 use serde::Deserialize;
@@ -53,22 +55,21 @@ pub struct Local {
 
 impl Local {
     pub fn open(config: &Config) -> anyhow::Result<Self> {
-        let embedded = Embedded::open(&config.data_dir)?;
         let webhook = config
             .webhook_secret
             .split(',')
             .map(|s| s.trim().as_bytes().to_vec())
             .filter(|s| !s.is_empty())
             .collect();
-        let secrets = load_or_create_secrets(&config.data_dir, webhook)?;
-        let state = AppState::new(embedded.ports(), &secrets);
+        let embedded = Embedded::open(&config.data_dir, webhook)?;
+        let state = AppState::new(embedded.ports(), &embedded.secrets);
         Ok(Self { embedded, state })
     }
 
-    /// Every function's routes, plus the local-only ones.
+    /// Every function's routes, the local-only ones, and the upload target.
     pub fn router(&self) -> Router {
         let routes = api_routes().merge(local_routes(self.embedded.clock.clone()));
-        paspor_http::app(routes, self.state.clone())
+        paspor_http::app(routes, self.state.clone()).merge(uploads::router(&self.embedded))
     }
 }
 
@@ -77,6 +78,8 @@ pub fn api_routes() -> Routes {
     Routes::new()
         .merge(paspor_accounts::routes())
         .merge(paspor_otp::routes())
+        .merge(paspor_applications::routes())
+        .merge(paspor_uploads::routes())
 }
 
 #[derive(Deserialize)]
@@ -143,10 +146,14 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     if let Some(seed) = &config.seed {
         tracing::info!(seed, "seed requested; nothing to seed yet");
     }
-    let worker = Worker::new(local.embedded.ports());
+    let worker = Worker::new(local.embedded.ports(), &local.embedded.secrets);
     tokio::spawn(run_worker(local.embedded.queue.clone(), worker));
     let listener = TcpListener::bind(config.addr).await?;
     let addr = listener.local_addr()?;
+    local
+        .embedded
+        .documents
+        .set_base_url(&format!("http://{addr}"));
     tracing::info!(%addr, data_dir = %config.data_dir.display(), "paspor-local listening");
     println!("paspor-local listening on http://{addr}");
     axum::serve(listener, local.router())

@@ -2,17 +2,21 @@
 //! it is a task over the embedded queue. Every job is safe to run twice, because both
 //! queues deliver at least once.
 
+use std::sync::Arc;
+
 use paspor_domain::{
-    Ports,
+    Ports, Secrets,
+    applications::Applications,
     jobs::Job,
     mail,
     store::{Cond, Item, Key, StoreError},
 };
-use serde_json::json;
+use serde_json::{Value, json};
 
 #[derive(Clone)]
 pub struct Worker {
     ports: Ports,
+    applications: Arc<Applications>,
 }
 
 #[derive(Debug)]
@@ -32,20 +36,51 @@ impl std::fmt::Display for JobError {
     }
 }
 
+impl std::error::Error for JobError {}
+
 /// Marks a job as done, so a redelivery does nothing.
 fn done_key(id: &str) -> Key {
     Key::new(format!("JOB#{id}"), "DONE")
 }
 
+fn retry(e: impl std::fmt::Display) -> JobError {
+    JobError::Retry(e.to_string())
+}
+
+/// S3 event keys are URL-encoded, spaces as `+`.
+fn s3_key(raw: &str) -> String {
+    percent_encoding::percent_decode_str(&raw.replace('+', " "))
+        .decode_utf8_lossy()
+        .into_owned()
+}
+
 impl Worker {
-    pub fn new(ports: Ports) -> Self {
-        Self { ports }
+    pub fn new(ports: Ports, secrets: &Secrets) -> Self {
+        Self {
+            applications: Arc::new(Applications::new(ports.clone(), secrets)),
+            ports,
+        }
     }
 
+    /// Runs one message: a job of ours, or S3's own object-created notification.
     pub async fn handle(&self, body: &str) -> Result<(), JobError> {
-        let job: Job =
+        let value: Value =
             serde_json::from_str(body).map_err(|e| JobError::Malformed(e.to_string()))?;
+        if let Some(records) = value.get("Records").and_then(Value::as_array) {
+            for record in records {
+                if let Some(key) = record.pointer("/s3/object/key").and_then(Value::as_str) {
+                    self.object_stored(&s3_key(key)).await?;
+                }
+            }
+            return Ok(());
+        }
+        if value.get("Event").and_then(Value::as_str) == Some("s3:TestEvent") {
+            return Ok(());
+        }
+        let job: Job =
+            serde_json::from_value(value).map_err(|e| JobError::Malformed(e.to_string()))?;
         match job {
+            Job::ObjectStored { key } => self.object_stored(&key).await,
             Job::SendEmail {
                 id,
                 to,
@@ -59,11 +94,7 @@ impl Worker {
                     return Ok(());
                 }
                 let email = mail::render(&to, lang, &message);
-                self.ports
-                    .mailer
-                    .send(&email)
-                    .await
-                    .map_err(|e| JobError::Retry(e.to_string()))?;
+                self.ports.mailer.send(&email).await.map_err(retry)?;
                 let ttl = self.ports.clock.now().timestamp() + 14 * 24 * 3600;
                 let marker = Item::from_record(key, &json!({"ttl": ttl})).map_err(retry)?;
                 match table.put(marker, Some(Cond::NotExists)).await {
@@ -73,10 +104,8 @@ impl Worker {
             }
         }
     }
-}
 
-fn retry(e: StoreError) -> JobError {
-    JobError::Retry(e.to_string())
+    async fn object_stored(&self, key: &str) -> Result<(), JobError> {
+        self.applications.object_stored(key).await.map_err(retry)
+    }
 }
-
-impl std::error::Error for JobError {}

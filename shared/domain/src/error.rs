@@ -45,6 +45,33 @@ pub enum Error {
     Unauthorized,
     #[error("not found")]
     NotFound,
+    #[error("invalid nik")]
+    InvalidNik { id: &'static str, en: &'static str },
+    #[error("applicant exists")]
+    ApplicantExists,
+    #[error("applicant limit")]
+    ApplicantLimit,
+    #[error("active application exists")]
+    ActiveApplicationExists,
+    #[error("document not required")]
+    DocumentNotRequired,
+    #[error("unsupported content type")]
+    UnsupportedContentType,
+    #[error("document too large")]
+    DocumentTooLarge,
+    #[error("invalid state")]
+    InvalidState { id: &'static str, en: &'static str },
+    #[error("upload missing")]
+    UploadMissing,
+    #[error("upload rejected: {reason}")]
+    UploadRejected { reason: &'static str },
+    #[error("documents missing")]
+    DocumentsMissing { kinds: Vec<&'static str> },
+    #[error("idempotency key reused")]
+    IdempotencyKeyReused,
+    /// A concurrent change won; the caller re-reads and tries again.
+    #[error("conflict")]
+    Conflict,
     /// The store pushed back; the client should retry after a moment.
     #[error("busy")]
     Busy { retry_after_secs: u64 },
@@ -66,6 +93,19 @@ impl Error {
             Self::TooManyAttempts { .. } => "too_many_attempts",
             Self::Unauthorized => "unauthorized",
             Self::NotFound => "not_found",
+            Self::InvalidNik { .. } => "invalid_nik",
+            Self::ApplicantExists => "applicant_exists",
+            Self::ApplicantLimit => "applicant_limit",
+            Self::ActiveApplicationExists => "active_application_exists",
+            Self::DocumentNotRequired => "document_not_required",
+            Self::UnsupportedContentType => "unsupported_content_type",
+            Self::DocumentTooLarge => "document_too_large",
+            Self::InvalidState { .. } => "invalid_state",
+            Self::UploadMissing => "upload_missing",
+            Self::UploadRejected { .. } => "upload_rejected",
+            Self::DocumentsMissing { .. } => "documents_missing",
+            Self::IdempotencyKeyReused => "idempotency_key_reused",
+            Self::Conflict => "conflict",
             Self::Busy { .. } => "service_busy",
             Self::Internal(_) => "internal_error",
         }

@@ -16,6 +16,9 @@ pub enum Job {
         lang: Lang,
         message: Message,
     },
+    /// Storage holds a new object (the local upload target says so; on AWS, S3's own
+    /// object-created event arrives instead): check it as `complete` would.
+    ObjectStored { key: String },
 }
 
 /// What an email says; the worker renders it.

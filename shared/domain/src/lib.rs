@@ -5,11 +5,15 @@
 //! services ([`accounts::Accounts`]).
 
 pub mod accounts;
+pub mod applications;
 pub mod clock;
+pub mod documents;
 pub mod error;
 pub mod jobs;
 pub mod mail;
+pub mod nik;
 pub mod otp;
+pub mod passport;
 pub mod ports;
 pub mod store;
 pub mod tokens;

@@ -2,13 +2,14 @@
 
 use std::sync::Arc;
 
-use crate::{clock::Clock, jobs::JobQueue, mail::Mailer, store::Table};
+use crate::{clock::Clock, documents::DocumentStore, jobs::JobQueue, mail::Mailer, store::Table};
 
 #[derive(Clone)]
 pub struct Ports {
     pub table: Arc<dyn Table>,
     pub queue: Arc<dyn JobQueue>,
     pub mailer: Arc<dyn Mailer>,
+    pub documents: Arc<dyn DocumentStore>,
     pub clock: Arc<dyn Clock>,
 }
 

@@ -63,6 +63,8 @@ pub enum Cond {
     /// The attribute is a number smaller than the value.
     LessThanValue(String, i64),
     All(Vec<Cond>),
+    /// At least one holds.
+    Any(Vec<Cond>),
 }
 
 impl Cond {
@@ -180,6 +182,7 @@ pub fn holds(cond: &Cond, current: Option<&Attrs>) -> bool {
             .and_then(Value::as_i64)
             .is_some_and(|x| x < *v),
         Cond::All(conds) => conds.iter().all(|c| holds(c, current)),
+        Cond::Any(conds) => conds.iter().any(|c| holds(c, current)),
     }
 }
 
@@ -233,6 +236,16 @@ mod tests {
         assert!(!holds(&Cond::LessThanValue("count".into(), 3), Some(&a)));
         assert!(!holds(
             &Cond::All(vec![Cond::Exists, Cond::eq("status", "y")]),
+            Some(&a)
+        ));
+        let room = Cond::Any(vec![
+            Cond::NotExists,
+            Cond::LessThanValue("count".into(), 5),
+        ]);
+        assert!(holds(&room, None));
+        assert!(holds(&room, Some(&a)));
+        assert!(!holds(
+            &Cond::Any(vec![Cond::NotExists, Cond::eq("status", "y")]),
             Some(&a)
         ));
     }

@@ -5,6 +5,7 @@
 //! finished service — the same on Lambda, in `paspor-local` and in tests.
 
 mod extract;
+pub mod idempotency;
 mod lang;
 mod problem;
 mod routes;

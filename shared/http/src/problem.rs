@@ -231,6 +231,21 @@ impl From<Error> for ApiError {
             .retry_after(retry_after_secs),
             Error::Unauthorized => Self::unauthorized(),
             Error::NotFound => Self::not_found(),
+            Error::InvalidNik { id, en } => Self::new(S::BAD_REQUEST, code, id, en)
+                .with("errors", json!([{"field": "nik", "message": id}]))
+                .with("errors_en", json!([{"field": "nik", "message": en}])),
+            Error::ApplicantExists => Self::new(S::CONFLICT, code, "Pemohon dengan NIK ini sudah ada di akun Anda.", "An applicant with this NIK is already on your account."),
+            Error::ApplicantLimit => Self::new(S::CONFLICT, code, "Satu akun paling banyak memiliki 5 pemohon.", "An account holds at most 5 applicants."),
+            Error::ActiveApplicationExists => Self::new(S::CONFLICT, code, "NIK ini sudah memiliki permohonan yang sedang berjalan.", "This NIK already has an application in progress."),
+            Error::DocumentNotRequired => Self::new(S::BAD_REQUEST, code, "Dokumen ini tidak diperlukan untuk permohonan ini.", "This document is not required for this application."),
+            Error::UnsupportedContentType => Self::new(S::BAD_REQUEST, code, "Unggah berkas JPEG, PNG, atau PDF.", "Upload a JPEG, PNG or PDF file."),
+            Error::DocumentTooLarge => Self::new(S::PAYLOAD_TOO_LARGE, code, "Berkas paling besar 2 MiB.", "A file may be at most 2 MiB."),
+            Error::InvalidState { id, en } => Self::new(S::CONFLICT, code, id, en),
+            Error::UploadMissing => Self::new(S::CONFLICT, code, "Berkas belum diterima penyimpanan. Unggah dulu, lalu coba lagi.", "Storage has not received the file yet. Upload it, then try again."),
+            Error::UploadRejected { reason } => Self::new(S::UNPROCESSABLE_ENTITY, code, "Berkas ditolak: isinya tidak sesuai jenisnya atau ukurannya tidak sah. Unggah ulang.", "The file was refused: its content does not match its type, or its size is wrong. Upload it again.").with("reason", reason),
+            Error::DocumentsMissing { kinds } => Self::new(S::CONFLICT, code, "Masih ada dokumen yang belum diunggah.", "Some documents have not been uploaded yet.").with("kinds", kinds),
+            Error::IdempotencyKeyReused => Self::new(S::UNPROCESSABLE_ENTITY, code, "Idempotency-Key ini sudah dipakai untuk permintaan lain.", "This Idempotency-Key was used for a different request."),
+            Error::Conflict => Self::new(S::CONFLICT, code, "Data berubah saat diproses. Coba lagi.", "The data changed meanwhile. Try again."),
             Error::Busy { retry_after_secs } => Self::new(
                 S::SERVICE_UNAVAILABLE,
                 code,

@@ -5,12 +5,14 @@ use std::sync::Arc;
 use paspor_domain::{
     Ports, Secrets,
     accounts::{Accounts, AccountsConfig},
+    applications::Applications,
 };
 
 #[derive(Clone)]
 pub struct AppState {
     pub ports: Ports,
     pub accounts: Arc<Accounts>,
+    pub applications: Arc<Applications>,
 }
 
 impl AppState {
@@ -21,6 +23,7 @@ impl AppState {
                 secrets,
                 AccountsConfig::default(),
             )),
+            applications: Arc::new(Applications::new(ports.clone(), secrets)),
             ports,
         }
     }

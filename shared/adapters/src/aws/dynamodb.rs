@@ -148,6 +148,18 @@ impl Expr {
                     format!("({})", parts.join(") AND ("))
                 }
             }
+            Cond::Any(conds) => {
+                let parts = conds
+                    .iter()
+                    .map(|c| self.cond(c))
+                    .collect::<Result<Vec<_>, _>>()?;
+                if parts.is_empty() {
+                    // Like `any` over nothing: never holds.
+                    "attribute_exists(pk) AND attribute_not_exists(pk)".to_owned()
+                } else {
+                    format!("({})", parts.join(") OR ("))
+                }
+            }
         })
     }
 

@@ -2,6 +2,7 @@
 //! Parameter Store (secrets). Clients are built once per cold start.
 
 mod dynamodb;
+mod s3;
 mod secrets;
 mod ses;
 mod sqs;
@@ -9,6 +10,7 @@ mod sqs;
 use std::sync::Arc;
 
 pub use dynamodb::DynamoTable;
+pub use s3::S3Documents;
 pub use secrets::load_secrets;
 pub use ses::SesMailer;
 pub use sqs::SqsQueue;
@@ -21,10 +23,12 @@ pub struct AwsSettings {
     pub table: String,
     pub jobs_queue_url: String,
     pub mail_from: String,
+    pub documents_bucket: String,
     /// Endpoint overrides for the local stand-ins (DynamoDB Local, moto); `None` on AWS.
     pub dynamodb_endpoint: Option<String>,
     pub sqs_endpoint: Option<String>,
     pub ses_endpoint: Option<String>,
+    pub s3_endpoint: Option<String>,
 }
 
 fn var(name: &str) -> Result<String, String> {
@@ -37,9 +41,11 @@ impl AwsSettings {
             table: var("PASPOR_TABLE")?,
             jobs_queue_url: var("PASPOR_JOBS_QUEUE_URL")?,
             mail_from: var("PASPOR_MAIL_FROM")?,
+            documents_bucket: var("PASPOR_DOCUMENTS_BUCKET")?,
             dynamodb_endpoint: std::env::var("PASPOR_DYNAMODB_ENDPOINT").ok(),
             sqs_endpoint: std::env::var("PASPOR_SQS_ENDPOINT").ok(),
             ses_endpoint: std::env::var("PASPOR_SES_ENDPOINT").ok(),
+            s3_endpoint: std::env::var("PASPOR_S3_ENDPOINT").ok(),
         })
     }
 }
@@ -62,6 +68,11 @@ pub fn ports_with(sdk: &aws_config::SdkConfig, settings: &AwsSettings) -> Ports 
             &sdk,
             settings.ses_endpoint.as_deref(),
             settings.mail_from.clone(),
+        )),
+        documents: Arc::new(S3Documents::new(
+            &sdk,
+            settings.s3_endpoint.as_deref(),
+            settings.documents_bucket.clone(),
         )),
         clock: Arc::new(SystemClock),
     }

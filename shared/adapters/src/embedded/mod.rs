@@ -3,6 +3,7 @@
 //! Everything survives a restart.
 
 mod clock;
+mod documents;
 mod outbox;
 mod queue;
 mod secrets;
@@ -11,31 +12,39 @@ mod sqlite;
 use std::{path::Path, sync::Arc};
 
 pub use clock::OffsetClock;
+pub use documents::{DiskDocuments, LocalPolicy, PolicyError, UPLOAD_PATH};
 pub use outbox::OutboxMailer;
 pub use queue::{ClaimedJob, SqliteQueue};
 pub use secrets::load_or_create_secrets;
 pub use sqlite::SqliteTable;
 
-use paspor_domain::Ports;
+use paspor_domain::{Ports, Secrets};
 
 /// Everything `paspor-local` runs on, opened from one data directory.
 pub struct Embedded {
     pub table: Arc<SqliteTable>,
     pub queue: Arc<SqliteQueue>,
     pub mailer: Arc<OutboxMailer>,
+    pub documents: Arc<DiskDocuments>,
     pub clock: Arc<OffsetClock>,
+    pub secrets: Secrets,
 }
 
 impl Embedded {
-    pub fn open(data_dir: &Path) -> Result<Self, EmbeddedError> {
+    /// Opens (or creates) everything in `data_dir`; `webhook_secrets` come from the
+    /// server's configuration, the other keys are generated once and kept there.
+    pub fn open(data_dir: &Path, webhook_secrets: Vec<Vec<u8>>) -> Result<Self, EmbeddedError> {
         std::fs::create_dir_all(data_dir)?;
         let db = data_dir.join("paspor.sqlite3");
         let clock = Arc::new(OffsetClock::open(data_dir.join("clock-offset"))?);
+        let (secrets, upload_key) = load_or_create_secrets(data_dir, webhook_secrets)?;
         Ok(Self {
             table: Arc::new(SqliteTable::open(&db)?),
             queue: Arc::new(SqliteQueue::open(&db)?),
             mailer: Arc::new(OutboxMailer::new(data_dir.join("outbox"))?),
+            documents: Arc::new(DiskDocuments::new(data_dir.join("documents"), upload_key)?),
             clock,
+            secrets,
         })
     }
 
@@ -44,6 +53,7 @@ impl Embedded {
             table: self.table.clone(),
             queue: self.queue.clone(),
             mailer: self.mailer.clone(),
+            documents: self.documents.clone(),
             clock: self.clock.clone(),
         }
     }

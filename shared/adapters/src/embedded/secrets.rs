@@ -13,6 +13,8 @@ use super::EmbeddedError;
 struct Stored {
     token_key: String,
     otp_key: String,
+    /// Signs the local upload target's forms (S3 signs with AWS credentials instead).
+    upload_key: String,
 }
 
 fn random_hex() -> String {
@@ -26,7 +28,7 @@ fn random_hex() -> String {
 pub fn load_or_create_secrets(
     data_dir: &Path,
     webhook_secrets: Vec<Vec<u8>>,
-) -> Result<Secrets, EmbeddedError> {
+) -> Result<(Secrets, Vec<u8>), EmbeddedError> {
     let path = data_dir.join("secrets.json");
     let stored: Stored = match std::fs::read(&path) {
         Ok(raw) => serde_json::from_slice(&raw)
@@ -35,6 +37,7 @@ pub fn load_or_create_secrets(
             let stored = Stored {
                 token_key: random_hex(),
                 otp_key: random_hex(),
+                upload_key: random_hex(),
             };
             let raw = serde_json::to_vec_pretty(&stored)
                 .map_err(|e| EmbeddedError::Other(e.to_string()))?;
@@ -46,11 +49,12 @@ pub fn load_or_create_secrets(
     let decode = |s: &str| {
         hex::decode(s).map_err(|e| EmbeddedError::Other(format!("{}: {e}", path.display())))
     };
-    Ok(Secrets {
+    let secrets = Secrets {
         token_key: decode(&stored.token_key)?,
         otp_key: decode(&stored.otp_key)?,
         webhook_secrets,
-    })
+    };
+    Ok((secrets, decode(&stored.upload_key)?))
 }
 
 #[cfg(unix)]

@@ -1,0 +1,140 @@
+//! The local upload target: what S3 does for a presigned POST. It checks the form's
+//! signed policy (key, content type, expiry) before reading the file, refuses a file larger
+//! than the policy allows while it streams, stores the file on disk, and announces the new
+//! object to the worker — as S3's object-created event does on AWS.
+
+use std::{collections::HashMap, sync::Arc};
+
+use axum::{
+    Router,
+    extract::{DefaultBodyLimit, Multipart, State},
+    middleware,
+    routing::post,
+};
+use http::StatusCode;
+use paspor_adapters::embedded::{
+    DiskDocuments, Embedded, OffsetClock, PolicyError, SqliteQueue, UPLOAD_PATH,
+};
+use paspor_domain::{
+    clock::Clock,
+    documents::MAX_DOCUMENT_BYTES,
+    jobs::{Job, JobQueue},
+};
+use paspor_http::{ApiError, render_problems};
+
+#[derive(Clone)]
+struct Target {
+    documents: Arc<DiskDocuments>,
+    clock: Arc<OffsetClock>,
+    queue: Arc<SqliteQueue>,
+}
+
+pub fn router(embedded: &Embedded) -> Router {
+    let target = Target {
+        documents: embedded.documents.clone(),
+        clock: embedded.clock.clone(),
+        queue: embedded.queue.clone(),
+    };
+    Router::new()
+        .route(UPLOAD_PATH, post(upload))
+        .with_state(target)
+        // The file itself is bounded by its policy; this only caps the whole form.
+        .layer(DefaultBodyLimit::max(
+            MAX_DOCUMENT_BYTES as usize + 64 * 1024,
+        ))
+        .layer(middleware::from_fn(render_problems))
+}
+
+fn refused(status: StatusCode, code: &'static str, id: &'static str, en: &'static str) -> ApiError {
+    ApiError::new(status, code, id, en)
+}
+
+fn malformed(e: impl std::fmt::Display) -> ApiError {
+    tracing::info!(error = %e, "malformed upload form");
+    refused(
+        StatusCode::BAD_REQUEST,
+        "malformed_form",
+        "Formulir unggahan tidak sah.",
+        "The upload form is malformed.",
+    )
+}
+
+async fn upload(State(target): State<Target>, mut form: Multipart) -> Result<StatusCode, ApiError> {
+    let mut fields: HashMap<String, String> = HashMap::new();
+    while let Some(mut field) = form.next_field().await.map_err(malformed)? {
+        let name = field.name().unwrap_or_default().to_owned();
+        if name != "file" {
+            fields.insert(name, field.text().await.map_err(malformed)?);
+            continue;
+        }
+        // As with S3, every field comes before the file, so the policy is checked first.
+        let get = |k: &str| fields.get(k).map(String::as_str).unwrap_or_default();
+        let policy = target
+            .documents
+            .verify(
+                get("policy"),
+                get("x-paspor-signature"),
+                get("key"),
+                get("Content-Type"),
+                target.clock.now(),
+            )
+            .map_err(|e| match e {
+                PolicyError::Expired => refused(
+                    StatusCode::FORBIDDEN,
+                    "request_expired",
+                    "Formulir unggahan sudah kedaluwarsa. Minta yang baru.",
+                    "The upload form has expired. Request a new one.",
+                ),
+                PolicyError::BadSignature => refused(
+                    StatusCode::FORBIDDEN,
+                    "signature_does_not_match",
+                    "Tanda tangan formulir unggahan tidak sah.",
+                    "The upload form's signature is invalid.",
+                ),
+                PolicyError::Mismatch => refused(
+                    StatusCode::FORBIDDEN,
+                    "policy_mismatch",
+                    "Isian formulir tidak sesuai kebijakannya.",
+                    "The form's fields do not match its policy.",
+                ),
+            })?;
+        let mut bytes = Vec::new();
+        while let Some(chunk) = field.chunk().await.map_err(malformed)? {
+            bytes.extend_from_slice(&chunk);
+            if bytes.len() as u64 > policy.max_bytes {
+                return Err(refused(
+                    StatusCode::BAD_REQUEST,
+                    "entity_too_large",
+                    "Berkas lebih besar dari yang dinyatakan.",
+                    "The file is larger than declared.",
+                ));
+            }
+        }
+        if bytes.is_empty() {
+            return Err(refused(
+                StatusCode::BAD_REQUEST,
+                "entity_too_small",
+                "Berkas kosong.",
+                "The file is empty.",
+            ));
+        }
+        target
+            .documents
+            .store(&policy.key, &bytes)
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %e, "upload not stored");
+                ApiError::internal()
+            })?;
+        if let Err(e) = target
+            .queue
+            .enqueue(&Job::ObjectStored { key: policy.key })
+            .await
+        {
+            // The client's `complete` checks the object anyway.
+            tracing::warn!(error = %e, "object-stored job not queued");
+        }
+        return Ok(StatusCode::NO_CONTENT);
+    }
+    Err(malformed("no file field"))
+}

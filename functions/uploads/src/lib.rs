@@ -1,0 +1,72 @@
+//! The `uploads` function: the presigned form a phone sends a document with, straight to
+//! storage, and the check of what storage received. No file ever passes through here.
+
+use axum::{
+    extract::{Path, State},
+    http::StatusCode,
+    response::IntoResponse,
+};
+use paspor_http::{ApiError, AppState, Auth, Json, Routes};
+use serde::Deserialize;
+use serde_json::json;
+
+pub fn routes() -> Routes {
+    Routes::new()
+        .post(
+            "/v1/applications/{id}/documents/{kind}/upload-url",
+            upload_url,
+        )
+        .post("/v1/applications/{id}/documents/{kind}/complete", complete)
+}
+
+#[derive(Deserialize)]
+struct UploadUrlBody {
+    content_type: String,
+    content_length: i64,
+}
+
+async fn upload_url(
+    State(state): State<AppState>,
+    Auth(who): Auth,
+    Path((id, kind)): Path<(String, String)>,
+    Json(b): Json<UploadUrlBody>,
+) -> Result<impl IntoResponse, ApiError> {
+    let form = state
+        .applications
+        .upload_url(
+            &who.account_id,
+            &id,
+            &kind,
+            &b.content_type,
+            b.content_length,
+        )
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(json!({
+            "method": form.method,
+            "url": form.url,
+            "fields": form.fields,
+            "headers": {},
+            "expires_at": form.expires_at,
+        })),
+    ))
+}
+
+async fn complete(
+    State(state): State<AppState>,
+    Auth(who): Auth,
+    Path((id, kind)): Path<(String, String)>,
+) -> Result<impl IntoResponse, ApiError> {
+    let doc = state
+        .applications
+        .complete(&who.account_id, &id, &kind)
+        .await?;
+    Ok(axum::Json(json!({
+        "kind": kind,
+        "status": "uploaded",
+        "content_type": doc.content_type,
+        "size": doc.size,
+        "uploaded_at": doc.uploaded_at,
+    })))
+}

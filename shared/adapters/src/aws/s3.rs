@@ -1,0 +1,184 @@
+//! Documents on S3. The upload form is S3's presigned POST, whose policy S3 enforces itself:
+//! the exact key, the declared content type, and a `content-length-range` that refuses a
+//! larger file. The Rust SDK has no POST presigner, so the policy is signed here with
+//! aws-sigv4 — locally, with the function's own credentials, no network call.
+
+use async_trait::async_trait;
+use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
+use aws_sdk_s3::{Client, error::ProvideErrorMetadata};
+use base64::Engine;
+use chrono::SecondsFormat;
+use paspor_domain::documents::{DocumentStore, StorageError, UploadForm, UploadPolicy};
+use serde_json::json;
+
+#[derive(Clone, Debug)]
+pub struct S3Documents {
+    client: Client,
+    bucket: String,
+    region: String,
+    form_url: String,
+    credentials: Option<SharedCredentialsProvider>,
+}
+
+fn storage(e: impl std::fmt::Display) -> StorageError {
+    StorageError(e.to_string())
+}
+
+impl S3Documents {
+    pub fn new(sdk: &aws_config::SdkConfig, endpoint: Option<&str>, bucket: String) -> Self {
+        let mut conf = aws_sdk_s3::config::Builder::from(sdk);
+        if let Some(url) = endpoint {
+            // Stand-ins (SeaweedFS) serve buckets by path, not by host name.
+            conf = conf.endpoint_url(url).force_path_style(true);
+        }
+        let region = sdk
+            .region()
+            .map(ToString::to_string)
+            .unwrap_or_else(|| "ap-southeast-3".into());
+        let form_url = match endpoint {
+            Some(url) => format!("{}/{bucket}", url.trim_end_matches('/')),
+            None => format!("https://{bucket}.s3.{region}.amazonaws.com"),
+        };
+        Self {
+            client: Client::from_conf(conf.build()),
+            bucket,
+            region,
+            form_url,
+            credentials: sdk.credentials_provider(),
+        }
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// Creates the bucket (for the stand-ins; on AWS the template owns it). Outside
+    /// us-east-1, S3 wants the region as a location constraint.
+    pub async fn create_bucket(&self) -> Result<(), StorageError> {
+        use aws_sdk_s3::types::{BucketLocationConstraint, CreateBucketConfiguration};
+        let config = CreateBucketConfiguration::builder()
+            .location_constraint(BucketLocationConstraint::from(self.region.as_str()))
+            .build();
+        self.client
+            .create_bucket()
+            .bucket(&self.bucket)
+            .create_bucket_configuration(config)
+            .send()
+            .await
+            .map_err(|e| storage(aws_sdk_s3::error::DisplayErrorContext(e)))?;
+        Ok(())
+    }
+
+    pub fn bucket(&self) -> &str {
+        &self.bucket
+    }
+}
+
+#[async_trait]
+impl DocumentStore for S3Documents {
+    async fn presign_upload(&self, p: &UploadPolicy) -> Result<UploadForm, StorageError> {
+        let provider = self
+            .credentials
+            .as_ref()
+            .ok_or_else(|| storage("no AWS credentials"))?;
+        let creds = provider.provide_credentials().await.map_err(storage)?;
+        let amz_date = p.now.format("%Y%m%dT%H%M%SZ").to_string();
+        let credential = format!(
+            "{}/{}/{}/s3/aws4_request",
+            creds.access_key_id(),
+            p.now.format("%Y%m%d"),
+            self.region
+        );
+        let mut conditions = vec![
+            json!({"bucket": self.bucket}),
+            json!({"key": p.key}),
+            json!({"Content-Type": p.content_type.mime()}),
+            json!(["content-length-range", 1, p.max_bytes]),
+            json!({"x-amz-algorithm": "AWS4-HMAC-SHA256"}),
+            json!({"x-amz-credential": credential}),
+            json!({"x-amz-date": amz_date}),
+        ];
+        if let Some(token) = creds.session_token() {
+            conditions.push(json!({"x-amz-security-token": token}));
+        }
+        let policy = json!({
+            "expiration": p.expires_at.to_rfc3339_opts(SecondsFormat::Millis, true),
+            "conditions": conditions,
+        });
+        let policy_b64 = base64::engine::general_purpose::STANDARD.encode(policy.to_string());
+        let signing_key = aws_sigv4::sign::v4::generate_signing_key(
+            creds.secret_access_key(),
+            p.now.into(),
+            &self.region,
+            "s3",
+        );
+        let signature =
+            aws_sigv4::sign::v4::calculate_signature(signing_key, policy_b64.as_bytes());
+        let mut fields: std::collections::BTreeMap<String, String> = [
+            ("key", p.key.clone()),
+            ("Content-Type", p.content_type.mime().to_owned()),
+            ("policy", policy_b64),
+            ("x-amz-algorithm", "AWS4-HMAC-SHA256".to_owned()),
+            ("x-amz-credential", credential),
+            ("x-amz-date", amz_date),
+            ("x-amz-signature", signature),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+        if let Some(token) = creds.session_token() {
+            fields.insert("x-amz-security-token".into(), token.to_owned());
+        }
+        Ok(UploadForm {
+            method: "POST",
+            url: self.form_url.clone(),
+            fields,
+            expires_at: p.expires_at,
+        })
+    }
+
+    async fn size(&self, key: &str) -> Result<Option<u64>, StorageError> {
+        match self
+            .client
+            .head_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+        {
+            Ok(out) => Ok(Some(out.content_length().unwrap_or(0).max(0) as u64)),
+            Err(e)
+                if e.as_service_error().is_some_and(|s| s.is_not_found())
+                    || e.code() == Some("NotFound") =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(storage(aws_sdk_s3::error::DisplayErrorContext(e))),
+        }
+    }
+
+    async fn read_head(&self, key: &str, n: u64) -> Result<Vec<u8>, StorageError> {
+        let out = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .range(format!("bytes=0-{}", n.saturating_sub(1)))
+            .send()
+            .await
+            .map_err(|e| storage(aws_sdk_s3::error::DisplayErrorContext(e)))?;
+        let bytes = out.body.collect().await.map_err(storage)?.into_bytes();
+        Ok(bytes.iter().take(n as usize).copied().collect())
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), StorageError> {
+        self.client
+            .delete_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| storage(aws_sdk_s3::error::DisplayErrorContext(e)))?;
+        Ok(())
+    }
+}

@@ -1,0 +1,207 @@
+//! Documents on disk, with the local server's own upload target: a form POST like S3's
+//! presigned POST, whose policy (key, type, size, expiry) is signed with a local key and
+//! enforced by the target before a byte is kept.
+
+use std::{
+    path::{Path, PathBuf},
+    sync::RwLock,
+};
+
+use async_trait::async_trait;
+use base64::Engine;
+use chrono::{DateTime, Utc};
+use hmac::{Hmac, Mac};
+use paspor_domain::documents::{
+    ContentType, DocumentStore, StorageError, UploadForm, UploadPolicy,
+};
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+use subtle::ConstantTimeEq;
+use tokio::io::AsyncReadExt;
+
+use super::EmbeddedError;
+
+/// The path the local server serves its upload target on.
+pub const UPLOAD_PATH: &str = "/_local/uploads";
+
+pub struct DiskDocuments {
+    dir: PathBuf,
+    key: Vec<u8>,
+    /// The server's own base URL, known once it listens.
+    base_url: RwLock<String>,
+}
+
+/// What the signed policy carries.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LocalPolicy {
+    pub key: String,
+    pub content_type: ContentType,
+    pub max_bytes: u64,
+    pub expires_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PolicyError {
+    #[error("the form's signature does not match its policy")]
+    BadSignature,
+    #[error("the upload form has expired")]
+    Expired,
+    #[error("the form's fields differ from its policy")]
+    Mismatch,
+}
+
+fn storage(e: impl std::fmt::Display) -> StorageError {
+    StorageError(e.to_string())
+}
+
+impl DiskDocuments {
+    pub fn new(dir: PathBuf, key: Vec<u8>) -> Result<Self, EmbeddedError> {
+        std::fs::create_dir_all(&dir)?;
+        Ok(Self {
+            dir,
+            key,
+            base_url: RwLock::new("http://127.0.0.1:8080".into()),
+        })
+    }
+
+    pub fn set_base_url(&self, url: &str) {
+        if let Ok(mut base) = self.base_url.write() {
+            *base = url.trim_end_matches('/').to_owned();
+        }
+    }
+
+    fn sign(&self, policy_b64: &str) -> String {
+        let mut mac =
+            <Hmac<Sha256> as Mac>::new_from_slice(&self.key).unwrap_or_else(|_| unreachable!());
+        mac.update(policy_b64.as_bytes());
+        hex::encode(mac.finalize().into_bytes())
+    }
+
+    /// Checks a submitted form against its signed policy; answers the policy to enforce.
+    pub fn verify(
+        &self,
+        policy_b64: &str,
+        signature: &str,
+        key: &str,
+        content_type: &str,
+        now: DateTime<Utc>,
+    ) -> Result<LocalPolicy, PolicyError> {
+        let expected = self.sign(policy_b64);
+        if !bool::from(expected.as_bytes().ct_eq(signature.as_bytes())) {
+            return Err(PolicyError::BadSignature);
+        }
+        let raw = base64::engine::general_purpose::STANDARD
+            .decode(policy_b64)
+            .map_err(|_| PolicyError::BadSignature)?;
+        let policy: LocalPolicy =
+            serde_json::from_slice(&raw).map_err(|_| PolicyError::BadSignature)?;
+        if policy.expires_at <= now {
+            return Err(PolicyError::Expired);
+        }
+        if policy.key != key || policy.content_type.mime() != content_type {
+            return Err(PolicyError::Mismatch);
+        }
+        Ok(policy)
+    }
+
+    /// Where an object lives; keys are checked to stay inside the folder.
+    fn path(&self, key: &str) -> Result<PathBuf, StorageError> {
+        let safe = !key.is_empty()
+            && key
+                .split('/')
+                .all(|part| !part.is_empty() && part != "." && part != "..")
+            && key
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '/' | '-' | '_' | '.'));
+        if !safe {
+            return Err(StorageError(format!("unsafe key {key:?}")));
+        }
+        Ok(self.dir.join(key))
+    }
+
+    /// Stores an object atomically: a temporary file, renamed into place.
+    pub async fn store(&self, key: &str, bytes: &[u8]) -> Result<(), StorageError> {
+        let path = self.path(key)?;
+        if let Some(parent) = path.parent() {
+            tokio::fs::create_dir_all(parent).await.map_err(storage)?;
+        }
+        let tmp = tmp_path(&path);
+        tokio::fs::write(&tmp, bytes).await.map_err(storage)?;
+        tokio::fs::rename(&tmp, &path).await.map_err(storage)
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+}
+
+fn tmp_path(path: &Path) -> PathBuf {
+    let mut name = path
+        .file_name()
+        .map(|n| n.to_os_string())
+        .unwrap_or_default();
+    name.push(".part");
+    path.with_file_name(name)
+}
+
+#[async_trait]
+impl DocumentStore for DiskDocuments {
+    async fn presign_upload(&self, p: &UploadPolicy) -> Result<UploadForm, StorageError> {
+        let policy = LocalPolicy {
+            key: p.key.clone(),
+            content_type: p.content_type,
+            max_bytes: p.max_bytes,
+            expires_at: p.expires_at,
+        };
+        let policy_b64 = base64::engine::general_purpose::STANDARD
+            .encode(serde_json::to_vec(&policy).map_err(storage)?);
+        let signature = self.sign(&policy_b64);
+        let base = self.base_url.read().map(|b| b.clone()).unwrap_or_default();
+        Ok(UploadForm {
+            method: "POST",
+            url: format!("{base}{UPLOAD_PATH}"),
+            fields: [
+                ("key".to_owned(), p.key.clone()),
+                ("Content-Type".to_owned(), p.content_type.mime().to_owned()),
+                ("policy".to_owned(), policy_b64),
+                ("x-paspor-signature".to_owned(), signature),
+            ]
+            .into_iter()
+            .collect(),
+            expires_at: p.expires_at,
+        })
+    }
+
+    async fn size(&self, key: &str) -> Result<Option<u64>, StorageError> {
+        match tokio::fs::metadata(self.path(key)?).await {
+            Ok(m) => Ok(Some(m.len())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(storage(e)),
+        }
+    }
+
+    async fn read_head(&self, key: &str, n: u64) -> Result<Vec<u8>, StorageError> {
+        let file = tokio::fs::File::open(self.path(key)?)
+            .await
+            .map_err(storage)?;
+        let mut head = Vec::new();
+        file.take(n).read_to_end(&mut head).await.map_err(storage)?;
+        Ok(head)
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), StorageError> {
+        match tokio::fs::remove_file(self.path(key)?).await {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(storage(e)),
+        }
+    }
+}
+
+impl std::fmt::Debug for DiskDocuments {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DiskDocuments")
+            .field("dir", &self.dir)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,689 @@
+//! Applicants ("Tambah Pemohon") and their applications: the questionnaire with its fee
+//! and documents, uploads straight to storage and their checks, and submission.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, FixedOffset, NaiveDate, TimeDelta, Utc};
+use hmac::{Hmac, Mac};
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+
+use crate::{
+    Error, FieldError, Ports,
+    documents::{
+        self, ContentType, Inspection, MAX_DOCUMENT_BYTES, UPLOAD_URL_SECS, UploadForm,
+        UploadPolicy,
+    },
+    nik::{self, Sex},
+    passport::{self, ApplicationType, DocumentKind, PassportType, Purpose},
+    store::{Cond, Item, Key, StoreError, Update, Write},
+};
+
+pub const MAX_APPLICANTS: i64 = 5;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Relationship {
+    #[serde(rename = "self")]
+    Holder,
+    Spouse,
+    Child,
+    Parent,
+    Sibling,
+    Other,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Draft,
+    Submitted,
+    AwaitingPayment,
+    Paid,
+    CheckedIn,
+    Approved,
+    Rejected,
+    Expired,
+    Cancelled,
+}
+
+impl Status {
+    /// Whether the application still holds its NIK (one active application per NIK).
+    pub fn is_active(self) -> bool {
+        !matches!(
+            self,
+            Self::Approved | Self::Rejected | Self::Expired | Self::Cancelled
+        )
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Applicant {
+    pub applicant_id: String,
+    pub nik: String,
+    pub full_name: String,
+    pub birth_date: NaiveDate,
+    pub birth_place: String,
+    pub sex: Sex,
+    pub relationship: Relationship,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewApplicant {
+    pub nik: String,
+    pub full_name: String,
+    pub birth_date: NaiveDate,
+    pub birth_place: String,
+    pub sex: Sex,
+    pub relationship: Relationship,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct NewApplication {
+    pub passport_type: PassportType,
+    pub application_type: ApplicationType,
+    pub purpose: Purpose,
+    pub express: bool,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DocumentState {
+    pub uploaded: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub content_type: Option<ContentType>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub size: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub uploaded_at: Option<DateTime<Utc>>,
+    /// The reason the last upload was refused, if it was.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rejected: Option<String>,
+    /// The stored object that passed the checks (the HTTP view never shows it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    /// An upload form was issued for this object; it is checked on completion.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending: Option<PendingUpload>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingUpload {
+    pub key: String,
+    pub content_type: ContentType,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TimelineEntry {
+    pub status: Status,
+    pub at: DateTime<Utc>,
+}
+
+/// The applicant as the application recorded them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApplicantSnapshot {
+    pub applicant_id: String,
+    pub nik: String,
+    pub full_name: String,
+    pub birth_date: NaiveDate,
+    pub sex: Sex,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Application {
+    pub application_id: String,
+    pub account_id: String,
+    pub applicant: ApplicantSnapshot,
+    pub passport_type: PassportType,
+    pub application_type: ApplicationType,
+    pub purpose: Purpose,
+    pub express: bool,
+    pub destination_country: String,
+    pub validity_years: u32,
+    pub fee_idr: i64,
+    pub documents: BTreeMap<DocumentKind, DocumentState>,
+    pub status: Status,
+    pub timeline: Vec<TimelineEntry>,
+    pub created_at: DateTime<Utc>,
+    /// Optimistic concurrency: every change is conditioned on the version it read.
+    pub version: u64,
+    #[serde(default)]
+    pub booking: Option<serde_json::Value>,
+    #[serde(default)]
+    pub billing: Option<serde_json::Value>,
+}
+
+impl Application {
+    pub fn missing_documents(&self) -> Vec<DocumentKind> {
+        self.documents
+            .iter()
+            .filter(|(_, d)| !d.uploaded)
+            .map(|(k, _)| *k)
+            .collect()
+    }
+
+    pub fn set_status(&mut self, status: Status, at: DateTime<Utc>) {
+        self.status = status;
+        self.timeline.push(TimelineEntry { status, at });
+    }
+}
+
+fn applicant_key(account_id: &str, applicant_id: &str) -> Key {
+    Key::new(
+        format!("ACCOUNT#{account_id}"),
+        format!("APPLICANT#{applicant_id}"),
+    )
+}
+fn applicant_count_key(account_id: &str) -> Key {
+    Key::new(format!("ACCOUNT#{account_id}"), "APPLICANTS")
+}
+fn account_nik_key(account_id: &str, nik_ref: &str) -> Key {
+    Key::new(format!("ACCOUNT#{account_id}"), format!("NIK#{nik_ref}"))
+}
+pub fn application_key(id: &str) -> Key {
+    Key::new(format!("APP#{id}"), "APP")
+}
+fn account_application_key(account_id: &str, id: &str) -> Key {
+    Key::new(format!("ACCOUNT#{account_id}"), format!("APP#{id}"))
+}
+/// The NIK's one active application, across the whole service.
+pub fn active_nik_key(nik_ref: &str) -> Key {
+    Key::new(format!("NIK#{nik_ref}"), "ACTIVE")
+}
+
+/// Indonesia's western time: the day an application is made on.
+fn jakarta_today(now: DateTime<Utc>) -> NaiveDate {
+    let wib = FixedOffset::east_opt(7 * 3600).unwrap_or_else(|| unreachable!());
+    now.with_timezone(&wib).date_naive()
+}
+
+pub struct Applications {
+    ports: Ports,
+    pii_key: Vec<u8>,
+}
+
+fn invalid_state(en: &'static str, id: &'static str) -> Error {
+    Error::InvalidState { id, en }
+}
+
+impl Applications {
+    pub fn new(ports: Ports, secrets: &crate::Secrets) -> Self {
+        Self {
+            ports,
+            pii_key: secrets.otp_key.clone(),
+        }
+    }
+
+    /// A keyed hash of the NIK, so keys and indexes never hold the number itself.
+    fn nik_ref(&self, nik: &str) -> String {
+        let mut mac =
+            <Hmac<Sha256> as Mac>::new_from_slice(&self.pii_key).unwrap_or_else(|_| unreachable!());
+        mac.update(b"nik|");
+        mac.update(nik.as_bytes());
+        hex::encode(&mac.finalize().into_bytes()[..16])
+    }
+
+    pub async fn add_applicant(
+        &self,
+        account_id: &str,
+        input: NewApplicant,
+    ) -> Result<Applicant, Error> {
+        let mut errors = Vec::new();
+        let name_ok = crate::validate::check_name("full_name", &input.full_name);
+        let place_ok = crate::validate::check_name("birth_place", &input.birth_place);
+        errors.extend(name_ok.err());
+        errors.extend(place_ok.err());
+        let now = self.ports.clock.now();
+        if input.birth_date > jakarta_today(now) {
+            errors.push(FieldError::new(
+                "birth_date",
+                "Tanggal lahir tidak boleh di masa depan.",
+                "The birth date cannot be in the future.",
+            ));
+        }
+        if !errors.is_empty() {
+            return Err(Error::Invalid(errors));
+        }
+        if let Err(problem) = nik::check(&input.nik, input.birth_date, input.sex) {
+            let (id, en) = problem.messages();
+            return Err(Error::InvalidNik { id, en });
+        }
+        let applicant = Applicant {
+            applicant_id: ulid::Ulid::new().to_string(),
+            nik: input.nik,
+            full_name: input.full_name.trim().to_owned(),
+            birth_date: input.birth_date,
+            birth_place: input.birth_place.trim().to_owned(),
+            sex: input.sex,
+            relationship: input.relationship,
+            created_at: now,
+        };
+        let nik_ref = self.nik_ref(&applicant.nik);
+        let writes = vec![
+            Write::Update {
+                key: applicant_count_key(account_id),
+                update: Update::new().add("count", 1),
+                cond: Some(Cond::Any(vec![
+                    Cond::NotExists,
+                    Cond::LessThanValue("count".into(), MAX_APPLICANTS),
+                ])),
+            },
+            Write::Put {
+                item: Item::from_record(
+                    account_nik_key(account_id, &nik_ref),
+                    &serde_json::json!({"applicant_id": applicant.applicant_id}),
+                )?,
+                cond: Some(Cond::NotExists),
+            },
+            Write::Put {
+                item: Item::from_record(
+                    applicant_key(account_id, &applicant.applicant_id),
+                    &applicant,
+                )?,
+                cond: Some(Cond::NotExists),
+            },
+        ];
+        match self.ports.table.transact(writes).await {
+            Ok(()) => Ok(applicant),
+            Err(StoreError::ConditionFailed { index: Some(0) }) => Err(Error::ApplicantLimit),
+            Err(StoreError::ConditionFailed { .. }) => Err(Error::ApplicantExists),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    pub async fn applicants(&self, account_id: &str) -> Result<Vec<Applicant>, Error> {
+        let items = self
+            .ports
+            .table
+            .query(&format!("ACCOUNT#{account_id}"), "APPLICANT#", 100)
+            .await?;
+        items
+            .iter()
+            .map(|i| i.record().map_err(Error::from))
+            .collect()
+    }
+
+    async fn applicant(&self, account_id: &str, applicant_id: &str) -> Result<Applicant, Error> {
+        match self
+            .ports
+            .table
+            .get(&applicant_key(account_id, applicant_id))
+            .await?
+        {
+            Some(item) => Ok(item.record()?),
+            None => Err(Error::NotFound),
+        }
+    }
+
+    pub async fn create(
+        &self,
+        account_id: &str,
+        applicant_id: &str,
+        destination: &str,
+        input: NewApplication,
+    ) -> Result<Application, Error> {
+        if !passport::is_country(destination) {
+            return Err(Error::invalid(
+                "destination_country",
+                "Negara tujuan harus kode ISO 3166-1 alpha-2, misalnya JP.",
+                "The destination must be an ISO 3166-1 alpha-2 code, e.g. JP.",
+            ));
+        }
+        let applicant = self
+            .applicant(account_id, applicant_id)
+            .await
+            .map_err(|e| match e {
+                Error::NotFound => Error::invalid(
+                    "applicant_id",
+                    "Pemohon tidak ditemukan pada akun ini.",
+                    "No such applicant on this account.",
+                ),
+                e => e,
+            })?;
+        let now = self.ports.clock.now();
+        let adult = passport::age_on(applicant.birth_date, jakarta_today(now))
+            >= passport::ADULT_AGE
+            || applicant.relationship == Relationship::Spouse;
+        let terms = passport::terms(
+            input.passport_type,
+            input.application_type,
+            input.express,
+            adult,
+        );
+        let documents = passport::required_documents(adult, input.application_type, input.purpose)
+            .into_iter()
+            .map(|k| (k, DocumentState::default()))
+            .collect();
+        let application = Application {
+            application_id: ulid::Ulid::new().to_string(),
+            account_id: account_id.to_owned(),
+            applicant: ApplicantSnapshot {
+                applicant_id: applicant.applicant_id.clone(),
+                nik: applicant.nik.clone(),
+                full_name: applicant.full_name.clone(),
+                birth_date: applicant.birth_date,
+                sex: applicant.sex,
+            },
+            passport_type: input.passport_type,
+            application_type: input.application_type,
+            purpose: input.purpose,
+            express: input.express,
+            destination_country: destination.to_owned(),
+            validity_years: terms.validity_years,
+            fee_idr: terms.fee_idr,
+            documents,
+            status: Status::Draft,
+            timeline: vec![TimelineEntry {
+                status: Status::Draft,
+                at: now,
+            }],
+            created_at: now,
+            version: 1,
+            booking: None,
+            billing: None,
+        };
+        let id = &application.application_id;
+        let writes = vec![
+            Write::Put {
+                item: Item::from_record(
+                    active_nik_key(&self.nik_ref(&applicant.nik)),
+                    &serde_json::json!({"application_id": id}),
+                )?,
+                cond: Some(Cond::NotExists),
+            },
+            Write::Put {
+                item: Item::from_record(application_key(id), &application)?,
+                cond: Some(Cond::NotExists),
+            },
+            Write::Put {
+                item: Item::from_record(
+                    account_application_key(account_id, id),
+                    &serde_json::json!({"application_id": id}),
+                )?,
+                cond: Some(Cond::NotExists),
+            },
+        ];
+        match self.ports.table.transact(writes).await {
+            Ok(()) => Ok(application),
+            Err(StoreError::ConditionFailed { index: Some(0) }) => {
+                Err(Error::ActiveApplicationExists)
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The application if this account owns it; another account's answers as missing.
+    pub async fn get(&self, account_id: &str, id: &str) -> Result<Application, Error> {
+        let app = self.load(id).await?;
+        if app.account_id != account_id {
+            return Err(Error::NotFound);
+        }
+        Ok(app)
+    }
+
+    pub async fn load(&self, id: &str) -> Result<Application, Error> {
+        match self.ports.table.get(&application_key(id)).await? {
+            Some(item) => Ok(item.record()?),
+            None => Err(Error::NotFound),
+        }
+    }
+
+    pub async fn list(&self, account_id: &str) -> Result<Vec<Application>, Error> {
+        let index = self
+            .ports
+            .table
+            .query(&format!("ACCOUNT#{account_id}"), "APP#", 1000)
+            .await?;
+        let mut apps = Vec::with_capacity(index.len());
+        for item in index {
+            let id = item.key.sk.trim_start_matches("APP#");
+            apps.push(self.load(id).await?);
+        }
+        apps.sort_by_key(|a| std::cmp::Reverse(a.created_at));
+        Ok(apps)
+    }
+
+    /// Stores a changed application if nobody changed it since it was read.
+    pub async fn save(&self, app: &mut Application) -> Result<(), Error> {
+        let read = app.version;
+        app.version += 1;
+        let item = Item::from_record(application_key(&app.application_id), app)?;
+        match self
+            .ports
+            .table
+            .put(item, Some(Cond::eq("version", read)))
+            .await
+        {
+            Ok(()) => Ok(()),
+            Err(StoreError::ConditionFailed { .. }) => {
+                app.version = read;
+                Err(Error::Conflict)
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Reads, changes and saves an application, again if a concurrent change got there first.
+    async fn change<T>(
+        &self,
+        account_id: Option<&str>,
+        id: &str,
+        mut f: impl FnMut(&mut Application, DateTime<Utc>) -> Result<T, Error>,
+    ) -> Result<(Application, T), Error> {
+        for _ in 0..5 {
+            let mut app = match account_id {
+                Some(account) => self.get(account, id).await?,
+                None => self.load(id).await?,
+            };
+            let out = f(&mut app, self.ports.clock.now())?;
+            match self.save(&mut app).await {
+                Ok(()) => return Ok((app, out)),
+                Err(Error::Conflict) => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(Error::Busy {
+            retry_after_secs: 1,
+        })
+    }
+
+    pub async fn upload_url(
+        &self,
+        account_id: &str,
+        id: &str,
+        kind: &str,
+        content_type: &str,
+        content_length: i64,
+    ) -> Result<UploadForm, Error> {
+        let documents = self.ports.documents.clone();
+        let kind = DocumentKind::parse(kind).ok_or(Error::DocumentNotRequired)?;
+        let content_type = ContentType::parse(content_type).ok_or(Error::UnsupportedContentType)?;
+        if content_length <= 0 {
+            return Err(Error::invalid(
+                "content_length",
+                "Ukuran berkas harus lebih dari 0 byte.",
+                "The file size must be more than 0 bytes.",
+            ));
+        }
+        if content_length as u64 > MAX_DOCUMENT_BYTES {
+            return Err(Error::DocumentTooLarge);
+        }
+        let key = format!(
+            "documents/{id}/{}/{}-{}",
+            kind.as_str(),
+            ulid::Ulid::new(),
+            random_hex()
+        );
+        let (_, ()) = self
+            .change(Some(account_id), id, |app, _| {
+                if app.status != Status::Draft {
+                    return Err(invalid_state(
+                        "Documents can only be uploaded to a draft.",
+                        "Dokumen hanya dapat diunggah selama permohonan masih draf.",
+                    ));
+                }
+                let doc = app
+                    .documents
+                    .get_mut(&kind)
+                    .ok_or(Error::DocumentNotRequired)?;
+                doc.pending = Some(PendingUpload {
+                    key: key.clone(),
+                    content_type,
+                });
+                Ok(())
+            })
+            .await?;
+        let now = self.ports.clock.now();
+        let policy = UploadPolicy {
+            key,
+            content_type,
+            max_bytes: content_length as u64,
+            now,
+            expires_at: now + TimeDelta::seconds(UPLOAD_URL_SECS),
+        };
+        documents
+            .presign_upload(&policy)
+            .await
+            .map_err(|e| Error::Internal(e.to_string()))
+    }
+
+    /// `complete`: checks the stored object and marks the document.
+    pub async fn complete(
+        &self,
+        account_id: &str,
+        id: &str,
+        kind: &str,
+    ) -> Result<DocumentState, Error> {
+        let kind = DocumentKind::parse(kind).ok_or(Error::DocumentNotRequired)?;
+        let app = self.get(account_id, id).await?;
+        let doc = app.documents.get(&kind).ok_or(Error::DocumentNotRequired)?;
+        match &doc.pending {
+            None if doc.uploaded => Ok(doc.clone()),
+            None => Err(Error::UploadMissing),
+            Some(pending) => {
+                let pending = pending.clone();
+                match self.check_upload(id, kind, &pending).await? {
+                    Some(Inspection::Accepted { .. }) | None => {
+                        let app = self.load(id).await?;
+                        let doc = app.documents.get(&kind).cloned().unwrap_or_default();
+                        if doc.uploaded {
+                            Ok(doc)
+                        } else {
+                            Err(Error::UploadMissing)
+                        }
+                    }
+                    Some(Inspection::Missing) => Err(Error::UploadMissing),
+                    Some(Inspection::Rejected { reason }) => Err(Error::UploadRejected { reason }),
+                }
+            }
+        }
+    }
+
+    /// A stored object announced by storage itself (S3's object-created event, or the
+    /// local upload target): the same check as `complete`, for clients that never call it.
+    pub async fn object_stored(&self, key: &str) -> Result<(), Error> {
+        let mut parts = key.split('/');
+        let (Some("documents"), Some(id), Some(kind)) = (parts.next(), parts.next(), parts.next())
+        else {
+            tracing::warn!("stored object outside documents/ ignored");
+            return Ok(());
+        };
+        let Some(kind) = DocumentKind::parse(kind) else {
+            return Ok(());
+        };
+        let app = match self.load(id).await {
+            Ok(app) => app,
+            Err(Error::NotFound) => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        let pending = app.documents.get(&kind).and_then(|d| d.pending.clone());
+        match pending {
+            Some(p) if p.key == key => self.check_upload(id, kind, &p).await.map(|_| ()),
+            // A stale or unknown object: the newest form is the one that counts.
+            _ => Ok(()),
+        }
+    }
+
+    /// Inspects a pending upload and records the verdict. `None` if the pending upload
+    /// changed meanwhile (a newer form was issued, or the other path already decided).
+    async fn check_upload(
+        &self,
+        id: &str,
+        kind: DocumentKind,
+        pending: &PendingUpload,
+    ) -> Result<Option<Inspection>, Error> {
+        let verdict = documents::inspect(
+            self.ports.documents.as_ref(),
+            &pending.key,
+            pending.content_type,
+        )
+        .await
+        .map_err(|e| Error::Internal(e.to_string()))?;
+        if verdict == Inspection::Missing {
+            return Ok(Some(verdict));
+        }
+        let (_, applied) = self
+            .change(None, id, |app, now| {
+                let Some(doc) = app.documents.get_mut(&kind) else {
+                    return Ok(false);
+                };
+                if doc.pending.as_ref() != Some(pending) || app.status != Status::Draft {
+                    return Ok(false);
+                }
+                doc.pending = None;
+                match &verdict {
+                    Inspection::Accepted { size } => {
+                        *doc = DocumentState {
+                            uploaded: true,
+                            content_type: Some(pending.content_type),
+                            size: Some(*size),
+                            uploaded_at: Some(now),
+                            rejected: None,
+                            key: Some(pending.key.clone()),
+                            pending: None,
+                        };
+                    }
+                    Inspection::Rejected { reason } => doc.rejected = Some((*reason).to_owned()),
+                    Inspection::Missing => {}
+                }
+                Ok(true)
+            })
+            .await?;
+        if let Inspection::Rejected { .. } = verdict
+            && applied
+            && let Err(e) = self.ports.documents.delete(&pending.key).await
+        {
+            tracing::warn!(error = %e, "rejected upload not deleted");
+        }
+        Ok(applied.then_some(verdict))
+    }
+
+    pub async fn submit(&self, account_id: &str, id: &str) -> Result<Application, Error> {
+        let (app, ()) = self
+            .change(Some(account_id), id, |app, now| {
+                if app.status != Status::Draft {
+                    return Err(invalid_state(
+                        "Only a draft can be submitted.",
+                        "Hanya permohonan draf yang dapat diajukan.",
+                    ));
+                }
+                let missing = app.missing_documents();
+                if !missing.is_empty() {
+                    return Err(Error::DocumentsMissing {
+                        kinds: missing.iter().map(|k| k.as_str()).collect(),
+                    });
+                }
+                app.set_status(Status::Submitted, now);
+                Ok(())
+            })
+            .await?;
+        Ok(app)
+    }
+}
+
+fn random_hex() -> String {
+    use rand::RngCore;
+    let mut bytes = [0u8; 16];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    hex::encode(bytes)
+}

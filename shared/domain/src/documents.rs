@@ -1,0 +1,147 @@
+//! Document storage: the client sends each file straight to storage on a presigned
+//! request that storage itself enforces (size, type, expiry); the server then checks what
+//! was stored. No function ever carries a file.
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// 2 MiB, the most a document may weigh.
+pub const MAX_DOCUMENT_BYTES: u64 = 2 * 1024 * 1024;
+/// How long an upload form stays valid.
+pub const UPLOAD_URL_SECS: i64 = 15 * 60;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ContentType {
+    #[serde(rename = "image/jpeg")]
+    Jpeg,
+    #[serde(rename = "image/png")]
+    Png,
+    #[serde(rename = "application/pdf")]
+    Pdf,
+}
+
+impl ContentType {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "image/jpeg" => Some(Self::Jpeg),
+            "image/png" => Some(Self::Png),
+            "application/pdf" => Some(Self::Pdf),
+            _ => None,
+        }
+    }
+
+    pub fn mime(self) -> &'static str {
+        match self {
+            Self::Jpeg => "image/jpeg",
+            Self::Png => "image/png",
+            Self::Pdf => "application/pdf",
+        }
+    }
+
+    /// How many leading bytes [`Self::matches`] needs.
+    pub const SNIFF_BYTES: u64 = 8;
+
+    /// Whether a file's first bytes are those of this type.
+    pub fn matches(self, head: &[u8]) -> bool {
+        match self {
+            Self::Jpeg => head.starts_with(&[0xFF, 0xD8, 0xFF]),
+            Self::Png => head.starts_with(&[0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A]),
+            Self::Pdf => head.starts_with(b"%PDF-"),
+        }
+    }
+}
+
+/// What the client sends the file with: a form POST (S3's presigned POST, or the local
+/// server's equivalent) with these fields, the file last.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UploadForm {
+    pub method: &'static str,
+    pub url: String,
+    pub fields: BTreeMap<String, String>,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// The conditions storage must enforce on one upload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UploadPolicy {
+    pub key: String,
+    pub content_type: ContentType,
+    pub max_bytes: u64,
+    pub now: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("document storage: {0}")]
+pub struct StorageError(pub String);
+
+#[async_trait]
+pub trait DocumentStore: Send + Sync {
+    /// Signs an upload form locally: no network call.
+    async fn presign_upload(&self, policy: &UploadPolicy) -> Result<UploadForm, StorageError>;
+
+    /// The stored object's size, if it exists.
+    async fn size(&self, key: &str) -> Result<Option<u64>, StorageError>;
+
+    /// The object's first `n` bytes (fewer if it is shorter).
+    async fn read_head(&self, key: &str, n: u64) -> Result<Vec<u8>, StorageError>;
+
+    async fn delete(&self, key: &str) -> Result<(), StorageError>;
+}
+
+/// The verdict on a stored upload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Inspection {
+    Missing,
+    Accepted { size: u64 },
+    Rejected { reason: &'static str },
+}
+
+/// Checks a stored object: present, within the size, and its first bytes match its type.
+pub async fn inspect(
+    store: &dyn DocumentStore,
+    key: &str,
+    content_type: ContentType,
+) -> Result<Inspection, StorageError> {
+    let Some(size) = store.size(key).await? else {
+        return Ok(Inspection::Missing);
+    };
+    if size == 0 {
+        return Ok(Inspection::Rejected { reason: "empty" });
+    }
+    if size > MAX_DOCUMENT_BYTES {
+        return Ok(Inspection::Rejected {
+            reason: "too_large",
+        });
+    }
+    let head = store.read_head(key, ContentType::SNIFF_BYTES).await?;
+    if !content_type.matches(&head) {
+        return Ok(Inspection::Rejected {
+            reason: "content_mismatch",
+        });
+    }
+    Ok(Inspection::Accepted { size })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sniffs_types() {
+        assert!(ContentType::Jpeg.matches(&[0xFF, 0xD8, 0xFF, 0xE0, 0, 0x10]));
+        assert!(!ContentType::Jpeg.matches(b"GIF89a"));
+        assert!(ContentType::Png.matches(b"\x89PNG\r\n\x1a\n\0\0"));
+        assert!(!ContentType::Png.matches(b"\x89PNG"));
+        assert!(ContentType::Pdf.matches(b"%PDF-1.7\n"));
+        assert!(!ContentType::Pdf.matches(b"<html>"));
+        assert_eq!(ContentType::parse("image/gif"), None);
+        assert_eq!(
+            ContentType::parse("application/pdf").map(ContentType::mime),
+            Some("application/pdf")
+        );
+    }
+}
