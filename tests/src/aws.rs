@@ -117,6 +117,7 @@ pub async fn fixture() -> (Fixture, tempfile::TempDir) {
             let ses = ses.clone();
             Box::pin(async move { moto_sent_mail(&ses).await })
         }),
+        submit_form: Arc::new(|form, bytes| Box::pin(crate::fixture::post_form(form, bytes))),
     };
     (fixture, dir)
 }
@@ -131,7 +132,7 @@ async fn moto_sent_mail(endpoint: &str) -> Vec<(String, String, String)> {
         .expect("moto json");
     let mut out = Vec::new();
     let sent = data
-        .pointer("/ses/sent_messages")
+        .pointer("/ses/Message")
         .and_then(|v| v.as_array())
         .cloned()
         .unwrap_or_default();

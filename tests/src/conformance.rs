@@ -353,10 +353,12 @@ pub async fn mailer_delivers(f: &Fixture) {
     };
     f.ports.mailer.send(&email).await.expect("send");
     let sent = (f.sent_mail)().await;
-    let found = sent
-        .iter()
-        .find(|(t, _, _)| *t == to)
-        .unwrap_or_else(|| panic!("{}: mail to {to} not delivered", f.name));
+    let found = sent.iter().find(|(t, _, _)| *t == to).unwrap_or_else(|| {
+        panic!(
+            "{}: mail to {to} not delivered; delivered: {sent:?}",
+            f.name
+        )
+    });
     assert_eq!(found.1, email.subject);
     assert!(
         found.2.contains("kode Anda 123456"),
@@ -584,5 +586,103 @@ pub async fn accounts_limits(f: &Fixture) {
         ),
         "{}",
         f.name
+    );
+}
+
+/// Storage itself enforces the upload form: key, type, size and signature; the server's
+/// check then reads what was stored.
+pub async fn documents_enforce_the_form(f: &Fixture) {
+    use paspor_domain::documents::{self, ContentType, Inspection, UploadPolicy};
+    let store = f.ports.documents.clone();
+    let now = f.ports.clock.now();
+    let policy = |key: &str, max: u64| UploadPolicy {
+        key: key.to_owned(),
+        content_type: ContentType::Jpeg,
+        max_bytes: max,
+        now,
+        expires_at: now + chrono::TimeDelta::minutes(15),
+    };
+    let key = format!("documents/{}/ktp/{}", ulid::Ulid::new(), ulid::Ulid::new());
+    let form = store
+        .presign_upload(&policy(&key, 100))
+        .await
+        .expect("presign");
+    assert_eq!(form.method, "POST");
+    let mut jpeg = vec![0xFF, 0xD8, 0xFF, 0xE0];
+    jpeg.resize(100, 7);
+
+    let mut larger = jpeg.clone();
+    larger.push(0);
+    let status = (f.submit_form)(form.clone(), larger).await;
+    assert!(
+        (400..500).contains(&status),
+        "{}: a larger file was answered {status}",
+        f.name
+    );
+    assert_eq!(
+        store.size(&key).await.expect("size"),
+        None,
+        "{}: the larger file was kept",
+        f.name
+    );
+
+    let mut forged = form.clone();
+    let sig = forged
+        .fields
+        .keys()
+        .find(|k| k.contains("signature"))
+        .cloned()
+        .expect("signature field");
+    forged.fields.insert(sig, "0".repeat(64));
+    let status = (f.submit_form)(forged, jpeg.clone()).await;
+    assert!(
+        (400..500).contains(&status),
+        "{}: a forged signature was answered {status}",
+        f.name
+    );
+
+    let mut elsewhere = form.clone();
+    elsewhere
+        .fields
+        .insert("key".into(), format!("{key}-other"));
+    let status = (f.submit_form)(elsewhere, jpeg.clone()).await;
+    assert!(
+        (400..500).contains(&status),
+        "{}: another key was answered {status}",
+        f.name
+    );
+
+    let status = (f.submit_form)(form.clone(), jpeg.clone()).await;
+    assert!(
+        (200..300).contains(&status),
+        "{}: the upload was answered {status}",
+        f.name
+    );
+    assert_eq!(store.size(&key).await.expect("size"), Some(100));
+    assert_eq!(
+        store.read_head(&key, 8).await.expect("head"),
+        jpeg[..8].to_vec()
+    );
+    assert_eq!(
+        documents::inspect(store.as_ref(), &key, ContentType::Jpeg)
+            .await
+            .expect("inspect"),
+        Inspection::Accepted { size: 100 }
+    );
+    assert_eq!(
+        documents::inspect(store.as_ref(), &key, ContentType::Pdf)
+            .await
+            .expect("inspect"),
+        Inspection::Rejected {
+            reason: "content_mismatch"
+        }
+    );
+    store.delete(&key).await.expect("delete");
+    assert_eq!(store.size(&key).await.expect("size"), None);
+    assert_eq!(
+        documents::inspect(store.as_ref(), &key, ContentType::Jpeg)
+            .await
+            .expect("inspect"),
+        Inspection::Missing
     );
 }

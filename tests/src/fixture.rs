@@ -4,12 +4,14 @@
 use std::{future::Future, pin::Pin, sync::Arc};
 
 use paspor_adapters::embedded::OffsetClock;
-use paspor_domain::{Ports, Secrets, jobs::Job};
+use paspor_domain::{Ports, Secrets, documents::UploadForm, jobs::Job};
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// Takes every job queued so far off the queue.
 pub type DrainJobs = Arc<dyn Fn() -> BoxFuture<'static, Vec<Job>> + Send + Sync>;
+/// Sends a file with an upload form, as a phone would; answers the storage's HTTP status.
+pub type SubmitForm = Arc<dyn Fn(UploadForm, Vec<u8>) -> BoxFuture<'static, u16> + Send + Sync>;
 /// Every email (recipient, subject, text) the mailer has delivered so far.
 pub type SentMail =
     Arc<dyn Fn() -> BoxFuture<'static, Vec<(String, String, String)>> + Send + Sync>;
@@ -22,6 +24,7 @@ pub struct Fixture {
     pub clock: Arc<OffsetClock>,
     pub drain_jobs: DrainJobs,
     pub sent_mail: SentMail,
+    pub submit_form: SubmitForm,
 }
 
 pub fn test_secrets() -> Secrets {
@@ -40,6 +43,7 @@ pub fn embedded() -> (Fixture, tempfile::TempDir) {
         Embedded::open(dir.path(), vec![b"whsec-test".to_vec()]).expect("open embedded backend");
     let queue = backend.queue.clone();
     let outbox = backend.mailer.dir().to_path_buf();
+    let (documents, clock) = (backend.documents.clone(), backend.clock.clone());
     let fixture = Fixture {
         name: "embedded",
         ports: backend.ports(),
@@ -59,11 +63,53 @@ pub fn embedded() -> (Fixture, tempfile::TempDir) {
             let outbox = outbox.clone();
             Box::pin(async move { read_outbox(&outbox) })
         }),
+        // What paspor-local's upload target does with a form, without the HTTP around it.
+        submit_form: Arc::new(move |form: UploadForm, bytes: Vec<u8>| {
+            let (documents, clock) = (documents.clone(), clock.clone());
+            Box::pin(async move {
+                use paspor_domain::clock::Clock;
+                let field = |k: &str| form.fields.get(k).map(String::as_str).unwrap_or_default();
+                let Ok(policy) = documents.verify(
+                    field("policy"),
+                    field("x-paspor-signature"),
+                    field("key"),
+                    field("Content-Type"),
+                    clock.now(),
+                ) else {
+                    return 403;
+                };
+                if bytes.is_empty() || bytes.len() as u64 > policy.max_bytes {
+                    return 400;
+                }
+                documents.store(&policy.key, &bytes).await.expect("store");
+                204
+            })
+        }),
     };
     (fixture, dir)
 }
 
 /// Parses the `.eml` files of an outbox folder: (to, subject, decoded text).
+/// Sends a form to a real storage endpoint over HTTP (S3 or its stand-in).
+pub async fn post_form(form: UploadForm, bytes: Vec<u8>) -> u16 {
+    let mut multipart = reqwest::multipart::Form::new();
+    for (k, v) in &form.fields {
+        multipart = multipart.text(k.clone(), v.clone());
+    }
+    let content_type = form.fields.get("Content-Type").cloned().unwrap_or_default();
+    let part = reqwest::multipart::Part::bytes(bytes)
+        .file_name("scan")
+        .mime_str(&content_type)
+        .expect("mime");
+    let resp = reqwest::Client::new()
+        .post(&form.url)
+        .multipart(multipart.part("file", part))
+        .send()
+        .await
+        .expect("post form");
+    resp.status().as_u16()
+}
+
 pub fn read_outbox(dir: &std::path::Path) -> Vec<(String, String, String)> {
     let mut files: Vec<_> = std::fs::read_dir(dir)
         .expect("outbox")

@@ -21,6 +21,7 @@ on_embedded! { f;
     table_contention_120_on_20 => c::table_contention(&f, 120, 20);
     queue_round_trip => c::queue_round_trip(&f);
     mailer_delivers => c::mailer_delivers(&f);
+    documents_enforce_the_form => c::documents_enforce_the_form(&f);
     accounts_journey => c::accounts_journey(&f);
     accounts_limits => c::accounts_limits(&f);
 }
