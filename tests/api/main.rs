@@ -3,6 +3,7 @@
 
 mod accounts;
 mod applications;
+mod booking;
 mod openapi;
 mod protocol;
 

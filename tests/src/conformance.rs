@@ -686,3 +686,116 @@ pub async fn documents_enforce_the_form(f: &Fixture) {
         Inspection::Missing
     );
 }
+
+/// The booking rush on the real ports: `attempts` submitted applications book one slot of
+/// `capacity` places at once. Exactly `capacity` win, every other one is told `slot_full`,
+/// none fails otherwise, and the slot's count ends at its capacity.
+pub async fn booking_rush(f: &Fixture, attempts: usize, capacity: i64) {
+    use paspor_domain::{
+        applications::{Applications, NewApplicant, NewApplication, Relationship, Status},
+        booking::{Booking, BookingConfig},
+        nik::Sex,
+        offices::demo_offices,
+        passport::{ApplicationType, PassportType, Purpose as TravelPurpose},
+    };
+    let secrets = test_secrets();
+    let applications = Arc::new(Applications::new(f.ports.clone(), &secrets));
+    let booking = Arc::new(Booking::new(
+        f.ports.clone(),
+        applications.clone(),
+        BookingConfig::default(),
+    ));
+    let office = demo_offices()
+        .into_iter()
+        .find(|o| o.office_id == "makassar")
+        .expect("office");
+    booking.put_office(&office).await.expect("office");
+    let day = office.timezone.today(f.ports.clock.now()) + chrono::TimeDelta::days(3);
+    let slots = [("10:00".to_owned(), capacity)].into_iter().collect();
+    booking
+        .open_quota("makassar", day, day, &slots, true, false)
+        .await
+        .expect("quota");
+
+    let mut ready = Vec::new();
+    for i in 0..attempts {
+        let account = format!("rush-{i}-{}", ulid::Ulid::new());
+        // Born 1 Jan 1970 + i days, so every NIK differs.
+        let birth = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).expect("date")
+            + chrono::TimeDelta::days(i as i64 * 37);
+        let nik = format!(
+            "737101{}{}{:04}",
+            birth.format("%d%m"),
+            birth.format("%y"),
+            i + 1
+        );
+        let applicant = applications
+            .add_applicant(
+                &account,
+                NewApplicant {
+                    nik,
+                    full_name: "Rush".into(),
+                    birth_date: birth,
+                    birth_place: "Makassar".into(),
+                    sex: Sex::Male,
+                    relationship: Relationship::Holder,
+                },
+            )
+            .await
+            .expect("applicant");
+        let app = applications
+            .create(
+                &account,
+                &applicant.applicant_id,
+                "SG",
+                NewApplication {
+                    passport_type: PassportType::Regular,
+                    application_type: ApplicationType::New,
+                    purpose: TravelPurpose::Tourism,
+                    express: false,
+                },
+            )
+            .await
+            .expect("application");
+        // Documents are not this test's subject: mark the draft submitted directly.
+        applications
+            .change(None, &app.application_id, |a, now| {
+                a.set_status(Status::Submitted, now);
+                Ok(())
+            })
+            .await
+            .expect("submit");
+        ready.push((account, app.application_id));
+    }
+    let mut tasks = Vec::new();
+    for (account, id) in ready {
+        let booking = booking.clone();
+        tasks.push(tokio::spawn(async move {
+            booking.book(&account, &id, "makassar", day, "10:00").await
+        }));
+    }
+    let (mut won, mut full, mut other) = (0, 0, Vec::new());
+    for t in tasks {
+        match t.await.expect("task") {
+            Ok(_) => won += 1,
+            Err(Error::SlotFull) => full += 1,
+            Err(e) => other.push(e.to_string()),
+        }
+    }
+    assert!(other.is_empty(), "{}: unexpected answers {other:?}", f.name);
+    assert_eq!(
+        (won, full),
+        (capacity, attempts as i64 - capacity),
+        "{}",
+        f.name
+    );
+    let availability = booking
+        .availability("makassar", Some(day), Some(day))
+        .await
+        .expect("availability");
+    assert_eq!(
+        availability["days"][0]["slots"][0]["remaining"], 0,
+        "{}",
+        f.name
+    );
+}

@@ -59,11 +59,25 @@ impl LocalServer {
         server
     }
 
+    /// Starts the server on a fresh data directory with the demo seed (real offices and
+    /// 30 days of quota, 20 places an hour).
+    pub fn start_seeded(bin: &str) -> Self {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let mut server = Self::spawn(bin, tmp.path(), &["--seed", "demo"]);
+        server._tmp = Some(tmp);
+        server
+    }
+
     /// Starts the server on an existing data directory.
     pub fn start_on(bin: &str, data_dir: &Path) -> Self {
+        Self::spawn(bin, data_dir, &[])
+    }
+
+    fn spawn(bin: &str, data_dir: &Path, extra: &[&str]) -> Self {
         let mut child = Command::new(bin)
             .args(["--addr", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir)
+            .args(extra)
             .env("PASPOR_OPS_TOKEN", OPS_TOKEN)
             .env("PASPOR_WEBHOOK_SECRET", WEBHOOK_SECRET)
             .env("RUST_LOG", "warn")
@@ -308,4 +322,86 @@ pub fn fake_file(kind: &str, len: usize) -> Vec<u8> {
     };
     bytes.resize(len, 0x20);
     bytes
+}
+
+impl LocalServer {
+    /// A submitted application (applicant added, every document uploaded, submitted) for
+    /// an adult born on `birth_date`; answers its id.
+    pub async fn submitted_application(
+        &self,
+        token: &str,
+        birth_date: &str,
+        serial: u32,
+        passport_type: &str,
+    ) -> String {
+        let applicant = self
+            .applicant(
+                token,
+                &nik(birth_date, false, serial),
+                birth_date,
+                "M",
+                "self",
+            )
+            .await;
+        let a = self
+            .post_auth(
+                "/v1/applications",
+                serde_json::json!({"applicant_id": applicant, "passport_type": passport_type, "application_type": "new", "purpose": "tourism", "express": false, "destination_country": "MY"}),
+                token,
+            )
+            .await;
+        assert_eq!(a.status, 201, "{:?}", a.body);
+        let id = a.str("/application_id").to_owned();
+        for doc in a.body["required_documents"].as_array().expect("documents") {
+            let kind = doc["kind"].as_str().expect("kind");
+            let form = self
+                .post_auth(
+                    &format!("/v1/applications/{id}/documents/{kind}/upload-url"),
+                    serde_json::json!({"content_type": "application/pdf", "content_length": 400}),
+                    token,
+                )
+                .await;
+            assert_eq!(form.status, 201, "{:?}", form.body);
+            assert_eq!(
+                self.send_form(&form.body, fake_file("pdf", 400), "application/pdf")
+                    .await
+                    .0,
+                204
+            );
+            let done = self
+                .post_auth(
+                    &format!("/v1/applications/{id}/documents/{kind}/complete"),
+                    serde_json::json!({}),
+                    token,
+                )
+                .await;
+            assert_eq!(done.status, 200, "{:?}", done.body);
+        }
+        let s = self
+            .post_auth(
+                &format!("/v1/applications/{id}/submit"),
+                serde_json::json!({}),
+                token,
+            )
+            .await;
+        assert_eq!(s.status, 200, "{:?}", s.body);
+        id
+    }
+
+    /// The first day with open quota at an office, and that day's slots.
+    pub async fn first_open_day(&self, office_id: &str) -> (String, Vec<Value>) {
+        let a = self
+            .get(&format!("/v1/offices/{office_id}/availability"), None)
+            .await;
+        assert_eq!(a.status, 200, "{:?}", a.body);
+        let day = a.body["days"]
+            .as_array()
+            .and_then(|d| d.first())
+            .cloned()
+            .expect("an open day");
+        (
+            day["date"].as_str().expect("date").to_owned(),
+            day["slots"].as_array().cloned().expect("slots"),
+        )
+    }
 }

@@ -21,6 +21,7 @@ on_aws! { f;
     table_transactions => c::table_transactions(&f);
     table_query => c::table_query(&f);
     table_contention_120_on_20 => c::table_contention(&f, 120, 20);
+    booking_rush_120_on_20 => c::booking_rush(&f, 120, 20);
     queue_round_trip => c::queue_round_trip(&f);
     mailer_delivers => c::mailer_delivers(&f);
     documents_enforce_the_form => c::documents_enforce_the_form(&f);

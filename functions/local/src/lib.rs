@@ -2,14 +2,16 @@
 //! the worker running beside it. What the cloud provides elsewhere (the queue consumer,
 //! later the upload target and the sweeper) runs here as tasks.
 
-use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
+use std::{collections::BTreeMap, net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
 
 use axum::Router;
 use clap::Parser;
 mod uploads;
 
+use chrono::TimeDelta;
 use paspor_adapters::embedded::{Embedded, OffsetClock, SqliteQueue};
-use paspor_http::{ApiError, AppState, Json, Routes};
+use paspor_domain::{booking::BookingConfig, offices::demo_offices};
+use paspor_http::{ApiError, AppState, Json, Routes, Settings};
 use paspor_worker::{JobError, Worker};
 use serde::Deserialize;
 use tokio::net::TcpListener;
@@ -42,6 +44,9 @@ pub struct Config {
     /// How long a billing stays payable.
     #[arg(long, env = "PASPOR_PAYMENT_TTL_SECS", default_value_t = 7200)]
     pub payment_ttl_secs: u64,
+    /// How long an availability answer is served from memory (it may be this stale).
+    #[arg(long, env = "PASPOR_AVAILABILITY_TTL_MS", default_value_t = 2000)]
+    pub availability_ttl_ms: u64,
     /// How often expired billings are swept.
     #[arg(long, env = "PASPOR_SWEEP_SECS", default_value_t = 5)]
     pub sweep_secs: u64,
@@ -62,7 +67,14 @@ impl Local {
             .filter(|s| !s.is_empty())
             .collect();
         let embedded = Embedded::open(&config.data_dir, webhook)?;
-        let state = AppState::new(embedded.ports(), &embedded.secrets);
+        let settings = Settings {
+            booking: BookingConfig {
+                payment_ttl_secs: config.payment_ttl_secs as i64,
+                availability_ttl: Duration::from_millis(config.availability_ttl_ms),
+                ..BookingConfig::default()
+            },
+        };
+        let state = AppState::new(embedded.ports(), &embedded.secrets, settings);
         Ok(Self { embedded, state })
     }
 
@@ -80,6 +92,8 @@ pub fn api_routes() -> Routes {
         .merge(paspor_otp::routes())
         .merge(paspor_applications::routes())
         .merge(paspor_uploads::routes())
+        .merge(paspor_booking::routes())
+        .merge(paspor_billing::routes())
 }
 
 #[derive(Deserialize)]
@@ -143,8 +157,8 @@ pub async fn run_worker(queue: Arc<SqliteQueue>, worker: Worker) {
 /// Opens the data directory, starts the worker and serves until SIGTERM or Ctrl-C.
 pub async fn serve(config: Config) -> anyhow::Result<()> {
     let local = Local::open(&config)?;
-    if let Some(seed) = &config.seed {
-        tracing::info!(seed, "seed requested; nothing to seed yet");
+    if config.seed.is_some() {
+        seed_demo(&local.state).await?;
     }
     let worker = Worker::new(local.embedded.ports(), &local.embedded.secrets);
     tokio::spawn(run_worker(local.embedded.queue.clone(), worker));
@@ -160,6 +174,34 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         .with_graceful_shutdown(shutdown())
         .await?;
     tracing::info!("paspor-local stopped");
+    Ok(())
+}
+
+/// The demo seed: real offices, and quota from tomorrow for 30 days (08:00–15:00, 20
+/// places an hour, weekdays). It only adds what is missing, so it is safe on every start.
+pub async fn seed_demo(state: &AppState) -> anyhow::Result<()> {
+    let clock = state.ports.clock.clone();
+    let slots: BTreeMap<String, i64> = (8..=15).map(|h| (format!("{h:02}:00"), 20)).collect();
+    let (mut offices, mut slots_opened) = (0, 0);
+    for office in demo_offices() {
+        if state.booking.add_office_if_missing(&office).await? {
+            offices += 1;
+        }
+        let tomorrow = office.timezone.today(clock.now()) + TimeDelta::days(1);
+        slots_opened += state
+            .booking
+            .open_quota(
+                &office.office_id,
+                tomorrow,
+                tomorrow + TimeDelta::days(29),
+                &slots,
+                false,
+                true,
+            )
+            .await?;
+    }
+    tracing::info!(offices, slots_opened, "demo seed applied");
+    println!("seed demo: {offices} offices added, {slots_opened} hourly slots opened");
     Ok(())
 }
 

@@ -148,9 +148,38 @@ pub struct Application {
     /// Optimistic concurrency: every change is conditioned on the version it read.
     pub version: u64,
     #[serde(default)]
-    pub booking: Option<serde_json::Value>,
+    pub booking: Option<BookingInfo>,
     #[serde(default)]
-    pub billing: Option<serde_json::Value>,
+    pub billing: Option<Billing>,
+    /// How often the booking was moved (at most once).
+    #[serde(default)]
+    pub reschedules: u32,
+}
+
+/// The place an application holds: an office, a day (office time) and an hourly slot.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BookingInfo {
+    pub office_id: String,
+    pub date: NaiveDate,
+    pub time: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BillingStatus {
+    Unpaid,
+    Paid,
+    Expired,
+}
+
+/// What the applicant pays at a bank, ATM, post office, minimarket or marketplace.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Billing {
+    pub billing_code: String,
+    pub amount_idr: i64,
+    pub status: BillingStatus,
+    pub expires_at: DateTime<Utc>,
+    pub paid_at: Option<DateTime<Utc>>,
 }
 
 impl Application {
@@ -215,7 +244,7 @@ impl Applications {
     }
 
     /// A keyed hash of the NIK, so keys and indexes never hold the number itself.
-    fn nik_ref(&self, nik: &str) -> String {
+    pub fn nik_ref(&self, nik: &str) -> String {
         let mut mac =
             <Hmac<Sha256> as Mac>::new_from_slice(&self.pii_key).unwrap_or_else(|_| unreachable!());
         mac.update(b"nik|");
@@ -381,6 +410,7 @@ impl Applications {
             version: 1,
             booking: None,
             billing: None,
+            reschedules: 0,
         };
         let id = &application.application_id;
         let writes = vec![
@@ -464,7 +494,7 @@ impl Applications {
     }
 
     /// Reads, changes and saves an application, again if a concurrent change got there first.
-    async fn change<T>(
+    pub async fn change<T>(
         &self,
         account_id: Option<&str>,
         id: &str,

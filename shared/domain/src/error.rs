@@ -67,6 +67,16 @@ pub enum Error {
     UploadRejected { reason: &'static str },
     #[error("documents missing")]
     DocumentsMissing { kinds: Vec<&'static str> },
+    #[error("slot full")]
+    SlotFull,
+    #[error("passport type not offered")]
+    PassportTypeNotOffered,
+    #[error("date not bookable")]
+    DateNotBookable,
+    #[error("reschedule limit")]
+    RescheduleLimit,
+    #[error("capacity below booked")]
+    CapacityBelowBooked,
     #[error("idempotency key reused")]
     IdempotencyKeyReused,
     /// A concurrent change won; the caller re-reads and tries again.
@@ -104,6 +114,11 @@ impl Error {
             Self::UploadMissing => "upload_missing",
             Self::UploadRejected { .. } => "upload_rejected",
             Self::DocumentsMissing { .. } => "documents_missing",
+            Self::SlotFull => "slot_full",
+            Self::PassportTypeNotOffered => "passport_type_not_offered",
+            Self::DateNotBookable => "date_not_bookable",
+            Self::RescheduleLimit => "reschedule_limit",
+            Self::CapacityBelowBooked => "capacity_below_booked",
             Self::IdempotencyKeyReused => "idempotency_key_reused",
             Self::Conflict => "conflict",
             Self::Busy { .. } => "service_busy",

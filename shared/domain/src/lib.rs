@@ -6,12 +6,14 @@
 
 pub mod accounts;
 pub mod applications;
+pub mod booking;
 pub mod clock;
 pub mod documents;
 pub mod error;
 pub mod jobs;
 pub mod mail;
 pub mod nik;
+pub mod offices;
 pub mod otp;
 pub mod passport;
 pub mod ports;

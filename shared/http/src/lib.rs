@@ -16,7 +16,7 @@ pub use extract::{Auth, Json};
 pub use lang::RequestLang;
 pub use problem::{ApiError, render_problems};
 pub use routes::Routes;
-pub use state::AppState;
+pub use state::{AppState, Settings};
 
 use axum::{Router, extract::DefaultBodyLimit, middleware};
 

@@ -244,6 +244,11 @@ impl From<Error> for ApiError {
             Error::UploadMissing => Self::new(S::CONFLICT, code, "Berkas belum diterima penyimpanan. Unggah dulu, lalu coba lagi.", "Storage has not received the file yet. Upload it, then try again."),
             Error::UploadRejected { reason } => Self::new(S::UNPROCESSABLE_ENTITY, code, "Berkas ditolak: isinya tidak sesuai jenisnya atau ukurannya tidak sah. Unggah ulang.", "The file was refused: its content does not match its type, or its size is wrong. Upload it again.").with("reason", reason),
             Error::DocumentsMissing { kinds } => Self::new(S::CONFLICT, code, "Masih ada dokumen yang belum diunggah.", "Some documents have not been uploaded yet.").with("kinds", kinds),
+            Error::SlotFull => Self::new(S::CONFLICT, code, "Kuota jam ini sudah penuh. Pilih jam atau hari lain.", "This hour is fully booked. Choose another hour or day."),
+            Error::PassportTypeNotOffered => Self::new(S::CONFLICT, code, "Kantor ini tidak melayani jenis paspor tersebut. Pilih kantor lain.", "This office does not issue that passport type. Choose another office."),
+            Error::DateNotBookable => Self::new(S::BAD_REQUEST, code, "Tanggal ini tidak dapat dipesan: pilih mulai besok, pada hari yang kuotanya sudah dibuka.", "This date cannot be booked: choose from tomorrow, on a day whose quota is open."),
+            Error::RescheduleLimit => Self::new(S::CONFLICT, code, "Jadwal hanya dapat diubah satu kali.", "A booking can be rescheduled only once."),
+            Error::CapacityBelowBooked => Self::new(S::CONFLICT, code, "Kapasitas tidak boleh di bawah jumlah yang sudah dipesan.", "A capacity cannot go below what is already booked."),
             Error::IdempotencyKeyReused => Self::new(S::UNPROCESSABLE_ENTITY, code, "Idempotency-Key ini sudah dipakai untuk permintaan lain.", "This Idempotency-Key was used for a different request."),
             Error::Conflict => Self::new(S::CONFLICT, code, "Data berubah saat diproses. Coba lagi.", "The data changed meanwhile. Try again."),
             Error::Busy { retry_after_secs } => Self::new(

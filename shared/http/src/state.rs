@@ -1,29 +1,58 @@
 //! The state every router shares, built once per process (per cold start on Lambda).
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
 use paspor_domain::{
     Ports, Secrets,
     accounts::{Accounts, AccountsConfig},
     applications::Applications,
+    booking::{Booking, BookingConfig},
 };
+
+/// Policy knobs, from flags locally and from the environment on Lambda.
+#[derive(Debug, Clone, Default)]
+pub struct Settings {
+    pub booking: BookingConfig,
+}
+
+impl Settings {
+    /// `PASPOR_PAYMENT_TTL_SECS` and `PASPOR_AVAILABILITY_TTL_MS`, where set.
+    pub fn from_env() -> Self {
+        let mut s = Self::default();
+        let num = |name: &str| std::env::var(name).ok().and_then(|v| v.parse::<u64>().ok());
+        if let Some(secs) = num("PASPOR_PAYMENT_TTL_SECS") {
+            s.booking.payment_ttl_secs = secs as i64;
+        }
+        if let Some(ms) = num("PASPOR_AVAILABILITY_TTL_MS") {
+            s.booking.availability_ttl = Duration::from_millis(ms);
+        }
+        s
+    }
+}
 
 #[derive(Clone)]
 pub struct AppState {
     pub ports: Ports,
     pub accounts: Arc<Accounts>,
     pub applications: Arc<Applications>,
+    pub booking: Arc<Booking>,
 }
 
 impl AppState {
-    pub fn new(ports: Ports, secrets: &Secrets) -> Self {
+    pub fn new(ports: Ports, secrets: &Secrets, settings: Settings) -> Self {
+        let applications = Arc::new(Applications::new(ports.clone(), secrets));
         Self {
             accounts: Arc::new(Accounts::new(
                 ports.clone(),
                 secrets,
                 AccountsConfig::default(),
             )),
-            applications: Arc::new(Applications::new(ports.clone(), secrets)),
+            booking: Arc::new(Booking::new(
+                ports.clone(),
+                applications.clone(),
+                settings.booking,
+            )),
+            applications,
             ports,
         }
     }

@@ -7,7 +7,7 @@ use std::future::Future;
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use lambda_runtime::{LambdaEvent, service_fn};
 use paspor_domain::{Ports, Secrets};
-use paspor_http::{AppState, Routes, telemetry};
+use paspor_http::{AppState, Routes, Settings, telemetry};
 
 pub type Error = lambda_http::Error;
 
@@ -20,7 +20,7 @@ pub async fn from_env() -> Result<(Ports, Secrets), Error> {
 /// Serves one function's routes on Lambda behind API Gateway (HTTP API).
 pub async fn run_http(routes: Routes) -> Result<(), Error> {
     let (ports, secrets) = from_env().await?;
-    let app = paspor_http::app(routes, AppState::new(ports, &secrets));
+    let app = paspor_http::app(routes, AppState::new(ports, &secrets, Settings::from_env()));
     lambda_http::run(app).await
 }
 

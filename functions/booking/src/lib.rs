@@ -1,0 +1,189 @@
+//! The `booking` function: offices near you, their quota, and booking, rescheduling and
+//! cancelling a place — the part that must hold when the whole country arrives at once.
+
+use axum::{
+    extract::{Path, Query, State},
+    http::{HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use chrono::NaiveDate;
+use paspor_domain::{Error, applications::Application};
+use paspor_http::{ApiError, AppState, Auth, Json, Routes, idempotency};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+pub fn routes() -> Routes {
+    Routes::new()
+        .get("/v1/offices", offices)
+        .get("/v1/offices/{office_id}/availability", availability)
+        .post("/v1/applications/{id}/booking", book)
+        .put("/v1/applications/{id}/booking", reschedule)
+        .delete("/v1/applications/{id}/booking", cancel)
+}
+
+#[derive(Deserialize)]
+struct OfficesQuery {
+    lat: Option<String>,
+    lon: Option<String>,
+    limit: Option<String>,
+}
+
+fn coordinate(
+    raw: &Option<String>,
+    field: &'static str,
+    bound: f64,
+) -> Result<Option<f64>, ApiError> {
+    let Some(raw) = raw else { return Ok(None) };
+    match raw.parse::<f64>() {
+        Ok(v) if v.is_finite() && v.abs() <= bound => Ok(Some(v)),
+        _ => Err(Error::invalid(
+            field,
+            "Koordinat tidak valid.",
+            "The coordinate is not valid.",
+        )
+        .into()),
+    }
+}
+
+async fn offices(
+    State(state): State<AppState>,
+    Query(q): Query<OfficesQuery>,
+) -> Result<impl IntoResponse, ApiError> {
+    let lat = coordinate(&q.lat, "lat", 90.0)?;
+    let lon = coordinate(&q.lon, "lon", 180.0)?;
+    let near = match (lat, lon) {
+        (Some(lat), Some(lon)) => Some((lat, lon)),
+        (None, None) => None,
+        _ => {
+            return Err(Error::invalid(
+                "lat",
+                "Kirim lat dan lon bersama-sama.",
+                "Send lat and lon together.",
+            )
+            .into());
+        }
+    };
+    let limit = match &q.limit {
+        None => 20,
+        Some(raw) => match raw.parse::<usize>() {
+            Ok(n) if (1..=200).contains(&n) => n,
+            _ => {
+                return Err(Error::invalid(
+                    "limit",
+                    "limit harus 1 sampai 200.",
+                    "limit must be 1 to 200.",
+                )
+                .into());
+            }
+        },
+    };
+    let items = state.booking.offices(near, limit).await?;
+    Ok(axum::Json(json!({ "items": items })))
+}
+
+#[derive(Deserialize)]
+struct RangeQuery {
+    from: Option<String>,
+    to: Option<String>,
+}
+
+fn date(raw: &Option<String>, field: &'static str) -> Result<Option<NaiveDate>, ApiError> {
+    raw.as_deref()
+        .map(|s| {
+            s.parse::<NaiveDate>().map_err(|_| {
+                ApiError::from(Error::invalid(
+                    field,
+                    "Tanggal harus berformat YYYY-MM-DD.",
+                    "The date must be YYYY-MM-DD.",
+                ))
+            })
+        })
+        .transpose()
+}
+
+async fn availability(
+    State(state): State<AppState>,
+    Path(office_id): Path<String>,
+    Query(q): Query<RangeQuery>,
+) -> Result<Response, ApiError> {
+    let from = date(&q.from, "from")?;
+    let to = date(&q.to, "to")?;
+    let value = state.booking.availability(&office_id, from, to).await?;
+    let mut response = axum::Json(value.as_ref()).into_response();
+    // A few seconds stale is fine: let the app, a CDN or API Gateway's cache hold it.
+    response.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=5, stale-while-revalidate=25"),
+    );
+    Ok(response)
+}
+
+#[derive(Deserialize, Serialize)]
+struct BookBody {
+    office_id: String,
+    date: NaiveDate,
+    time: String,
+}
+
+/// What a booking answer says.
+fn booked(app: &Application) -> Value {
+    json!({
+        "application_id": app.application_id,
+        "status": app.status,
+        "booking": app.booking,
+        "billing": app.billing.as_ref().map(|b| json!({"billing_code": b.billing_code, "amount_idr": b.amount_idr, "expires_at": b.expires_at, "status": b.status})),
+    })
+}
+
+async fn book(
+    State(state): State<AppState>,
+    Auth(who): Auth,
+    Path(id): Path<String>,
+    key: idempotency::IdempotencyKey,
+    Json(b): Json<BookBody>,
+) -> Result<Response, ApiError> {
+    let scope = format!("POST /v1/applications/{id}/booking");
+    idempotency::once(&state, &who.account_id, key, &scope, &b, || async {
+        let app = state
+            .booking
+            .book(&who.account_id, &id, &b.office_id, b.date, &b.time)
+            .await?;
+        Ok((StatusCode::CREATED, booked(&app)))
+    })
+    .await
+}
+
+#[derive(Deserialize, Serialize)]
+struct RescheduleBody {
+    date: NaiveDate,
+    time: String,
+}
+
+async fn reschedule(
+    State(state): State<AppState>,
+    Auth(who): Auth,
+    Path(id): Path<String>,
+    key: idempotency::IdempotencyKey,
+    Json(b): Json<RescheduleBody>,
+) -> Result<Response, ApiError> {
+    let scope = format!("PUT /v1/applications/{id}/booking");
+    idempotency::once(&state, &who.account_id, key, &scope, &b, || async {
+        let app = state
+            .booking
+            .reschedule(&who.account_id, &id, b.date, &b.time)
+            .await?;
+        Ok((StatusCode::OK, booked(&app)))
+    })
+    .await
+}
+
+async fn cancel(
+    State(state): State<AppState>,
+    Auth(who): Auth,
+    Path(id): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    let app = state.booking.cancel(&who.account_id, &id).await?;
+    Ok(axum::Json(
+        json!({"application_id": app.application_id, "status": app.status}),
+    ))
+}
