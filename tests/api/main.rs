@@ -5,6 +5,7 @@ mod accounts;
 mod applications;
 mod booking;
 mod openapi;
+mod payments;
 mod protocol;
 
 use paspor_tests::local::LocalServer;

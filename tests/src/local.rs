@@ -15,6 +15,8 @@ use crate::fixture::read_outbox;
 
 pub const OPS_TOKEN: &str = "test-ops-token";
 pub const WEBHOOK_SECRET: &str = "test-webhook-secret";
+/// A second secret, valid at the same time, as during a rotation.
+pub const OLD_WEBHOOK_SECRET: &str = "old-webhook-secret";
 
 pub struct LocalServer {
     child: Child,
@@ -79,7 +81,11 @@ impl LocalServer {
             .arg(data_dir)
             .args(extra)
             .env("PASPOR_OPS_TOKEN", OPS_TOKEN)
-            .env("PASPOR_WEBHOOK_SECRET", WEBHOOK_SECRET)
+            .env(
+                "PASPOR_WEBHOOK_SECRET",
+                format!("{WEBHOOK_SECRET},{OLD_WEBHOOK_SECRET}"),
+            )
+            .env("PASPOR_SWEEP_SECS", "1")
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -106,6 +112,17 @@ impl LocalServer {
             _tmp: None,
             http: reqwest::Client::new(),
         }
+    }
+
+    /// Kills the server outright (SIGKILL: no graceful anything) and starts it again on
+    /// the same data directory.
+    pub fn crash_and_restart(mut self) -> Self {
+        self.child.kill().expect("SIGKILL");
+        self.child.wait().expect("wait");
+        let tmp = self._tmp.take();
+        let mut next = Self::start_on(self.bin.to_str().expect("bin path"), &self.data_dir);
+        next._tmp = tmp;
+        next
     }
 
     /// Stops the server with SIGTERM and starts it again on the same data directory.
@@ -190,6 +207,11 @@ impl LocalServer {
             .post("/_local/clock", serde_json::json!({"advance_secs": secs}))
             .await;
         assert_eq!(a.status, 200, "{:?}", a.body);
+    }
+
+    /// Every email delivered so far: (to, subject, text).
+    pub fn all_mail(&self) -> Vec<(String, String, String)> {
+        read_outbox(&self.data_dir.join("outbox"))
     }
 
     /// Emails delivered so far to `to`, oldest first: (subject, text).
@@ -403,5 +425,49 @@ impl LocalServer {
             day["date"].as_str().expect("date").to_owned(),
             day["slots"].as_array().cloned().expect("slots"),
         )
+    }
+}
+
+impl LocalServer {
+    /// The server's clock, now.
+    pub async fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        let a = self
+            .post("/_local/clock", serde_json::json!({"advance_secs": 0}))
+            .await;
+        chrono::DateTime::parse_from_rfc3339(a.str("/now"))
+            .expect("now")
+            .with_timezone(&chrono::Utc)
+    }
+
+    /// Delivers a payment notification as a channel would, signed with `secret`.
+    pub async fn notify_payment(&self, secret: &str, body: &Value, timestamp: i64) -> Answer {
+        let raw = serde_json::to_vec(body).expect("json");
+        let signature = paspor_domain::payments::sign(secret.as_bytes(), timestamp, &raw);
+        let resp = self
+            .http
+            .post(format!("{}/v1/payments/notifications", self.base))
+            .header("content-type", "application/json")
+            .header("x-paspor-timestamp", timestamp.to_string())
+            .header("x-paspor-signature", signature)
+            .body(raw)
+            .send()
+            .await
+            .expect("send");
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let body = resp.json().await.unwrap_or(Value::Null);
+        Answer {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    /// Pays a billing code now, with the current secret.
+    pub async fn pay(&self, billing_code: &str, amount_idr: i64, transaction_id: &str) -> Answer {
+        let now = self.now().await;
+        let body = serde_json::json!({"transaction_id": transaction_id, "billing_code": billing_code, "amount_idr": amount_idr, "paid_at": now, "channel": "indomaret"});
+        self.notify_payment(WEBHOOK_SECRET, &body, now.timestamp())
+            .await
     }
 }

@@ -94,6 +94,7 @@ pub fn api_routes() -> Routes {
         .merge(paspor_uploads::routes())
         .merge(paspor_booking::routes())
         .merge(paspor_billing::routes())
+        .merge(paspor_payments::routes())
 }
 
 #[derive(Deserialize)]
@@ -154,6 +155,19 @@ pub async fn run_worker(queue: Arc<SqliteQueue>, worker: Worker) {
     }
 }
 
+/// Expires unpaid billings every `every`, as the EventBridge schedule does on AWS.
+pub async fn run_sweeper(state: AppState, every: Duration) {
+    let mut tick = tokio::time::interval(every);
+    loop {
+        tick.tick().await;
+        match state.payments.sweep().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(expired = n, "unpaid billings expired"),
+            Err(e) => tracing::error!(error = %e, "sweep failed; next tick retries"),
+        }
+    }
+}
+
 /// Opens the data directory, starts the worker and serves until SIGTERM or Ctrl-C.
 pub async fn serve(config: Config) -> anyhow::Result<()> {
     let local = Local::open(&config)?;
@@ -162,6 +176,10 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     }
     let worker = Worker::new(local.embedded.ports(), &local.embedded.secrets);
     tokio::spawn(run_worker(local.embedded.queue.clone(), worker));
+    tokio::spawn(run_sweeper(
+        local.state.clone(),
+        Duration::from_secs(config.sweep_secs.max(1)),
+    ));
     let listener = TcpListener::bind(config.addr).await?;
     let addr = listener.local_addr()?;
     local

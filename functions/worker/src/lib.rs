@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use paspor_domain::{
     Ports, Secrets,
+    accounts::{Accounts, AccountsConfig},
     applications::Applications,
     jobs::Job,
     mail,
@@ -17,6 +18,7 @@ use serde_json::{Value, json};
 pub struct Worker {
     ports: Ports,
     applications: Arc<Applications>,
+    accounts: Arc<Accounts>,
 }
 
 #[derive(Debug)]
@@ -58,6 +60,11 @@ impl Worker {
     pub fn new(ports: Ports, secrets: &Secrets) -> Self {
         Self {
             applications: Arc::new(Applications::new(ports.clone(), secrets)),
+            accounts: Arc::new(Accounts::new(
+                ports.clone(),
+                secrets,
+                AccountsConfig::default(),
+            )),
             ports,
         }
     }
@@ -86,22 +93,36 @@ impl Worker {
                 to,
                 lang,
                 message,
+            } => self.send_once(&id, mail::render(&to, lang, &message)).await,
+            Job::Notify {
+                id,
+                account_id,
+                notice,
             } => {
-                let table = &self.ports.table;
-                let key = done_key(&id);
-                if table.get(&key).await.map_err(retry)?.is_some() {
-                    tracing::info!(job = %id, "email already sent; redelivery ignored");
+                let Some((to, name)) = self.accounts.contact(&account_id).await.map_err(retry)?
+                else {
                     return Ok(());
-                }
-                let email = mail::render(&to, lang, &message);
-                self.ports.mailer.send(&email).await.map_err(retry)?;
-                let ttl = self.ports.clock.now().timestamp() + 14 * 24 * 3600;
-                let marker = Item::from_record(key, &json!({"ttl": ttl})).map_err(retry)?;
-                match table.put(marker, Some(Cond::NotExists)).await {
-                    Ok(()) | Err(StoreError::ConditionFailed { .. }) => Ok(()),
-                    Err(e) => Err(retry(e)),
-                }
+                };
+                self.send_once(&id, mail::render_notice(&to, &name, &notice))
+                    .await
             }
+        }
+    }
+
+    /// Sends an email unless this job already did (queues deliver at least once).
+    async fn send_once(&self, id: &str, email: mail::Email) -> Result<(), JobError> {
+        let table = &self.ports.table;
+        let key = done_key(id);
+        if table.get(&key).await.map_err(retry)?.is_some() {
+            tracing::info!(job = %id, "email already sent; redelivery ignored");
+            return Ok(());
+        }
+        self.ports.mailer.send(&email).await.map_err(retry)?;
+        let ttl = self.ports.clock.now().timestamp() + 14 * 24 * 3600;
+        let marker = Item::from_record(key, &json!({"ttl": ttl})).map_err(retry)?;
+        match table.put(marker, Some(Cond::NotExists)).await {
+            Ok(()) | Err(StoreError::ConditionFailed { .. }) => Ok(()),
+            Err(e) => Err(retry(e)),
         }
     }
 

@@ -478,7 +478,65 @@ impl Accounts {
         self.session(&account.account_id)
     }
 
-    fn session(&self, account_id: &str) -> Result<Session, Error> {
+    /// The email and name to write to about an account.
+    pub async fn contact(&self, account_id: &str) -> Result<Option<(String, String)>, Error> {
+        Ok(self
+            .account(account_id)
+            .await?
+            .map(|a| (a.email, a.full_name)))
+    }
+
+    /// Imports an account that proved its email elsewhere (a migration from M-Paspor, or a
+    /// benchmark's thousands of users), with an Argon2id hash made by [`Self::hash`].
+    pub async fn import_verified(
+        &self,
+        email: &str,
+        full_name: &str,
+        phone: &str,
+        password_hash: &str,
+    ) -> Result<String, Error> {
+        let email = validate::normalize_email(email);
+        let account = AccountRecord {
+            account_id: ulid::Ulid::new().to_string(),
+            email: email.clone(),
+            full_name: full_name.to_owned(),
+            phone: validate::normalize_phone(phone).map_err(|e| Error::Invalid(vec![e]))?,
+            password_hash: password_hash.to_owned(),
+            status: AccountStatus::Verified,
+            created_at: self.ports.clock.now(),
+            tokens_valid_after_ms: 0,
+            surviving_sid: None,
+        };
+        let index = EmailIndex {
+            account_id: account.account_id.clone(),
+        };
+        self.ports
+            .table
+            .transact(vec![
+                crate::store::Write::Put {
+                    item: Item::from_record(email_key(&email), &index)?,
+                    cond: Some(Cond::NotExists),
+                },
+                crate::store::Write::Put {
+                    item: Item::from_record(account_key(&account.account_id), &account)?,
+                    cond: Some(Cond::NotExists),
+                },
+            ])
+            .await
+            .map_err(|e| match e {
+                StoreError::ConditionFailed { .. } => Error::EmailTaken,
+                e => e.into(),
+            })?;
+        Ok(account.account_id)
+    }
+
+    /// An Argon2id hash of a password, as sign-up stores it.
+    pub async fn hash(password: &str) -> Result<String, Error> {
+        hash_password(password.to_owned()).await
+    }
+
+    /// A fresh session for an account (after it proved who it is).
+    pub fn session(&self, account_id: &str) -> Result<Session, Error> {
         let now = self.now_ms();
         let claims = Claims {
             sub: account_id.to_owned(),

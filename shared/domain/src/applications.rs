@@ -154,6 +154,9 @@ pub struct Application {
     /// How often the booking was moved (at most once).
     #[serde(default)]
     pub reschedules: u32,
+    /// The place an expired billing released: a late payment takes it back if it can.
+    #[serde(default)]
+    pub lapsed_booking: Option<BookingInfo>,
 }
 
 /// The place an application holds: an office, a day (office time) and an hourly slot.
@@ -411,6 +414,7 @@ impl Applications {
             booking: None,
             billing: None,
             reschedules: 0,
+            lapsed_booking: None,
         };
         let id = &application.application_id;
         let writes = vec![

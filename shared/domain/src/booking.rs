@@ -25,6 +25,7 @@ use crate::{
         Application, Applications, Billing, BillingStatus, BookingInfo, Status, active_nik_key,
         application_key,
     },
+    jobs::Notice,
     offices::{Office, distance_km},
     store::{Cond, Item, Key, StoreError, Update, Write},
 };
@@ -504,6 +505,19 @@ impl Booking {
             match self.ports.table.transact(writes).await {
                 Ok(()) => {
                     self.forget_cached(&office.office_id);
+                    if let Some(b) = &next.billing
+                        && !paid_without_place
+                    {
+                        let tz = office.timezone.offset();
+                        let notice = Notice::BookingMade {
+                            application_id: id.to_owned(),
+                            billing_code: b.billing_code.clone(),
+                            amount_idr: b.amount_idr,
+                            deadline: b.expires_at.with_timezone(&tz).format("%d-%m-%Y %H:%M").to_string(),
+                            appointment: format!("{date} {time}"),
+                        };
+                        crate::payments::notify(&self.ports, account_id, notice).await;
+                    }
                     Ok(next)
                 }
                 Err(StoreError::ConditionFailed { index: Some(0) }) => {
@@ -593,6 +607,15 @@ impl Booking {
                 Ok(()) => {
                     self.mark_full(&old_slot, false);
                     self.forget_cached(&office.office_id);
+                    crate::payments::notify(
+                        &self.ports,
+                        account_id,
+                        Notice::Rescheduled {
+                            application_id: id.to_owned(),
+                            appointment: format!("{date} {time}"),
+                        },
+                    )
+                    .await;
                     Ok(next)
                 }
                 Err(StoreError::ConditionFailed { index: Some(0) }) => {
@@ -648,6 +671,14 @@ impl Booking {
                         self.mark_full(&slot_key(&b.office_id, b.date, &b.time), false);
                         self.forget_cached(&b.office_id);
                     }
+                    crate::payments::notify(
+                        &self.ports,
+                        account_id,
+                        Notice::Cancelled {
+                            application_id: id.to_owned(),
+                        },
+                    )
+                    .await;
                     Ok(next)
                 }
                 Err(StoreError::ConditionFailed { .. }) => Err(Error::Conflict),

@@ -90,6 +90,12 @@ pub trait DocumentStore: Send + Sync {
     async fn read_head(&self, key: &str, n: u64) -> Result<Vec<u8>, StorageError>;
 
     async fn delete(&self, key: &str) -> Result<(), StorageError>;
+
+    /// Stores a file the server made itself (an invoice or a receipt).
+    async fn put(&self, key: &str, bytes: Vec<u8>, content_type: &str) -> Result<(), StorageError>;
+
+    /// A whole stored object, if it exists.
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError>;
 }
 
 /// The verdict on a stored upload.

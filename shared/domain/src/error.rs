@@ -77,6 +77,16 @@ pub enum Error {
     RescheduleLimit,
     #[error("capacity below booked")]
     CapacityBelowBooked,
+    #[error("invalid signature")]
+    InvalidSignature,
+    #[error("unknown billing code")]
+    UnknownBillingCode,
+    #[error("amount mismatch")]
+    AmountMismatch { expected: i64 },
+    #[error("not booked today")]
+    NotBookedToday,
+    #[error("forbidden")]
+    Forbidden,
     #[error("idempotency key reused")]
     IdempotencyKeyReused,
     /// A concurrent change won; the caller re-reads and tries again.
@@ -119,6 +129,11 @@ impl Error {
             Self::DateNotBookable => "date_not_bookable",
             Self::RescheduleLimit => "reschedule_limit",
             Self::CapacityBelowBooked => "capacity_below_booked",
+            Self::InvalidSignature => "invalid_signature",
+            Self::UnknownBillingCode => "unknown_billing_code",
+            Self::AmountMismatch { .. } => "amount_mismatch",
+            Self::NotBookedToday => "not_booked_today",
+            Self::Forbidden => "forbidden",
             Self::IdempotencyKeyReused => "idempotency_key_reused",
             Self::Conflict => "conflict",
             Self::Busy { .. } => "service_busy",

@@ -16,6 +16,12 @@ pub enum Job {
         lang: Lang,
         message: Message,
     },
+    /// Tells an account's holder what happened to an application, by email.
+    Notify {
+        id: String,
+        account_id: String,
+        notice: Notice,
+    },
     /// Storage holds a new object (the local upload target says so; on AWS, S3's own
     /// object-created event arrives instead): check it as `complete` would.
     ObjectStored { key: String },
@@ -30,6 +36,35 @@ pub enum Message {
         purpose: crate::otp::Purpose,
         full_name: String,
         valid_minutes: u32,
+    },
+}
+
+/// What happened to an application, with what the email needs to say.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Notice {
+    BookingMade {
+        application_id: String,
+        billing_code: String,
+        amount_idr: i64,
+        deadline: String,
+        appointment: String,
+    },
+    PaymentReceived {
+        application_id: String,
+        billing_code: String,
+        appointment: Option<String>,
+    },
+    Expired {
+        application_id: String,
+        billing_code: String,
+    },
+    Rescheduled {
+        application_id: String,
+        appointment: String,
+    },
+    Cancelled {
+        application_id: String,
     },
 }
 

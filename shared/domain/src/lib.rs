@@ -16,6 +16,7 @@ pub mod nik;
 pub mod offices;
 pub mod otp;
 pub mod passport;
+pub mod payments;
 pub mod ports;
 pub mod store;
 pub mod tokens;

@@ -69,6 +69,92 @@ pub fn render(to: &str, lang: Lang, message: &Message) -> Email {
     }
 }
 
+/// Renders a notice about an application.
+pub fn render_notice(to: &str, full_name: &str, notice: &crate::jobs::Notice) -> Email {
+    use crate::jobs::Notice as N;
+    let (subject, id, en) = match notice {
+        N::BookingMade {
+            application_id,
+            billing_code,
+            amount_idr,
+            deadline,
+            appointment,
+        } => (
+            format!("Kode billing {billing_code} - bayar sebelum {deadline}"),
+            format!(
+                "Jadwal Anda {appointment} untuk permohonan {application_id} sudah dipesan. Bayar Rp{amount_idr} dengan kode billing {billing_code} sebelum {deadline} di bank, ATM, kantor pos, Indomaret, atau marketplace. Jika tidak dibayar, kuota dilepas."
+            ),
+            format!(
+                "Your appointment {appointment} for application {application_id} is booked. Pay IDR {amount_idr} with billing code {billing_code} before {deadline}; unpaid, the place is released."
+            ),
+        ),
+        N::PaymentReceived {
+            application_id,
+            billing_code,
+            appointment,
+        } => {
+            let (when_id, when_en) = match appointment {
+                Some(a) => (
+                    format!(
+                        "Datang ke kantor pada {a} dengan dokumen asli dan bukti pembayaran (kode QR)."
+                    ),
+                    format!(
+                        "Come to the office on {a} with the originals and the receipt (QR code)."
+                    ),
+                ),
+                None => (
+                    "Kuota asal sudah penuh: pilih jadwal baru tanpa membayar lagi.".to_owned(),
+                    "The original place was gone: book any open slot without paying again."
+                        .to_owned(),
+                ),
+            };
+            (
+                format!("Pembayaran diterima - {billing_code}"),
+                format!(
+                    "Pembayaran untuk permohonan {application_id} (kode billing {billing_code}) sudah kami terima. {when_id}"
+                ),
+                format!(
+                    "We received the payment for application {application_id} (billing code {billing_code}). {when_en}"
+                ),
+            )
+        }
+        N::Expired {
+            application_id,
+            billing_code,
+        } => (
+            format!("Kode billing {billing_code} kedaluwarsa"),
+            format!(
+                "Kode billing {billing_code} untuk permohonan {application_id} tidak dibayar tepat waktu; kuota telah dilepas. Anda dapat memesan jadwal lagi."
+            ),
+            format!(
+                "Billing code {billing_code} for application {application_id} was not paid in time and the place was released. You may book again."
+            ),
+        ),
+        N::Rescheduled {
+            application_id,
+            appointment,
+        } => (
+            "Jadwal kedatangan diubah".to_owned(),
+            format!("Jadwal permohonan {application_id} diubah menjadi {appointment}."),
+            format!("The appointment for application {application_id} is now {appointment}."),
+        ),
+        N::Cancelled { application_id } => (
+            "Permohonan dibatalkan".to_owned(),
+            format!("Permohonan {application_id} dibatalkan dan kuotanya dikembalikan."),
+            format!(
+                "Application {application_id} was cancelled and its place returned to the quota."
+            ),
+        ),
+    };
+    Email {
+        to: to.to_owned(),
+        subject,
+        text: format!(
+            "Halo {full_name},\n\n{id}\n\nEnglish: {en}\n\nPaspor - Direktorat Jenderal Imigrasi\n"
+        ),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -249,6 +249,11 @@ impl From<Error> for ApiError {
             Error::DateNotBookable => Self::new(S::BAD_REQUEST, code, "Tanggal ini tidak dapat dipesan: pilih mulai besok, pada hari yang kuotanya sudah dibuka.", "This date cannot be booked: choose from tomorrow, on a day whose quota is open."),
             Error::RescheduleLimit => Self::new(S::CONFLICT, code, "Jadwal hanya dapat diubah satu kali.", "A booking can be rescheduled only once."),
             Error::CapacityBelowBooked => Self::new(S::CONFLICT, code, "Kapasitas tidak boleh di bawah jumlah yang sudah dipesan.", "A capacity cannot go below what is already booked."),
+            Error::InvalidSignature => Self::new(S::UNAUTHORIZED, code, "Tanda tangan notifikasi tidak sah atau waktunya di luar 300 detik.", "The notification's signature is invalid, or its timestamp is more than 300 s away."),
+            Error::UnknownBillingCode => Self::new(S::NOT_FOUND, code, "Kode billing tidak dikenal.", "Unknown billing code."),
+            Error::AmountMismatch { expected } => Self::new(S::UNPROCESSABLE_ENTITY, code, "Jumlah pembayaran tidak sesuai tagihan.", "The amount paid does not match the billing.").with("expected_amount_idr", expected),
+            Error::NotBookedToday => Self::new(S::CONFLICT, code, "Jadwal permohonan ini bukan hari ini di kantor ini.", "This application is not booked for today at this office."),
+            Error::Forbidden => Self::new(S::FORBIDDEN, code, "Anda tidak berwenang untuk tindakan ini.", "You are not allowed to do this."),
             Error::IdempotencyKeyReused => Self::new(S::UNPROCESSABLE_ENTITY, code, "Idempotency-Key ini sudah dipakai untuk permintaan lain.", "This Idempotency-Key was used for a different request."),
             Error::Conflict => Self::new(S::CONFLICT, code, "Data berubah saat diproses. Coba lagi.", "The data changed meanwhile. Try again."),
             Error::Busy { retry_after_secs } => Self::new(

@@ -7,6 +7,7 @@ use paspor_domain::{
     accounts::{Accounts, AccountsConfig},
     applications::Applications,
     booking::{Booking, BookingConfig},
+    payments::Payments,
 };
 
 /// Policy knobs, from flags locally and from the environment on Lambda.
@@ -36,6 +37,9 @@ pub struct AppState {
     pub accounts: Arc<Accounts>,
     pub applications: Arc<Applications>,
     pub booking: Arc<Booking>,
+    pub payments: Arc<Payments>,
+    /// The payment channels' webhook secrets (several during a rotation).
+    pub webhook_secrets: Arc<Vec<Vec<u8>>>,
 }
 
 impl AppState {
@@ -52,6 +56,8 @@ impl AppState {
                 applications.clone(),
                 settings.booking,
             )),
+            payments: Arc::new(Payments::new(ports.clone(), applications.clone())),
+            webhook_secrets: Arc::new(secrets.webhook_secrets.clone()),
             applications,
             ports,
         }

@@ -50,3 +50,25 @@ where
     }))
     .await
 }
+
+/// Runs `job` on every scheduled invocation (EventBridge), with the same state the HTTP
+/// functions build.
+pub async fn run_scheduled<F, Fut>(job: F) -> Result<(), Error>
+where
+    F: Fn(AppState) -> Fut,
+    Fut: Future<Output = Result<String, paspor_domain::Error>>,
+{
+    let (ports, secrets) = from_env().await?;
+    let state = AppState::new(ports, &secrets, Settings::from_env());
+    let (job, state) = (&job, &state);
+    lambda_runtime::run(service_fn(
+        move |_: LambdaEvent<serde_json::Value>| async move {
+            let summary = job(state.clone())
+                .await
+                .map_err(|e| Error::from(e.to_string()))?;
+            tracing::info!(%summary, "scheduled run");
+            Ok::<_, Error>(serde_json::json!({ "summary": summary }))
+        },
+    ))
+    .await
+}

@@ -171,6 +171,41 @@ impl DocumentStore for S3Documents {
         Ok(bytes.iter().take(n as usize).copied().collect())
     }
 
+    async fn put(&self, key: &str, bytes: Vec<u8>, content_type: &str) -> Result<(), StorageError> {
+        self.client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .content_type(content_type)
+            .body(bytes.into())
+            .send()
+            .await
+            .map_err(|e| storage(aws_sdk_s3::error::DisplayErrorContext(e)))?;
+        Ok(())
+    }
+
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError> {
+        match self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+        {
+            Ok(out) => Ok(Some(
+                out.body
+                    .collect()
+                    .await
+                    .map_err(storage)?
+                    .into_bytes()
+                    .to_vec(),
+            )),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => Ok(None),
+            Err(e) => Err(storage(aws_sdk_s3::error::DisplayErrorContext(e))),
+        }
+    }
+
     async fn delete(&self, key: &str) -> Result<(), StorageError> {
         self.client
             .delete_object()

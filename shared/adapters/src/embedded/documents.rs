@@ -196,6 +196,23 @@ impl DocumentStore for DiskDocuments {
             Err(e) => Err(storage(e)),
         }
     }
+
+    async fn put(
+        &self,
+        key: &str,
+        bytes: Vec<u8>,
+        _content_type: &str,
+    ) -> Result<(), StorageError> {
+        self.store(key, &bytes).await
+    }
+
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError> {
+        match tokio::fs::read(self.path(key)?).await {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(storage(e)),
+        }
+    }
 }
 
 impl std::fmt::Debug for DiskDocuments {

@@ -1,0 +1,586 @@
+//! Payments that are never lost: the signed webhook from payment channels, late payments,
+//! refunds to record, and the expiry of unpaid billings.
+//!
+//! Every notification is recorded (`PAYMENT#<transaction_id>`) in the same transaction that
+//! changes the application, and only then acknowledged: a replay finds the record and
+//! changes nothing; a crash before the commit leaves nothing half-done and the channel
+//! retries. Expiry and payment both write the application under its version, so when they
+//! race exactly one wins, and the loser takes the late-payment path.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use hmac::{Hmac, Mac};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use sha2::Sha256;
+use subtle::ConstantTimeEq;
+
+use crate::{
+    Error, Ports,
+    applications::{
+        Application, Applications, BillingStatus, Status, active_nik_key, application_key,
+    },
+    booking::{billing_key, expiry_key, retrying, schedule_key},
+    jobs::{Job, Notice},
+    store::{Cond, Item, Key, StoreError, Update, Write},
+};
+
+/// How far a notification's timestamp may be from the clock.
+pub const TOLERANCE_SECS: i64 = 300;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Channel {
+    BankTeller,
+    Atm,
+    PostOffice,
+    Indomaret,
+    Tokopedia,
+    Bukalapak,
+    MobileBanking,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Notification {
+    pub transaction_id: String,
+    pub billing_code: String,
+    pub amount_idr: i64,
+    pub paid_at: DateTime<Utc>,
+    pub channel: Channel,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Accepted,
+    Duplicate,
+    RecordedForRefund,
+}
+
+/// A payment as recorded, for the operators' list of exceptions.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PaymentRecord {
+    #[serde(flatten)]
+    pub notification: Notification,
+    pub application_id: String,
+    pub received_at: DateTime<Utc>,
+    pub outcome: Outcome,
+    /// Why a payment waits for a refund.
+    pub reason: Option<String>,
+}
+
+fn payment_key(transaction_id: &str) -> Key {
+    Key::new(format!("PAYMENT#{transaction_id}"), "PAYMENT")
+}
+fn exception_key(received_at: DateTime<Utc>, transaction_id: &str) -> Key {
+    Key::new(
+        "PAYMENT_EXCEPTIONS",
+        format!("{}#{transaction_id}", received_at.to_rfc3339()),
+    )
+}
+fn slot_key(office_id: &str, date: chrono::NaiveDate, time: &str) -> Key {
+    Key::new(format!("SLOT#{office_id}#{date}"), time)
+}
+const WATERMARK: (&str, &str) = ("SWEEPER", "WATERMARK");
+
+/// Checks `X-Paspor-Signature: v1=<hex HMAC-SHA256(secret, timestamp "." body)>` against
+/// every configured secret (several during a rotation), in constant time, and the
+/// timestamp against the one clock.
+pub fn verify_signature(
+    secrets: &[Vec<u8>],
+    timestamp: &str,
+    signature: &str,
+    body: &[u8],
+    now: DateTime<Utc>,
+) -> Result<(), Error> {
+    let ts: i64 = timestamp
+        .trim()
+        .parse()
+        .map_err(|_| Error::InvalidSignature)?;
+    if (now.timestamp() - ts).abs() > TOLERANCE_SECS {
+        return Err(Error::InvalidSignature);
+    }
+    let given = signature
+        .split(',')
+        .filter_map(|part| part.trim().strip_prefix("v1="))
+        .filter_map(|hex_sig| hex::decode(hex_sig).ok())
+        .collect::<Vec<_>>();
+    let ok = secrets.iter().any(|secret| {
+        let mut mac =
+            <Hmac<Sha256> as Mac>::new_from_slice(secret).unwrap_or_else(|_| unreachable!());
+        mac.update(timestamp.trim().as_bytes());
+        mac.update(b".");
+        mac.update(body);
+        let expected = mac.finalize().into_bytes();
+        given
+            .iter()
+            .any(|g| bool::from(g.as_slice().ct_eq(&expected[..])))
+    });
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::InvalidSignature)
+    }
+}
+
+/// The signature a channel sends (for tests, demos and the channels' own tooling).
+pub fn sign(secret: &[u8], timestamp: i64, body: &[u8]) -> String {
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret).unwrap_or_else(|_| unreachable!());
+    mac.update(timestamp.to_string().as_bytes());
+    mac.update(b".");
+    mac.update(body);
+    format!("v1={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+pub struct Payments {
+    ports: Ports,
+    applications: Arc<Applications>,
+}
+
+impl Payments {
+    pub fn new(ports: Ports, applications: Arc<Applications>) -> Self {
+        Self {
+            ports,
+            applications,
+        }
+    }
+
+    /// `POST /v1/payments/notifications` once the signature is checked.
+    pub async fn notify(&self, n: &Notification) -> Result<Outcome, Error> {
+        if self
+            .ports
+            .table
+            .get(&payment_key(&n.transaction_id))
+            .await?
+            .is_some()
+        {
+            return Ok(Outcome::Duplicate);
+        }
+        let index = self
+            .ports
+            .table
+            .get(&billing_key(&n.billing_code))
+            .await?
+            .ok_or(Error::UnknownBillingCode)?;
+        let application_id = index
+            .attrs
+            .get("application_id")
+            .and_then(|v| v.as_str())
+            .unwrap_or_default()
+            .to_owned();
+        let outcome = retrying(|| self.apply(n, &application_id)).await?;
+        if outcome == Outcome::Accepted {
+            let app = self.applications.load(&application_id).await?;
+            self.notice(
+                &app,
+                Notice::PaymentReceived {
+                    application_id: app.application_id.clone(),
+                    billing_code: n.billing_code.clone(),
+                    appointment: app
+                        .booking
+                        .as_ref()
+                        .map(|b| format!("{} {}", b.date, b.time)),
+                },
+            )
+            .await;
+        }
+        Ok(outcome)
+    }
+
+    async fn apply(&self, n: &Notification, application_id: &str) -> Result<Outcome, Error> {
+        let app = self.applications.load(application_id).await?;
+        let Some(billing) = app
+            .billing
+            .clone()
+            .filter(|b| b.billing_code == n.billing_code)
+        else {
+            // The application moved on to a newer billing: this code's money is refunded.
+            return self.record_for_refund(n, &app, "superseded billing").await;
+        };
+        if n.amount_idr != billing.amount_idr {
+            return Err(Error::AmountMismatch {
+                expected: billing.amount_idr,
+            });
+        }
+        let now = self.ports.clock.now();
+        match (app.status, billing.status) {
+            (Status::AwaitingPayment, BillingStatus::Unpaid) => {
+                // On time, or late but before the sweeper released the place: it is still held.
+                let mut next = app.clone();
+                self.mark_paid(&mut next, n, now);
+                self.commit(
+                    n,
+                    &app,
+                    next,
+                    vec![Write::Delete {
+                        key: expiry_key(billing.expires_at, application_id),
+                        cond: None,
+                    }],
+                    Outcome::Accepted,
+                )
+                .await
+            }
+            (Status::Expired, _) => self.late(n, &app, now).await,
+            (Status::Cancelled, _) => {
+                self.record_for_refund(n, &app, "application cancelled")
+                    .await
+            }
+            _ => {
+                self.record_for_refund(n, &app, "billing already paid")
+                    .await
+            }
+        }
+    }
+
+    fn mark_paid(&self, app: &mut Application, n: &Notification, now: DateTime<Utc>) {
+        if let Some(b) = app.billing.as_mut() {
+            b.status = BillingStatus::Paid;
+            b.paid_at = Some(n.paid_at);
+        }
+        app.set_status(Status::Paid, now);
+    }
+
+    /// A payment after the billing expired is honoured: the original place if it still
+    /// has room, else a paid application without a place (its next booking is free).
+    async fn late(
+        &self,
+        n: &Notification,
+        app: &Application,
+        now: DateTime<Utc>,
+    ) -> Result<Outcome, Error> {
+        let mut next = app.clone();
+        self.mark_paid(&mut next, n, now);
+        let nik = active_nik_key(&self.applications.nik_ref(&app.applicant.nik));
+        let take_nik = Write::Put {
+            item: Item::from_record(nik, &json!({"application_id": app.application_id}))?,
+            cond: Some(Cond::Any(vec![
+                Cond::NotExists,
+                Cond::eq("application_id", app.application_id.as_str()),
+            ])),
+        };
+        if let Some(place) = app.lapsed_booking.clone() {
+            let mut with_place = next.clone();
+            with_place.booking = Some(place.clone());
+            with_place.lapsed_booking = None;
+            let writes = vec![
+                take_nik.clone(),
+                Write::Update {
+                    key: slot_key(&place.office_id, place.date, &place.time),
+                    update: Update::new().add("taken", 1),
+                    cond: Some(Cond::LessThan("taken".into(), "capacity".into())),
+                },
+                Write::Put {
+                    item: Item::from_record(
+                        schedule_key(
+                            &place.office_id,
+                            place.date,
+                            &place.time,
+                            &app.application_id,
+                        ),
+                        &json!({"application_id": app.application_id}),
+                    )?,
+                    cond: None,
+                },
+            ];
+            match self
+                .commit(n, app, with_place, writes, Outcome::Accepted)
+                .await
+            {
+                // The slot is full now (index: payment 0, application 1, NIK 2, slot 3).
+                Err(Error::SlotFull) => {}
+                other => return other,
+            }
+        }
+        next.booking = None;
+        next.lapsed_booking = None;
+        self.commit(n, app, next, vec![take_nik], Outcome::Accepted)
+            .await
+    }
+
+    async fn record_for_refund(
+        &self,
+        n: &Notification,
+        app: &Application,
+        reason: &str,
+    ) -> Result<Outcome, Error> {
+        let now = self.ports.clock.now();
+        let record = PaymentRecord {
+            notification: n.clone(),
+            application_id: app.application_id.clone(),
+            received_at: now,
+            outcome: Outcome::RecordedForRefund,
+            reason: Some(reason.to_owned()),
+        };
+        let writes = vec![
+            Write::Put {
+                item: Item::from_record(payment_key(&n.transaction_id), &record)?,
+                cond: Some(Cond::NotExists),
+            },
+            Write::Put {
+                item: Item::from_record(exception_key(now, &n.transaction_id), &record)?,
+                cond: None,
+            },
+        ];
+        match self.ports.table.transact(writes).await {
+            Ok(()) => {
+                tracing::warn!(transaction = %n.transaction_id, reason, "payment recorded for refund");
+                Ok(Outcome::RecordedForRefund)
+            }
+            Err(StoreError::ConditionFailed { index: Some(0) }) => Ok(Outcome::Duplicate),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Records the payment and the application's new state in one transaction.
+    async fn commit(
+        &self,
+        n: &Notification,
+        app: &Application,
+        mut next: Application,
+        extra: Vec<Write>,
+        outcome: Outcome,
+    ) -> Result<Outcome, Error> {
+        let now = self.ports.clock.now();
+        let record = PaymentRecord {
+            notification: n.clone(),
+            application_id: app.application_id.clone(),
+            received_at: now,
+            outcome,
+            reason: None,
+        };
+        next.version = app.version + 1;
+        let mut writes = vec![
+            Write::Put {
+                item: Item::from_record(payment_key(&n.transaction_id), &record)?,
+                cond: Some(Cond::NotExists),
+            },
+            Write::Put {
+                item: Item::from_record(application_key(&app.application_id), &next)?,
+                cond: Some(Cond::eq("version", app.version)),
+            },
+        ];
+        writes.extend(extra);
+        match self.ports.table.transact(writes).await {
+            Ok(()) => Ok(outcome),
+            Err(StoreError::ConditionFailed { index: Some(0) }) => Ok(Outcome::Duplicate),
+            Err(StoreError::ConditionFailed { index: Some(1) }) => Err(Error::Conflict),
+            Err(StoreError::ConditionFailed { index: Some(2) })
+                if app.status == Status::Expired =>
+            {
+                // The NIK went to another application meanwhile: keep the money for refund.
+                self.record_for_refund(n, app, "NIK has another active application")
+                    .await
+            }
+            Err(StoreError::ConditionFailed { .. }) => Err(Error::SlotFull),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Late and duplicate payments awaiting refund, oldest first.
+    pub async fn exceptions(&self) -> Result<Vec<PaymentRecord>, Error> {
+        let items = self
+            .ports
+            .table
+            .query("PAYMENT_EXCEPTIONS", "", 10_000)
+            .await?;
+        items
+            .iter()
+            .map(|i| i.record().map_err(Error::from))
+            .collect()
+    }
+
+    /// Expires every unpaid billing past its deadline: the place returns to the quota, the
+    /// NIK is free, the application is `expired`. Answers how many expired.
+    pub async fn sweep(&self) -> Result<u32, Error> {
+        let now = self.ports.clock.now();
+        let table = &self.ports.table;
+        let watermark_key = Key::new(WATERMARK.0, WATERMARK.1);
+        let from = match table.get(&watermark_key).await? {
+            Some(item) => item
+                .attrs
+                .get("hour")
+                .and_then(|v| v.as_str())
+                .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+                .map(|d| d.with_timezone(&Utc)),
+            None => None,
+        }
+        .unwrap_or(now - TimeDelta::hours(48));
+        // Buckets are whole hours: start at the top of the first one.
+        let from = from
+            - TimeDelta::seconds(from.timestamp().rem_euclid(3600))
+            - TimeDelta::nanoseconds(i64::from(from.timestamp_subsec_nanos()));
+        let mut expired = 0;
+        let mut hour = from;
+        // The first hour that still holds entries (not yet due, or failed): the next sweep
+        // starts there.
+        let mut first_incomplete = None;
+        while hour <= now {
+            let bucket = expiry_key(hour, "").pk;
+            let items = table.query(&bucket, "", 10_000).await?;
+            let mut bucket_done = true;
+            for item in items {
+                let due = item
+                    .key
+                    .sk
+                    .split('#')
+                    .next()
+                    .and_then(|ms| ms.parse::<i64>().ok())
+                    .unwrap_or(i64::MAX);
+                if due > now.timestamp_millis() {
+                    bucket_done = false;
+                    continue;
+                }
+                let id = item
+                    .attrs
+                    .get("application_id")
+                    .and_then(|v| v.as_str())
+                    .unwrap_or_default()
+                    .to_owned();
+                match retrying(|| self.expire(&id, &item.key)).await {
+                    Ok(true) => expired += 1,
+                    Ok(false) => {}
+                    Err(e) => {
+                        tracing::error!(application = %id, error = %e, "expiry failed; retried on the next sweep");
+                        bucket_done = false;
+                    }
+                }
+            }
+            if !bucket_done && first_incomplete.is_none() {
+                first_incomplete = Some(hour);
+            }
+            hour += TimeDelta::hours(1);
+        }
+        let mark = first_incomplete.unwrap_or(now) - TimeDelta::hours(1);
+        table
+            .put(
+                Item::from_record(watermark_key, &json!({"hour": mark.to_rfc3339()}))?,
+                None,
+            )
+            .await?;
+        Ok(expired)
+    }
+
+    /// Expires one application if it is still unpaid past its deadline.
+    async fn expire(&self, id: &str, entry: &Key) -> Result<bool, Error> {
+        let app = match self.applications.load(id).await {
+            Ok(app) => app,
+            Err(Error::NotFound) => {
+                self.ports.table.delete(entry, None).await?;
+                return Ok(false);
+            }
+            Err(e) => return Err(e),
+        };
+        let now = self.ports.clock.now();
+        let due = app.billing.as_ref().is_some_and(|b| {
+            b.status == BillingStatus::Unpaid
+                && b.expires_at <= now
+                && expiry_key(b.expires_at, id) == *entry
+        });
+        if app.status != Status::AwaitingPayment || !due {
+            self.ports.table.delete(entry, None).await?;
+            return Ok(false);
+        }
+        let mut next = app.clone();
+        if let Some(b) = next.billing.as_mut() {
+            b.status = BillingStatus::Expired;
+        }
+        next.lapsed_booking = next.booking.take();
+        next.set_status(Status::Expired, now);
+        next.version += 1;
+        let mut writes = vec![
+            Write::Put {
+                item: Item::from_record(application_key(id), &next)?,
+                cond: Some(Cond::eq("version", app.version)),
+            },
+            Write::Delete {
+                key: entry.clone(),
+                cond: None,
+            },
+            Write::Delete {
+                key: active_nik_key(&self.applications.nik_ref(&app.applicant.nik)),
+                cond: Some(Cond::eq("application_id", id)),
+            },
+        ];
+        if let Some(b) = &app.booking {
+            writes.push(Write::Update {
+                key: slot_key(&b.office_id, b.date, &b.time),
+                update: Update::new().add("taken", -1),
+                cond: Some(Cond::Exists),
+            });
+            writes.push(Write::Delete {
+                key: schedule_key(&b.office_id, b.date, &b.time, id),
+                cond: None,
+            });
+        }
+        match self.ports.table.transact(writes).await {
+            Ok(()) => {
+                let code = app.billing.map(|b| b.billing_code).unwrap_or_default();
+                self.notice(
+                    &next,
+                    Notice::Expired {
+                        application_id: id.to_owned(),
+                        billing_code: code,
+                    },
+                )
+                .await;
+                Ok(true)
+            }
+            Err(StoreError::ConditionFailed { .. }) => Err(Error::Conflict),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn notice(&self, app: &Application, notice: Notice) {
+        notify(&self.ports, &app.account_id, notice).await;
+    }
+}
+
+/// Queues an email about an application. A failure is logged, not fatal: the state change
+/// it reports is already committed, and the applicant sees it in the app.
+pub async fn notify(ports: &Ports, account_id: &str, notice: Notice) {
+    let job = Job::Notify {
+        id: ulid::Ulid::new().to_string(),
+        account_id: account_id.to_owned(),
+        notice,
+    };
+    if let Err(e) = ports.queue.enqueue(&job).await {
+        tracing::warn!(error = %e, "notification not queued");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signatures() {
+        let now = Utc::now();
+        let ts = now.timestamp();
+        let body = br#"{"transaction_id":"t1"}"#;
+        let sig = sign(b"secret-a", ts, body);
+        let secrets = vec![b"secret-b".to_vec(), b"secret-a".to_vec()];
+        assert!(
+            verify_signature(&secrets, &ts.to_string(), &sig, body, now).is_ok(),
+            "any valid secret"
+        );
+        assert!(verify_signature(&secrets[..1], &ts.to_string(), &sig, body, now).is_err());
+        assert!(
+            verify_signature(&secrets, &ts.to_string(), &sig, b"{}", now).is_err(),
+            "body tampered"
+        );
+        assert!(
+            verify_signature(&secrets, &(ts + 1).to_string(), &sig, body, now).is_err(),
+            "timestamp tampered"
+        );
+        let old = now + TimeDelta::seconds(301);
+        assert!(
+            verify_signature(&secrets, &ts.to_string(), &sig, body, old).is_err(),
+            "too old"
+        );
+        let edge = now + TimeDelta::seconds(300);
+        assert!(verify_signature(&secrets, &ts.to_string(), &sig, body, edge).is_ok());
+        assert!(verify_signature(&secrets, "abc", &sig, body, now).is_err());
+        assert!(verify_signature(&secrets, &ts.to_string(), "v1=zz", body, now).is_err());
+    }
+}

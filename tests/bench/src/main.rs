@@ -1,0 +1,152 @@
+//! `paspor-bench prepare`: fills a data directory for the benchmarks in `scripts/bench`.
+//! Users and applications are written through the domain services (the same code as the
+//! API) but without the API's per-user steps (OTP mail, uploads), which would take longer
+//! than the benchmark: what is measured is the server under load, not this preparation.
+
+use std::{collections::BTreeMap, io::Write, path::PathBuf};
+
+use chrono::{Datelike, NaiveDate, TimeDelta, Weekday};
+use clap::Parser;
+use paspor_adapters::embedded::Embedded;
+use paspor_domain::{
+    accounts::Accounts,
+    applications::{NewApplicant, NewApplication, Relationship, Status},
+    clock::Clock,
+    nik::Sex,
+    passport::{ApplicationType, PassportType, Purpose},
+};
+use paspor_http::{AppState, Settings};
+
+#[derive(Parser)]
+struct Args {
+    #[arg(long)]
+    data_dir: PathBuf,
+    /// Submitted applications ready to book (one booking attempt each).
+    #[arg(long, default_value_t = 20_000)]
+    applications: usize,
+    /// Places in the rush slot.
+    #[arg(long, default_value_t = 100)]
+    capacity: i64,
+    /// Where to write the request list and the facts the script needs.
+    #[arg(long)]
+    out: PathBuf,
+}
+
+/// A weekday at least two days ahead, so it is bookable in every time zone.
+fn rush_day(today: NaiveDate) -> NaiveDate {
+    let mut d = today + TimeDelta::days(2);
+    while matches!(d.weekday(), Weekday::Sat | Weekday::Sun) {
+        d += TimeDelta::days(1);
+    }
+    d
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let embedded = Embedded::open(&args.data_dir, vec![b"bench-webhook-secret".to_vec()])?;
+    let state = AppState::new(embedded.ports(), &embedded.secrets, Settings::default());
+    paspor_local::seed_demo(&state).await?;
+
+    let office = state.booking.office("makassar").await?;
+    let day = rush_day(office.timezone.today(embedded.clock.now()));
+    let slot: BTreeMap<String, i64> = [("10:00".to_owned(), args.capacity)].into_iter().collect();
+    state
+        .booking
+        .open_quota("makassar", day, day, &slot, true, false)
+        .await?;
+
+    let hash = Accounts::hash("rahasia-bench").await?;
+    let mut requests =
+        std::io::BufWriter::new(std::fs::File::create(args.out.join("requests.txt"))?);
+    let start = std::time::Instant::now();
+    let families = args.applications.div_ceil(5);
+    let mut made = 0;
+    let mut draft = None;
+    for f in 0..families {
+        let account = state
+            .accounts
+            .import_verified(
+                &format!("bench{f}@example.com"),
+                "Bench",
+                "081200000000",
+                &hash,
+            )
+            .await?;
+        let token = state.accounts.session(&account)?.access_token;
+        for m in 0..5 {
+            if made == args.applications {
+                break;
+            }
+            let birth = NaiveDate::from_ymd_opt(1950, 1, 1).unwrap_or_default()
+                + TimeDelta::days((made % 20_000) as i64);
+            let nik = format!(
+                "737101{}{:04}",
+                birth.format("%d%m%y"),
+                made / 20_000 * 5 + m + 1
+            );
+            let input = NewApplicant {
+                nik,
+                full_name: "Bench".into(),
+                birth_date: birth,
+                birth_place: "Makassar".into(),
+                sex: Sex::Male,
+                relationship: Relationship::Other,
+            };
+            let applicant = state.applications.add_applicant(&account, input).await?;
+            let kind = NewApplication {
+                passport_type: PassportType::Regular,
+                application_type: ApplicationType::New,
+                purpose: Purpose::Tourism,
+                express: false,
+            };
+            let app = state
+                .applications
+                .create(&account, &applicant.applicant_id, "SG", kind)
+                .await?;
+            if draft.is_none() {
+                // The first stays a draft: the upload-url benchmark presigns for it.
+                draft = Some((app.application_id.clone(), token.clone()));
+            } else {
+                state
+                    .applications
+                    .change(None, &app.application_id, |a, now| {
+                        a.set_status(Status::Submitted, now);
+                        Ok(())
+                    })
+                    .await?;
+                writeln!(requests, "{} {token}", app.application_id)?;
+            }
+            made += 1;
+        }
+        if f % 500 == 0 {
+            eprintln!(
+                "prepared {made}/{} applications ({:.1} s)",
+                args.applications,
+                start.elapsed().as_secs_f64()
+            );
+        }
+    }
+    requests.flush()?;
+    let (draft_id, draft_token) = draft.unwrap_or_default();
+    let facts = serde_json::json!({
+        "office": "makassar",
+        "date": day,
+        "time": "10:00",
+        "capacity": args.capacity,
+        "attempts": made.saturating_sub(1),
+        "draft_application": draft_id,
+        "draft_token": draft_token,
+        "email": "bench0@example.com",
+        "password": "rahasia-bench",
+    });
+    std::fs::write(
+        args.out.join("facts.json"),
+        serde_json::to_vec_pretty(&facts)?,
+    )?;
+    eprintln!(
+        "prepared {made} applications in {:.1} s",
+        start.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
