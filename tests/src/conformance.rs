@@ -799,3 +799,206 @@ pub async fn booking_rush(f: &Fixture, attempts: usize, capacity: i64) {
         f.name
     );
 }
+
+/// Services over the fixture's ports, and `n` booked applications on one Makassar slot
+/// (capacity 20): (services, [(account, application id, billing code, amount)], day).
+async fn booked_applications(
+    f: &Fixture,
+    n: usize,
+) -> (
+    Arc<paspor_domain::applications::Applications>,
+    Arc<paspor_domain::booking::Booking>,
+    Arc<paspor_domain::payments::Payments>,
+    Vec<(String, String, String, i64)>,
+    chrono::NaiveDate,
+) {
+    use paspor_domain::{
+        applications::{Applications, NewApplicant, NewApplication, Relationship, Status},
+        booking::{Booking, BookingConfig},
+        nik::Sex,
+        offices::demo_offices,
+        passport::{ApplicationType, PassportType, Purpose as TravelPurpose},
+        payments::Payments,
+    };
+    let applications = Arc::new(Applications::new(f.ports.clone(), &test_secrets()));
+    let booking = Arc::new(Booking::new(
+        f.ports.clone(),
+        applications.clone(),
+        BookingConfig::default(),
+    ));
+    let payments = Arc::new(Payments::new(f.ports.clone(), applications.clone()));
+    let office = demo_offices()
+        .into_iter()
+        .find(|o| o.office_id == "makassar")
+        .expect("office");
+    booking.put_office(&office).await.expect("office");
+    let day = office.timezone.today(f.ports.clock.now()) + chrono::TimeDelta::days(3);
+    let slots = [("09:00".to_owned(), 20)].into_iter().collect();
+    booking
+        .open_quota("makassar", day, day, &slots, true, false)
+        .await
+        .expect("quota");
+    let mut out = Vec::new();
+    for i in 0..n {
+        let account = format!("pay-{}", ulid::Ulid::new());
+        let birth = chrono::NaiveDate::from_ymd_opt(1965, 3, 1).expect("date")
+            + chrono::TimeDelta::days(i as i64 * 11);
+        let nik = format!("737101{}{:04}", birth.format("%d%m%y"), 4000 + i);
+        let applicant = applications
+            .add_applicant(
+                &account,
+                NewApplicant {
+                    nik,
+                    full_name: "Bayar".into(),
+                    birth_date: birth,
+                    birth_place: "Gowa".into(),
+                    sex: Sex::Male,
+                    relationship: Relationship::Holder,
+                },
+            )
+            .await
+            .expect("applicant");
+        let app = applications
+            .create(
+                &account,
+                &applicant.applicant_id,
+                "SA",
+                NewApplication {
+                    passport_type: PassportType::Regular,
+                    application_type: ApplicationType::New,
+                    purpose: TravelPurpose::UmrahHajj,
+                    express: false,
+                },
+            )
+            .await
+            .expect("application");
+        applications
+            .change(None, &app.application_id, |a, now| {
+                a.set_status(Status::Submitted, now);
+                Ok(())
+            })
+            .await
+            .expect("submit");
+        let booked = booking
+            .book(&account, &app.application_id, "makassar", day, "09:00")
+            .await
+            .expect("book");
+        let billing = booked.billing.expect("billing");
+        out.push((
+            account,
+            app.application_id,
+            billing.billing_code,
+            billing.amount_idr,
+        ));
+    }
+    (applications, booking, payments, out, day)
+}
+
+fn notification(
+    txn: &str,
+    code: &str,
+    amount: i64,
+    at: chrono::DateTime<chrono::Utc>,
+) -> paspor_domain::payments::Notification {
+    paspor_domain::payments::Notification {
+        transaction_id: txn.to_owned(),
+        billing_code: code.to_owned(),
+        amount_idr: amount,
+        paid_at: at,
+        channel: paspor_domain::payments::Channel::MobileBanking,
+    }
+}
+
+/// 50 parallel deliveries of one notification: one accepted, 49 duplicates.
+pub async fn payments_duplicate_deliveries(f: &Fixture) {
+    use paspor_domain::payments::Outcome;
+    let (applications, _, payments, booked, _) = booked_applications(f, 1).await;
+    let (_, id, code, amount) = booked[0].clone();
+    let n = notification(
+        &format!("txn-{}", ulid::Ulid::new()),
+        &code,
+        amount,
+        f.ports.clock.now(),
+    );
+    let mut tasks = Vec::new();
+    for _ in 0..50 {
+        let (payments, n) = (payments.clone(), n.clone());
+        tasks.push(tokio::spawn(async move { payments.notify(&n).await }));
+    }
+    let mut outcomes = Vec::new();
+    for t in tasks {
+        outcomes.push(t.await.expect("task").expect("notify"));
+    }
+    assert_eq!(
+        outcomes.iter().filter(|o| **o == Outcome::Accepted).count(),
+        1,
+        "{}: {outcomes:?}",
+        f.name
+    );
+    assert_eq!(
+        outcomes
+            .iter()
+            .filter(|o| **o == Outcome::Duplicate)
+            .count(),
+        49,
+        "{}",
+        f.name
+    );
+    let app = applications.load(&id).await.expect("app");
+    assert_eq!(app.status, paspor_domain::applications::Status::Paid);
+}
+
+/// Expiry and payment racing on ten applications: every payment is kept, every
+/// application ends paid, and the slot counts each place exactly once.
+pub async fn payment_races_expiry(f: &Fixture) {
+    use paspor_domain::{applications::Status, payments::Outcome};
+    let (applications, booking, payments, booked, day) = booked_applications(f, 10).await;
+    f.clock.advance(2 * 3600 + 5).expect("advance");
+    let now = f.ports.clock.now();
+    let sweeper = {
+        let payments = payments.clone();
+        tokio::spawn(async move { payments.sweep().await })
+    };
+    let mut tasks = Vec::new();
+    for (i, (_, _, code, amount)) in booked.iter().enumerate() {
+        let (payments, n) = (
+            payments.clone(),
+            notification(
+                &format!("race-{i}-{}", ulid::Ulid::new()),
+                code,
+                *amount,
+                now,
+            ),
+        );
+        tasks.push(tokio::spawn(async move { payments.notify(&n).await }));
+    }
+    for t in tasks {
+        assert_eq!(
+            t.await.expect("task").expect("notify"),
+            Outcome::Accepted,
+            "{}",
+            f.name
+        );
+    }
+    sweeper.await.expect("sweeper").expect("sweep");
+    payments.sweep().await.expect("sweep again");
+    let mut placed = 0;
+    for (_, id, _, _) in &booked {
+        let app = applications.load(id).await.expect("app");
+        assert_eq!(app.status, Status::Paid, "{}: {id}", f.name);
+        if app.booking.is_some() {
+            placed += 1;
+        }
+    }
+    // Every paid application took its place back (the slot has room for all ten).
+    assert_eq!(placed, 10, "{}", f.name);
+    let a = booking
+        .availability("makassar", Some(day), Some(day))
+        .await
+        .expect("availability");
+    assert_eq!(
+        a["days"][0]["slots"][0]["remaining"], 10,
+        "{}: the slot counts each place once",
+        f.name
+    );
+}

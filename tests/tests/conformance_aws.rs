@@ -22,6 +22,8 @@ on_aws! { f;
     table_query => c::table_query(&f);
     table_contention_120_on_20 => c::table_contention(&f, 120, 20);
     booking_rush_120_on_20 => c::booking_rush(&f, 120, 20);
+    payments_duplicate_deliveries => c::payments_duplicate_deliveries(&f);
+    payment_races_expiry => c::payment_races_expiry(&f);
     queue_round_trip => c::queue_round_trip(&f);
     mailer_delivers => c::mailer_delivers(&f);
     documents_enforce_the_form => c::documents_enforce_the_form(&f);
