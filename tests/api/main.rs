@@ -5,6 +5,7 @@ mod accounts;
 mod applications;
 mod booking;
 mod openapi;
+mod operators;
 mod payments;
 mod protocol;
 

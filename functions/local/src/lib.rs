@@ -73,6 +73,7 @@ impl Local {
                 availability_ttl: Duration::from_millis(config.availability_ttl_ms),
                 ..BookingConfig::default()
             },
+            ops_token: Some(config.ops_token.clone()),
         };
         let state = AppState::new(embedded.ports(), &embedded.secrets, settings);
         Ok(Self { embedded, state })
@@ -95,6 +96,7 @@ pub fn api_routes() -> Routes {
         .merge(paspor_booking::routes())
         .merge(paspor_billing::routes())
         .merge(paspor_payments::routes())
+        .merge(paspor_operators::routes())
 }
 
 #[derive(Deserialize)]

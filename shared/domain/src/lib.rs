@@ -14,6 +14,7 @@ pub mod jobs;
 pub mod mail;
 pub mod nik;
 pub mod offices;
+pub mod operations;
 pub mod otp;
 pub mod passport;
 pub mod payments;

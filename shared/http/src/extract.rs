@@ -114,3 +114,44 @@ impl FromRequestParts<AppState> for Auth {
         Ok(Self(principal))
     }
 }
+
+/// The identity API Gateway verified for an IAM-signed request (the caller's ARN). The
+/// Lambda adapter puts it in the request; nothing else can.
+#[derive(Debug, Clone)]
+pub struct IamCaller(pub String);
+
+/// An operator: an IAM-signed caller on AWS, or the ops token on the local server. A
+/// user's token is refused with 403, no credentials with 401.
+pub struct Operator(pub String);
+
+impl FromRequestParts<AppState> for Operator {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        if let Some(IamCaller(arn)) = parts.extensions.get::<IamCaller>() {
+            return Ok(Self(arn.clone()));
+        }
+        let token = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim)
+            .ok_or_else(ApiError::unauthorized)?;
+        if let Some(expected) = &state.ops_token
+            && bool::from(subtle::ConstantTimeEq::ct_eq(
+                token.as_bytes(),
+                expected.as_bytes(),
+            ))
+        {
+            return Ok(Self("ops-token".to_owned()));
+        }
+        match state.accounts.authenticate(token).await {
+            Ok(_) => Err(paspor_domain::Error::Forbidden.into()),
+            Err(_) => Err(ApiError::unauthorized()),
+        }
+    }
+}

@@ -12,7 +12,7 @@ mod routes;
 mod state;
 pub mod telemetry;
 
-pub use extract::{Auth, Json};
+pub use extract::{Auth, IamCaller, Json, Operator};
 pub use lang::RequestLang;
 pub use problem::{ApiError, render_problems};
 pub use routes::Routes;

@@ -7,6 +7,7 @@ use paspor_domain::{
     accounts::{Accounts, AccountsConfig},
     applications::Applications,
     booking::{Booking, BookingConfig},
+    operations::Operations,
     payments::Payments,
 };
 
@@ -14,6 +15,8 @@ use paspor_domain::{
 #[derive(Debug, Clone, Default)]
 pub struct Settings {
     pub booking: BookingConfig,
+    /// The local server's operator token; on AWS operators sign requests with IAM instead.
+    pub ops_token: Option<String>,
 }
 
 impl Settings {
@@ -40,22 +43,31 @@ pub struct AppState {
     pub payments: Arc<Payments>,
     /// The payment channels' webhook secrets (several during a rotation).
     pub webhook_secrets: Arc<Vec<Vec<u8>>>,
+    pub operations: Arc<Operations>,
+    pub ops_token: Option<Arc<str>>,
 }
 
 impl AppState {
     pub fn new(ports: Ports, secrets: &Secrets, settings: Settings) -> Self {
         let applications = Arc::new(Applications::new(ports.clone(), secrets));
+        let booking = Arc::new(Booking::new(
+            ports.clone(),
+            applications.clone(),
+            settings.booking,
+        ));
         Self {
             accounts: Arc::new(Accounts::new(
                 ports.clone(),
                 secrets,
                 AccountsConfig::default(),
             )),
-            booking: Arc::new(Booking::new(
+            operations: Arc::new(Operations::new(
                 ports.clone(),
                 applications.clone(),
-                settings.booking,
+                booking.clone(),
             )),
+            ops_token: settings.ops_token.filter(|t| !t.is_empty()).map(Arc::from),
+            booking,
             payments: Arc::new(Payments::new(ports.clone(), applications.clone())),
             webhook_secrets: Arc::new(secrets.webhook_secrets.clone()),
             applications,

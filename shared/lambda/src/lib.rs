@@ -21,7 +21,7 @@ pub async fn from_env() -> Result<(Ports, Secrets), Error> {
 pub async fn run_http(routes: Routes) -> Result<(), Error> {
     let (ports, secrets) = from_env().await?;
     let app = paspor_http::app(routes, AppState::new(ports, &secrets, Settings::from_env()));
-    lambda_http::run(app).await
+    lambda_http::run(app.layer(axum::middleware::from_fn(iam_caller))).await
 }
 
 /// Consumes SQS batches: `handle` gets each message body; a failed message is reported
@@ -71,4 +71,22 @@ where
         },
     ))
     .await
+}
+
+/// Passes on the caller API Gateway authenticated with IAM (only the `/v1/ops/` routes use
+/// the IAM authorizer, so only they ever carry one).
+async fn iam_caller(
+    mut request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use lambda_http::RequestExt;
+    let arn = request
+        .request_context_ref()
+        .and_then(|ctx| ctx.authorizer())
+        .and_then(|a| a.iam.as_ref())
+        .and_then(|iam| iam.user_arn.clone());
+    if let Some(arn) = arn {
+        request.extensions_mut().insert(paspor_http::IamCaller(arn));
+    }
+    next.run(request).await
 }

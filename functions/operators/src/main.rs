@@ -1,0 +1,4 @@
+#[tokio::main]
+async fn main() -> Result<(), paspor_lambda::Error> {
+    paspor_lambda::run_http(paspor_operators::routes()).await
+}

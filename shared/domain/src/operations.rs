@@ -1,0 +1,272 @@
+//! What officers and the people who run Paspor do: the day's schedule at an office,
+//! check-in on the booked day, the decision and delivery, and an audit trail of every
+//! operator action (who, when, what, the status before and after).
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::{
+    Error, Ports,
+    applications::{Application, Applications, Status, active_nik_key, application_key},
+    booking::Booking,
+    store::{Cond, Item, Key, StoreError, Write},
+};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Approved,
+    Rejected,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Delivery {
+    Pickup,
+    Post,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Decision {
+    pub outcome: Outcome,
+    pub reason: String,
+    pub delivery: Delivery,
+    pub address: Option<String>,
+}
+
+/// One operator action, as kept in the audit trail.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    pub at: DateTime<Utc>,
+    pub operator: String,
+    pub action: String,
+    pub subject: String,
+    pub before: Option<Status>,
+    pub after: Option<Status>,
+    pub details: Value,
+}
+
+pub fn audit_key(subject: &str, at: DateTime<Utc>) -> Key {
+    Key::new(
+        format!("AUDIT#{subject}"),
+        format!("{}#{}", at.to_rfc3339(), ulid::Ulid::new()),
+    )
+}
+
+pub struct Operations {
+    ports: Ports,
+    applications: Arc<Applications>,
+    booking: Arc<Booking>,
+}
+
+impl Operations {
+    pub fn new(ports: Ports, applications: Arc<Applications>, booking: Arc<Booking>) -> Self {
+        Self {
+            ports,
+            applications,
+            booking,
+        }
+    }
+
+    /// Records an action that changed no application (an office, its quota).
+    pub async fn audit(
+        &self,
+        operator: &str,
+        action: &str,
+        subject: &str,
+        details: Value,
+    ) -> Result<(), Error> {
+        let now = self.ports.clock.now();
+        let entry = AuditEntry {
+            at: now,
+            operator: operator.to_owned(),
+            action: action.to_owned(),
+            subject: subject.to_owned(),
+            before: None,
+            after: None,
+            details,
+        };
+        self.ports
+            .table
+            .put(Item::from_record(audit_key(subject, now), &entry)?, None)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn audit_trail(&self, subject: &str) -> Result<Vec<AuditEntry>, Error> {
+        let items = self
+            .ports
+            .table
+            .query(&format!("AUDIT#{subject}"), "", 10_000)
+            .await?;
+        items
+            .iter()
+            .map(|i| i.record().map_err(Error::from))
+            .collect()
+    }
+
+    /// Changes an application and records the action in its audit trail, atomically.
+    async fn act(
+        &self,
+        operator: &str,
+        action: &str,
+        id: &str,
+        details: Value,
+        f: impl Fn(&mut Application, DateTime<Utc>) -> Result<Vec<Write>, Error>,
+    ) -> Result<Application, Error> {
+        crate::booking::retrying(|| async {
+            let app = self.applications.load(id).await?;
+            let now = self.ports.clock.now();
+            let mut next = app.clone();
+            let extra = f(&mut next, now)?;
+            next.version = app.version + 1;
+            let entry = AuditEntry {
+                at: now,
+                operator: operator.to_owned(),
+                action: action.to_owned(),
+                subject: id.to_owned(),
+                before: Some(app.status),
+                after: Some(next.status),
+                details: details.clone(),
+            };
+            let mut writes = vec![
+                Write::Put {
+                    item: Item::from_record(application_key(id), &next)?,
+                    cond: Some(Cond::eq("version", app.version)),
+                },
+                Write::Put {
+                    item: Item::from_record(audit_key(id, now), &entry)?,
+                    cond: Some(Cond::NotExists),
+                },
+            ];
+            writes.extend(extra);
+            match self.ports.table.transact(writes).await {
+                Ok(()) => Ok(next),
+                Err(StoreError::ConditionFailed { .. }) => Err(Error::Conflict),
+                Err(e) => Err(e.into()),
+            }
+        })
+        .await
+    }
+
+    /// Check-in: paid, and the booked day is today at the office (the receipt's QR code
+    /// carries the application id).
+    pub async fn check_in(&self, operator: &str, id: &str) -> Result<Application, Error> {
+        let app = self.applications.load(id).await?;
+        let Some(booking) = app.booking.clone() else {
+            return Err(Error::InvalidState {
+                id: "Permohonan ini tidak memiliki jadwal.",
+                en: "This application has no booking.",
+            });
+        };
+        let office = self.booking.office(&booking.office_id).await?;
+        let today = office.timezone.today(self.ports.clock.now());
+        self.act(
+            operator,
+            "check_in",
+            id,
+            json!({"office_id": booking.office_id}),
+            |next, now| {
+                if next.status != Status::Paid {
+                    return Err(Error::InvalidState {
+                        id: "Hanya permohonan yang sudah dibayar yang dapat check-in.",
+                        en: "Only a paid application can check in.",
+                    });
+                }
+                if booking.date != today {
+                    return Err(Error::NotBookedToday);
+                }
+                next.set_status(Status::CheckedIn, now);
+                Ok(vec![])
+            },
+        )
+        .await
+    }
+
+    /// The officer's decision; a decided application frees its NIK for a new one.
+    pub async fn decide(
+        &self,
+        operator: &str,
+        id: &str,
+        decision: &Decision,
+    ) -> Result<Application, Error> {
+        if decision.reason.trim().is_empty() || decision.reason.chars().count() > 500 {
+            return Err(Error::invalid(
+                "reason",
+                "Alasan wajib diisi, paling panjang 500 karakter.",
+                "A reason is required, at most 500 characters.",
+            ));
+        }
+        if decision.delivery == Delivery::Post
+            && decision
+                .address
+                .as_deref()
+                .is_none_or(|a| a.trim().is_empty())
+        {
+            return Err(Error::invalid(
+                "address",
+                "Alamat pengiriman wajib diisi untuk pengiriman pos.",
+                "An address is required for delivery by post.",
+            ));
+        }
+        let nik_ref = self
+            .applications
+            .nik_ref(&self.applications.load(id).await?.applicant.nik);
+        let details = serde_json::to_value(decision).map_err(|e| Error::Internal(e.to_string()))?;
+        self.act(operator, "decision", id, details, |next, now| {
+            if next.status != Status::CheckedIn {
+                return Err(Error::InvalidState {
+                    id: "Keputusan hanya setelah check-in.",
+                    en: "A decision comes only after check-in.",
+                });
+            }
+            let status = match decision.outcome {
+                Outcome::Approved => Status::Approved,
+                Outcome::Rejected => Status::Rejected,
+            };
+            next.set_status(status, now);
+            Ok(vec![Write::Delete {
+                key: active_nik_key(&nik_ref),
+                cond: Some(Cond::eq("application_id", id)),
+            }])
+        })
+        .await
+    }
+
+    /// The day's bookings at an office, with applicant, time and status.
+    pub async fn schedule(
+        &self,
+        office_id: &str,
+        date: chrono::NaiveDate,
+    ) -> Result<Vec<Value>, Error> {
+        self.booking.office(office_id).await?;
+        let items = self
+            .ports
+            .table
+            .query(&format!("SCHED#{office_id}#{date}"), "", 10_000)
+            .await?;
+        let mut out = Vec::with_capacity(items.len());
+        for item in items {
+            let id = item
+                .attrs
+                .get("application_id")
+                .and_then(|v| v.as_str())
+                .unwrap_or_default();
+            let Ok(app) = self.applications.load(id).await else {
+                continue;
+            };
+            out.push(json!({
+                "application_id": app.application_id,
+                "time": app.booking.as_ref().map(|b| b.time.clone()),
+                "status": app.status,
+                "applicant": {"full_name": app.applicant.full_name, "nik": crate::nik::masked(&app.applicant.nik), "birth_date": app.applicant.birth_date},
+                "passport_type": app.passport_type,
+                "express": app.express,
+            }));
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,348 @@
+//! API.md's "Operators" table: offices, quota, the day's schedule, check-in, decision,
+//! payment exceptions, and the audit trail; refused without the ops credentials.
+
+use paspor_tests::local::{LocalServer, OPS_TOKEN, email};
+use serde_json::json;
+
+fn seeded() -> LocalServer {
+    LocalServer::start_seeded(env!("CARGO_BIN_EXE_paspor-local"))
+}
+
+async fn ops(
+    s: &LocalServer,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<serde_json::Value>,
+) -> paspor_tests::local::Answer {
+    s.send(method, path, body, Some(OPS_TOKEN), &[]).await
+}
+
+#[tokio::test]
+async fn ops_routes_need_the_ops_credentials() {
+    let s = seeded();
+    let user = s
+        .verified_account(&email("bukanpetugas"), "rahasia-warga")
+        .await;
+    for (method, path) in [
+        (reqwest::Method::GET, "/v1/ops/payments/exceptions"),
+        (
+            reqwest::Method::GET,
+            "/v1/ops/offices/bandung/schedule?date=2027-01-04",
+        ),
+        (reqwest::Method::POST, "/v1/ops/applications/x/check-in"),
+    ] {
+        let none = s.send(method.clone(), path, None, None, &[]).await;
+        assert_eq!((none.status, none.code()), (401, "unauthorized"), "{path}");
+        let forbidden = s.send(method.clone(), path, None, Some(&user), &[]).await;
+        assert_eq!(
+            (forbidden.status, forbidden.code()),
+            (403, "forbidden"),
+            "{path}"
+        );
+        let wrong = s
+            .send(method, path, None, Some("not-the-ops-token"), &[])
+            .await;
+        assert_eq!(wrong.status, 401, "{path}");
+    }
+    assert_eq!(
+        ops(
+            &s,
+            reqwest::Method::GET,
+            "/v1/ops/payments/exceptions",
+            None
+        )
+        .await
+        .status,
+        200
+    );
+}
+
+#[tokio::test]
+async fn offices_and_quota_are_managed_in_bulk() {
+    let s = seeded();
+    let office = json!({"name": "Kantor Imigrasi Kelas I TPI Pontianak", "address": "Jl. Letjend Sutoyo", "city": "Pontianak", "lat": -0.0386, "lon": 109.3290, "timezone": "Asia/Jakarta", "passport_types": ["regular", "electronic"]});
+    let put = ops(
+        &s,
+        reqwest::Method::PUT,
+        "/v1/ops/offices/pontianak",
+        Some(office),
+    )
+    .await;
+    assert_eq!(put.status, 200, "{:?}", put.body);
+    let near = s
+        .get("/v1/offices?lat=-0.03&lon=109.33&limit=1", None)
+        .await;
+    assert_eq!(near.body["items"][0]["office_id"], "pontianak");
+    let bad = ops(&s, reqwest::Method::PUT, "/v1/ops/offices/Bad%20Id", Some(json!({"name": "x", "address": "", "city": "", "lat": 0, "lon": 0, "timezone": "Asia/Jakarta", "passport_types": ["regular"]}))).await;
+    assert_eq!(bad.status, 400);
+
+    // 2027-01-04 is a Monday; the 9th and 10th are a weekend.
+    let quota =
+        json!({"from": "2027-01-04", "to": "2027-01-10", "slots": {"08:00": 2, "09:00": 3}});
+    let q = ops(
+        &s,
+        reqwest::Method::PUT,
+        "/v1/ops/offices/pontianak/quota",
+        Some(quota),
+    )
+    .await;
+    assert_eq!(
+        (q.status, q.body["slots_written"].clone()),
+        (200, json!(10)),
+        "{:?}",
+        q.body
+    );
+    let a = s
+        .get(
+            "/v1/offices/pontianak/availability?from=2027-01-04&to=2027-01-10",
+            None,
+        )
+        .await;
+    let days: Vec<&str> = a.body["days"]
+        .as_array()
+        .expect("days")
+        .iter()
+        .map(|d| d["date"].as_str().expect("date"))
+        .collect();
+    assert_eq!(
+        days,
+        [
+            "2027-01-04",
+            "2027-01-05",
+            "2027-01-06",
+            "2027-01-07",
+            "2027-01-08"
+        ],
+        "weekends stay closed"
+    );
+    let weekend = ops(&s, reqwest::Method::PUT, "/v1/ops/offices/pontianak/quota", Some(json!({"from": "2027-01-09", "to": "2027-01-09", "slots": {"08:00": 1}, "include_weekends": true}))).await;
+    assert_eq!(weekend.body["slots_written"], 1);
+    let bad_slot = ops(
+        &s,
+        reqwest::Method::PUT,
+        "/v1/ops/offices/pontianak/quota",
+        Some(json!({"from": "2027-01-04", "to": "2027-01-04", "slots": {"08:30": 1}})),
+    )
+    .await;
+    assert_eq!((bad_slot.status, bad_slot.code()), (400, "invalid_request"));
+    let nowhere = ops(
+        &s,
+        reqwest::Method::PUT,
+        "/v1/ops/offices/atlantis/quota",
+        Some(json!({"from": "2027-01-04", "to": "2027-01-04", "slots": {"08:00": 1}})),
+    )
+    .await;
+    assert_eq!(nowhere.status, 404);
+
+    // Lowering a capacity below what is booked is refused.
+    let token = s.verified_account(&email("kuota"), "rahasia-kuota").await;
+    let (date, _) = s.first_open_day("bandung").await;
+    for i in 0..2u32 {
+        let id = s
+            .submitted_application(&token, &format!("198{i}-02-02"), 50 + i, "regular")
+            .await;
+        let b = s
+            .post_auth(
+                &format!("/v1/applications/{id}/booking"),
+                json!({"office_id": "bandung", "date": date, "time": "08:00"}),
+                &token,
+            )
+            .await;
+        assert_eq!(b.status, 201);
+    }
+    let lower = ops(
+        &s,
+        reqwest::Method::PUT,
+        "/v1/ops/offices/bandung/quota",
+        Some(json!({"from": date, "to": date, "slots": {"08:00": 1}})),
+    )
+    .await;
+    assert_eq!((lower.status, lower.code()), (409, "capacity_below_booked"));
+    let ok = ops(
+        &s,
+        reqwest::Method::PUT,
+        "/v1/ops/offices/bandung/quota",
+        Some(json!({"from": date, "to": date, "slots": {"08:00": 2}})),
+    )
+    .await;
+    assert_eq!(ok.status, 200);
+}
+
+#[tokio::test]
+async fn check_in_on_the_booked_day_then_decide() {
+    let s = seeded();
+    let mail = email("datang");
+    let token = s.verified_account(&mail, "rahasia-datang").await;
+    let id = s
+        .submitted_application(&token, "1975-10-10", 61, "electronic")
+        .await;
+    let office = "denpasar";
+    let (date, _) = s.first_open_day(office).await;
+    let b = s
+        .post_auth(
+            &format!("/v1/applications/{id}/booking"),
+            json!({"office_id": office, "date": date, "time": "08:00"}),
+            &token,
+        )
+        .await;
+    assert_eq!(b.status, 201, "{:?}", b.body);
+    let (code, amount) = (
+        b.str("/billing/billing_code").to_owned(),
+        b.body["billing"]["amount_idr"].as_i64().expect("amount"),
+    );
+
+    let unpaid = ops(
+        &s,
+        reqwest::Method::POST,
+        &format!("/v1/ops/applications/{id}/check-in"),
+        None,
+    )
+    .await;
+    assert_eq!((unpaid.status, unpaid.code()), (409, "invalid_state"));
+    assert_eq!(
+        s.pay(&code, amount, "datang-1").await.body,
+        json!({"result": "accepted"})
+    );
+    let early = ops(
+        &s,
+        reqwest::Method::POST,
+        &format!("/v1/ops/applications/{id}/check-in"),
+        None,
+    )
+    .await;
+    assert_eq!((early.status, early.code()), (409, "not_booked_today"));
+
+    let sched = ops(
+        &s,
+        reqwest::Method::GET,
+        &format!("/v1/ops/offices/{office}/schedule?date={date}"),
+        None,
+    )
+    .await;
+    assert_eq!(sched.status, 200);
+    assert_eq!(sched.body["items"][0]["application_id"], json!(id));
+    assert_eq!(sched.body["items"][0]["time"], "08:00");
+    assert_eq!(sched.body["items"][0]["status"], "paid");
+    assert!(
+        sched.body["items"][0]["applicant"]["nik"]
+            .as_str()
+            .expect("nik")
+            .contains('*'),
+        "the NIK is masked"
+    );
+
+    // Move the one clock to 09:00 on the booked day in Denpasar (UTC+8).
+    let target = chrono::NaiveDate::parse_from_str(&date, "%Y-%m-%d")
+        .expect("date")
+        .and_hms_opt(9, 0, 0)
+        .expect("time")
+        .and_utc()
+        - chrono::TimeDelta::hours(8);
+    s.advance_clock((target - s.now().await).num_seconds())
+        .await;
+    let checked = ops(
+        &s,
+        reqwest::Method::POST,
+        &format!("/v1/ops/applications/{id}/check-in"),
+        None,
+    )
+    .await;
+    assert_eq!(checked.status, 200, "{:?}", checked.body);
+    assert_eq!(checked.str("/status"), "checked_in");
+    let again = ops(
+        &s,
+        reqwest::Method::POST,
+        &format!("/v1/ops/applications/{id}/check-in"),
+        None,
+    )
+    .await;
+    assert_eq!((again.status, again.code()), (409, "invalid_state"));
+
+    let no_address = ops(
+        &s,
+        reqwest::Method::POST,
+        &format!("/v1/ops/applications/{id}/decision"),
+        Some(json!({"outcome": "approved", "reason": "Lengkap", "delivery": "post"})),
+    )
+    .await;
+    assert_eq!(
+        (no_address.status, no_address.code()),
+        (400, "invalid_request")
+    );
+    let decided = ops(
+        &s,
+        reqwest::Method::POST,
+        &format!("/v1/ops/applications/{id}/decision"),
+        Some(json!({"outcome": "approved", "reason": "Dokumen asli lengkap", "delivery": "post", "address": "Jl. Teuku Umar No. 1, Denpasar"})),
+    )
+    .await;
+    assert_eq!(decided.status, 200, "{:?}", decided.body);
+    assert_eq!(decided.str("/status"), "approved");
+
+    // The audit trail, and the application's own timeline.
+    let audit = ops(
+        &s,
+        reqwest::Method::GET,
+        &format!("/v1/ops/applications/{id}/audit"),
+        None,
+    )
+    .await;
+    let entries = audit.body["items"].as_array().expect("items");
+    let actions: Vec<(&str, &str, &str)> = entries
+        .iter()
+        .map(|e| {
+            (
+                e["action"].as_str().expect("a"),
+                e["before"].as_str().expect("b"),
+                e["after"].as_str().expect("c"),
+            )
+        })
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            ("check_in", "paid", "checked_in"),
+            ("decision", "checked_in", "approved")
+        ]
+    );
+    assert!(
+        entries
+            .iter()
+            .all(|e| e["operator"] == "ops-token" && e["at"].is_string())
+    );
+    let token = s
+        .post(
+            "/v1/sessions",
+            json!({"email": mail, "password": "rahasia-datang"}),
+        )
+        .await
+        .str("/access_token")
+        .to_owned();
+    let app = s.get(&format!("/v1/applications/{id}"), Some(&token)).await;
+    let timeline: Vec<&str> = app.body["timeline"]
+        .as_array()
+        .expect("timeline")
+        .iter()
+        .map(|t| t["status"].as_str().expect("s"))
+        .collect();
+    assert_eq!(
+        timeline,
+        [
+            "draft",
+            "submitted",
+            "awaiting_payment",
+            "paid",
+            "checked_in",
+            "approved"
+        ]
+    );
+
+    // A decided application frees its NIK.
+    let applicant = app.body["applicant"]["applicant_id"]
+        .as_str()
+        .expect("applicant");
+    let fresh = s
+        .post_auth("/v1/applications", json!({"applicant_id": applicant, "passport_type": "regular", "application_type": "renewal", "purpose": "tourism", "express": false, "destination_country": "AU"}), &token)
+        .await;
+    assert_eq!(fresh.status, 201, "{:?}", fresh.body);
+}
