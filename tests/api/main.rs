@@ -2,6 +2,7 @@
 //! (Registered as a test of the `paspor-local` package so Cargo builds the binary first.)
 
 mod accounts;
+mod template;
 mod applications;
 mod booking;
 mod openapi;
