@@ -58,4 +58,8 @@ function done(summary, latency, requests_)
   io.write(string.format("RUSH created=%d slot_full=%d other_409=%d server_errors=%d other=%d\n", c, f, k, e, o))
   io.write(string.format("LATENCY_US p50=%d p99=%d max=%d\n",
     latency:percentile(50), latency:percentile(99), latency.max))
+  -- wrk sleeps for the whole -d even after every thread stopped, so the rush's own length
+  -- comes from Little's law: each connection runs its requests back to back.
+  local connections = nthreads * tonumber(os.getenv("BENCH_CONNECTIONS_PER_THREAD"))
+  io.write(string.format("RUSH_MS elapsed=%d\n", latency.mean * summary.requests / connections / 1000))
 end

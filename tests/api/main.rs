@@ -2,13 +2,13 @@
 //! (Registered as a test of the `paspor-local` package so Cargo builds the binary first.)
 
 mod accounts;
-mod template;
 mod applications;
 mod booking;
 mod openapi;
 mod operators;
 mod payments;
 mod protocol;
+mod template;
 
 use paspor_tests::local::LocalServer;
 

@@ -54,159 +54,11 @@ pub fn distance_km(lat1: f64, lon1: f64, lat2: f64, lon2: f64) -> f64 {
 }
 
 /// Real immigration offices (Kantor Imigrasi), with their addresses, approximate
-/// coordinates and time zones, across WIB, WITA and WIT.
+/// coordinates and time zones, across WIB, WITA and WIT. The list lives in `offices.json`,
+/// which `scripts/seed` also reads.
 pub fn demo_offices() -> Vec<Office> {
-    use PassportType::{Electronic as E, Regular as R};
-    use TimeZone::{Wib, Wit, Wita};
-    let office = |id: &str,
-                  name: &str,
-                  address: &str,
-                  city: &str,
-                  lat: f64,
-                  lon: f64,
-                  tz,
-                  types: &[PassportType]| Office {
-        office_id: id.to_owned(),
-        name: name.to_owned(),
-        address: address.to_owned(),
-        city: city.to_owned(),
-        lat,
-        lon,
-        timezone: tz,
-        passport_types: types.to_vec(),
-    };
-    vec![
-        office(
-            "jakarta-selatan",
-            "Kantor Imigrasi Kelas I Non TPI Jakarta Selatan",
-            "Jl. Warung Buncit Raya No. 207, Mampang Prapatan",
-            "Jakarta Selatan",
-            -6.2717,
-            106.8300,
-            Wib,
-            &[R, E],
-        ),
-        office(
-            "jakarta-pusat",
-            "Kantor Imigrasi Kelas I Khusus Non TPI Jakarta Pusat",
-            "Jl. Merpati Blok B-12 No. 3, Kemayoran",
-            "Jakarta Pusat",
-            -6.1568,
-            106.8447,
-            Wib,
-            &[R, E],
-        ),
-        office(
-            "tangerang",
-            "Kantor Imigrasi Kelas I Non TPI Tangerang",
-            "Jl. TMP Taruna No. 10, Sukasari",
-            "Tangerang",
-            -6.1810,
-            106.6350,
-            Wib,
-            &[R, E],
-        ),
-        office(
-            "bandung",
-            "Kantor Imigrasi Kelas I TPI Bandung",
-            "Jl. Surapati No. 82, Sadang Serang",
-            "Bandung",
-            -6.9000,
-            107.6290,
-            Wib,
-            &[R, E],
-        ),
-        office(
-            "surabaya",
-            "Kantor Imigrasi Kelas I Khusus TPI Surabaya",
-            "Jl. Raya Juanda No. 1, Sedati",
-            "Sidoarjo",
-            -7.3740,
-            112.7680,
-            Wib,
-            &[R, E],
-        ),
-        office(
-            "yogyakarta",
-            "Kantor Imigrasi Kelas I TPI Yogyakarta",
-            "Jl. Laksda Adisucipto Km. 10, Maguwoharjo",
-            "Sleman",
-            -7.7830,
-            110.4310,
-            Wib,
-            &[R, E],
-        ),
-        office(
-            "semarang",
-            "Kantor Imigrasi Kelas I TPI Semarang",
-            "Jl. Siliwangi No. 514, Kembangarum",
-            "Semarang",
-            -6.9930,
-            110.3800,
-            Wib,
-            &[R, E],
-        ),
-        office(
-            "medan",
-            "Kantor Imigrasi Kelas I Khusus TPI Medan",
-            "Jl. Gatot Subroto No. 268, Sei Sikambing",
-            "Medan",
-            3.5910,
-            98.6450,
-            Wib,
-            &[R, E],
-        ),
-        office(
-            "batam",
-            "Kantor Imigrasi Kelas I Khusus TPI Batam",
-            "Jl. Ahmad Yani, Batam Centre",
-            "Batam",
-            1.1290,
-            104.0530,
-            Wib,
-            &[R, E],
-        ),
-        office(
-            "denpasar",
-            "Kantor Imigrasi Kelas I TPI Denpasar",
-            "Jl. D.I. Panjaitan No. 3, Renon",
-            "Denpasar",
-            -8.6740,
-            115.2290,
-            Wita,
-            &[R, E],
-        ),
-        office(
-            "makassar",
-            "Kantor Imigrasi Kelas I Khusus TPI Makassar",
-            "Jl. Perintis Kemerdekaan Km. 13, Tamalanrea",
-            "Makassar",
-            -5.1170,
-            119.5080,
-            Wita,
-            &[R, E],
-        ),
-        office(
-            "balikpapan",
-            "Kantor Imigrasi Kelas I TPI Balikpapan",
-            "Jl. Jend. Sudirman No. 23, Klandasan Ulu",
-            "Balikpapan",
-            -1.2720,
-            116.8470,
-            Wita,
-            &[R],
-        ),
-        office(
-            "jayapura",
-            "Kantor Imigrasi Kelas I TPI Jayapura",
-            "Jl. Percetakan Negara No. 15, Gurabesi",
-            "Jayapura",
-            -2.5370,
-            140.7110,
-            Wit,
-            &[R],
-        ),
-    ]
+    // Checked by the test below, so this cannot fail at run time.
+    serde_json::from_str(include_str!("offices.json")).unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -240,6 +92,7 @@ mod tests {
     #[test]
     fn seed_covers_three_zones() {
         let offices = demo_offices();
+        assert!(offices.len() >= 10, "offices.json parses");
         for tz in [TimeZone::Wib, TimeZone::Wita, TimeZone::Wit] {
             assert!(offices.iter().any(|o| o.timezone == tz));
         }

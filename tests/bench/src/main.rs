@@ -27,6 +27,9 @@ struct Args {
     /// Places in the rush slot.
     #[arg(long, default_value_t = 100)]
     capacity: i64,
+    /// Draft applications for the upload-url benchmark (each phone uploads its own).
+    #[arg(long, default_value_t = 200)]
+    drafts: usize,
     /// Where to write the request list and the facts the script needs.
     #[arg(long)]
     out: PathBuf,
@@ -128,6 +131,42 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     requests.flush()?;
+    let mut drafts = std::io::BufWriter::new(std::fs::File::create(args.out.join("drafts.txt"))?);
+    for d in 0..args.drafts {
+        let account = state
+            .accounts
+            .import_verified(
+                &format!("draft{d}@example.com"),
+                "Draft",
+                "081200000001",
+                &hash,
+            )
+            .await?;
+        let token = state.accounts.session(&account)?.access_token;
+        let birth =
+            NaiveDate::from_ymd_opt(1940, 1, 1).unwrap_or_default() + TimeDelta::days(d as i64);
+        let input = NewApplicant {
+            nik: format!("317101{}0001", birth.format("%d%m%y")),
+            full_name: "Draft".into(),
+            birth_date: birth,
+            birth_place: "Jakarta".into(),
+            sex: Sex::Male,
+            relationship: Relationship::Holder,
+        };
+        let applicant = state.applications.add_applicant(&account, input).await?;
+        let kind = NewApplication {
+            passport_type: PassportType::Regular,
+            application_type: ApplicationType::New,
+            purpose: Purpose::Tourism,
+            express: false,
+        };
+        let app = state
+            .applications
+            .create(&account, &applicant.applicant_id, "JP", kind)
+            .await?;
+        writeln!(drafts, "{} {token}", app.application_id)?;
+    }
+    drafts.flush()?;
     let (draft_id, draft_token) = draft.unwrap_or_default();
     let facts = serde_json::json!({
         "office": "makassar",
