@@ -692,11 +692,9 @@ pub async fn documents_enforce_the_form(f: &Fixture) {
 /// none fails otherwise, and the slot's count ends at its capacity.
 pub async fn booking_rush(f: &Fixture, attempts: usize, capacity: i64) {
     use paspor_domain::{
-        applications::{Applications, NewApplicant, NewApplication, Relationship, Status},
+        applications::Applications,
         booking::{Booking, BookingConfig},
-        nik::Sex,
         offices::demo_offices,
-        passport::{ApplicationType, PassportType, Purpose as TravelPurpose},
     };
     let secrets = test_secrets();
     let applications = Arc::new(Applications::new(f.ports.clone(), &secrets));
@@ -719,53 +717,7 @@ pub async fn booking_rush(f: &Fixture, attempts: usize, capacity: i64) {
 
     let mut ready = Vec::new();
     for i in 0..attempts {
-        let account = format!("rush-{i}-{}", ulid::Ulid::new());
-        // Born 1 Jan 1970 + i days, so every NIK differs.
-        let birth = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).expect("date")
-            + chrono::TimeDelta::days(i as i64 * 37);
-        let nik = format!(
-            "737101{}{}{:04}",
-            birth.format("%d%m"),
-            birth.format("%y"),
-            i + 1
-        );
-        let applicant = applications
-            .add_applicant(
-                &account,
-                NewApplicant {
-                    nik,
-                    full_name: "Rush".into(),
-                    birth_date: birth,
-                    birth_place: "Makassar".into(),
-                    sex: Sex::Male,
-                    relationship: Relationship::Holder,
-                },
-            )
-            .await
-            .expect("applicant");
-        let app = applications
-            .create(
-                &account,
-                &applicant.applicant_id,
-                "SG",
-                NewApplication {
-                    passport_type: PassportType::Regular,
-                    application_type: ApplicationType::New,
-                    purpose: TravelPurpose::Tourism,
-                    express: false,
-                },
-            )
-            .await
-            .expect("application");
-        // Documents are not this test's subject: mark the draft submitted directly.
-        applications
-            .change(None, &app.application_id, |a, now| {
-                a.set_status(Status::Submitted, now);
-                Ok(())
-            })
-            .await
-            .expect("submit");
-        ready.push((account, app.application_id));
+        ready.push(submitted_application(&applications, i, 1).await);
     }
     let mut tasks = Vec::new();
     for (account, id) in ready {
@@ -813,11 +765,9 @@ async fn booked_applications(
     chrono::NaiveDate,
 ) {
     use paspor_domain::{
-        applications::{Applications, NewApplicant, NewApplication, Relationship, Status},
+        applications::Applications,
         booking::{Booking, BookingConfig},
-        nik::Sex,
         offices::demo_offices,
-        passport::{ApplicationType, PassportType, Purpose as TravelPurpose},
         payments::Payments,
     };
     let applications = Arc::new(Applications::new(f.ports.clone(), &test_secrets()));
@@ -840,58 +790,70 @@ async fn booked_applications(
         .expect("quota");
     let mut out = Vec::new();
     for i in 0..n {
-        let account = format!("pay-{}", ulid::Ulid::new());
-        let birth = chrono::NaiveDate::from_ymd_opt(1965, 3, 1).expect("date")
-            + chrono::TimeDelta::days(i as i64 * 11);
-        let nik = format!("737101{}{:04}", birth.format("%d%m%y"), 4000 + i);
-        let applicant = applications
-            .add_applicant(
-                &account,
-                NewApplicant {
-                    nik,
-                    full_name: "Bayar".into(),
-                    birth_date: birth,
-                    birth_place: "Gowa".into(),
-                    sex: Sex::Male,
-                    relationship: Relationship::Holder,
-                },
-            )
-            .await
-            .expect("applicant");
-        let app = applications
-            .create(
-                &account,
-                &applicant.applicant_id,
-                "SA",
-                NewApplication {
-                    passport_type: PassportType::Regular,
-                    application_type: ApplicationType::New,
-                    purpose: TravelPurpose::UmrahHajj,
-                    express: false,
-                },
-            )
-            .await
-            .expect("application");
-        applications
-            .change(None, &app.application_id, |a, now| {
-                a.set_status(Status::Submitted, now);
-                Ok(())
-            })
-            .await
-            .expect("submit");
+        let (account, id) = submitted_application(&applications, i, 4000).await;
         let booked = booking
-            .book(&account, &app.application_id, "makassar", day, "09:00")
+            .book(&account, &id, "makassar", day, "09:00")
             .await
             .expect("book");
         let billing = booked.billing.expect("billing");
-        out.push((
-            account,
-            app.application_id,
-            billing.billing_code,
-            billing.amount_idr,
-        ));
+        out.push((account, id, billing.billing_code, billing.amount_idr));
     }
     (applications, booking, payments, out, day)
+}
+
+/// A submitted application of a fresh account, the `i`th of a batch (each gets its own
+/// birth date, so its own NIK): (account, application id). Documents are not this suite's
+/// subject, so the draft is marked submitted directly.
+async fn submitted_application(
+    applications: &paspor_domain::applications::Applications,
+    i: usize,
+    serial: usize,
+) -> (String, String) {
+    use paspor_domain::{
+        applications::{NewApplicant, NewApplication, Relationship, Status},
+        nik::Sex,
+        passport::{ApplicationType, PassportType, Purpose as TravelPurpose},
+    };
+    let account = format!("acct-{i}-{}", ulid::Ulid::new());
+    let birth = chrono::NaiveDate::from_ymd_opt(1960, 1, 1).expect("date")
+        + chrono::TimeDelta::days(i as i64 * 37);
+    let nik = format!("737101{}{:04}", birth.format("%d%m%y"), serial + i);
+    let applicant = applications
+        .add_applicant(
+            &account,
+            NewApplicant {
+                nik,
+                full_name: "Rush".into(),
+                birth_date: birth,
+                birth_place: "Makassar".into(),
+                sex: Sex::Male,
+                relationship: Relationship::Holder,
+            },
+        )
+        .await
+        .expect("applicant");
+    let app = applications
+        .create(
+            &account,
+            &applicant.applicant_id,
+            "SA",
+            NewApplication {
+                passport_type: PassportType::Regular,
+                application_type: ApplicationType::New,
+                purpose: TravelPurpose::Tourism,
+                express: false,
+            },
+        )
+        .await
+        .expect("application");
+    applications
+        .change(None, &app.application_id, |a, now| {
+            a.set_status(Status::Submitted, now);
+            Ok(())
+        })
+        .await
+        .expect("submit");
+    (account, app.application_id)
 }
 
 fn notification(
@@ -1001,4 +963,35 @@ pub async fn payment_races_expiry(f: &Fixture) {
         "{}: the slot counts each place once",
         f.name
     );
+}
+
+/// Declares the whole suite as tests on one backend: `$make` builds a `(Fixture, guard)`.
+/// Both backends run exactly the same list.
+#[macro_export]
+macro_rules! conformance_suite {
+    ($make:expr) => {
+        $crate::conformance_suite!(@tests $make;
+            table_round_trip => table_round_trip(&f);
+            table_conditions => table_conditions(&f);
+            table_counter_stops_at_capacity => table_counter_stops_at_capacity(&f);
+            table_transactions => table_transactions(&f);
+            table_query => table_query(&f);
+            table_contention_120_on_20 => table_contention(&f, 120, 20);
+            booking_rush_120_on_20 => booking_rush(&f, 120, 20);
+            payments_duplicate_deliveries => payments_duplicate_deliveries(&f);
+            payment_races_expiry => payment_races_expiry(&f);
+            queue_round_trip => queue_round_trip(&f);
+            mailer_delivers => mailer_delivers(&f);
+            documents_enforce_the_form => documents_enforce_the_form(&f);
+            accounts_journey => accounts_journey(&f);
+            accounts_limits => accounts_limits(&f);
+        );
+    };
+    (@tests $make:expr; $($name:ident => $check:ident(&f $(, $arg:expr)*);)*) => {$(
+        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        async fn $name() {
+            let (f, _guard) = $make;
+            $crate::conformance::$check(&f $(, $arg)*).await;
+        }
+    )*};
 }

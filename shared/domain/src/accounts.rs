@@ -280,29 +280,13 @@ impl Accounts {
                     tokens_valid_after_ms: 0,
                     surviving_sid: None,
                 };
-                let index = EmailIndex {
-                    account_id: account.account_id.clone(),
-                };
-                self.ports
-                    .table
-                    .transact(vec![
-                        crate::store::Write::Put {
-                            item: Item::from_record(email_key(&email), &index)?,
-                            cond: Some(Cond::NotExists),
-                        },
-                        crate::store::Write::Put {
-                            item: Item::from_record(account_key(&account.account_id), &account)?,
-                            cond: Some(Cond::NotExists),
-                        },
-                    ])
-                    .await
-                    .map_err(|e| match e {
-                        // A parallel sign-up for the same email won the race.
-                        StoreError::ConditionFailed { .. } => Error::OtpCooldown {
-                            retry_after_secs: otp::COOLDOWN_SECS as u64,
-                        },
-                        e => e.into(),
-                    })?;
+                self.insert(&account).await.map_err(|e| match e {
+                    // A parallel sign-up for the same email won the race.
+                    StoreError::ConditionFailed { .. } => Error::OtpCooldown {
+                        retry_after_secs: otp::COOLDOWN_SECS as u64,
+                    },
+                    e => e.into(),
+                })?;
                 account
             }
         };
@@ -312,6 +296,26 @@ impl Accounts {
             email: account.email,
             status: AccountStatus::Unverified,
         })
+    }
+
+    /// Writes a new account and its email index together; either exists already: nothing.
+    async fn insert(&self, account: &AccountRecord) -> Result<(), StoreError> {
+        let index = EmailIndex {
+            account_id: account.account_id.clone(),
+        };
+        self.ports
+            .table
+            .transact(vec![
+                crate::store::Write::Put {
+                    item: Item::from_record(email_key(&account.email), &index)?,
+                    cond: Some(Cond::NotExists),
+                },
+                crate::store::Write::Put {
+                    item: Item::from_record(account_key(&account.account_id), account)?,
+                    cond: Some(Cond::NotExists),
+                },
+            ])
+            .await
     }
 
     /// Takes one send from the email's allowance, or answers how long to wait.
@@ -507,26 +511,10 @@ impl Accounts {
             tokens_valid_after_ms: 0,
             surviving_sid: None,
         };
-        let index = EmailIndex {
-            account_id: account.account_id.clone(),
-        };
-        self.ports
-            .table
-            .transact(vec![
-                crate::store::Write::Put {
-                    item: Item::from_record(email_key(&email), &index)?,
-                    cond: Some(Cond::NotExists),
-                },
-                crate::store::Write::Put {
-                    item: Item::from_record(account_key(&account.account_id), &account)?,
-                    cond: Some(Cond::NotExists),
-                },
-            ])
-            .await
-            .map_err(|e| match e {
-                StoreError::ConditionFailed { .. } => Error::EmailTaken,
-                e => e.into(),
-            })?;
+        self.insert(&account).await.map_err(|e| match e {
+            StoreError::ConditionFailed { .. } => Error::EmailTaken,
+            e => e.into(),
+        })?;
         Ok(account.account_id)
     }
 

@@ -65,7 +65,7 @@ fn office_key(id: &str) -> Key {
 fn slot_pk(office_id: &str, date: NaiveDate) -> String {
     format!("SLOT#{office_id}#{date}")
 }
-fn slot_key(office_id: &str, date: NaiveDate, time: &str) -> Key {
+pub fn slot_key(office_id: &str, date: NaiveDate, time: &str) -> Key {
     Key::new(slot_pk(office_id, date), time)
 }
 pub fn billing_key(code: &str) -> Key {
@@ -83,6 +83,21 @@ pub fn expiry_key(expires_at: DateTime<Utc>, application_id: &str) -> Key {
         format!("EXPIRES#{}", expires_at.format("%Y-%m-%dT%H")),
         format!("{}#{application_id}", expires_at.timestamp_millis()),
     )
+}
+
+/// The writes that give a booked place back: the slot's count, and the day's schedule.
+pub fn release_place(b: &BookingInfo, application_id: &str) -> [Write; 2] {
+    [
+        Write::Update {
+            key: slot_key(&b.office_id, b.date, &b.time),
+            update: Update::new().add("taken", -1),
+            cond: Some(Cond::Exists),
+        },
+        Write::Delete {
+            key: schedule_key(&b.office_id, b.date, &b.time, application_id),
+            cond: None,
+        },
+    ]
 }
 
 /// A 15-digit billing code: 14 random digits and a Luhn check digit, so a mistyped code
@@ -655,15 +670,7 @@ impl Booking {
                 },
             ];
             if let Some(b) = &app.booking {
-                writes.push(Write::Update {
-                    key: slot_key(&b.office_id, b.date, &b.time),
-                    update: Update::new().add("taken", -1),
-                    cond: Some(Cond::Exists),
-                });
-                writes.push(Write::Delete {
-                    key: schedule_key(&b.office_id, b.date, &b.time, id),
-                    cond: None,
-                });
+                writes.extend(release_place(b, id));
             }
             match self.ports.table.transact(writes).await {
                 Ok(()) => {

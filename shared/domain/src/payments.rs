@@ -21,7 +21,7 @@ use crate::{
     applications::{
         Application, Applications, BillingStatus, Status, active_nik_key, application_key,
     },
-    booking::{billing_key, expiry_key, retrying, schedule_key},
+    booking::{billing_key, expiry_key, release_place, retrying, schedule_key, slot_key},
     jobs::{Job, Notice},
     store::{Cond, Item, Key, StoreError, Update, Write},
 };
@@ -78,9 +78,6 @@ fn exception_key(received_at: DateTime<Utc>, transaction_id: &str) -> Key {
         "PAYMENT_EXCEPTIONS",
         format!("{}#{transaction_id}", received_at.to_rfc3339()),
     )
-}
-fn slot_key(office_id: &str, date: chrono::NaiveDate, time: &str) -> Key {
-    Key::new(format!("SLOT#{office_id}#{date}"), time)
 }
 const WATERMARK: (&str, &str) = ("SWEEPER", "WATERMARK");
 
@@ -503,15 +500,7 @@ impl Payments {
             },
         ];
         if let Some(b) = &app.booking {
-            writes.push(Write::Update {
-                key: slot_key(&b.office_id, b.date, &b.time),
-                update: Update::new().add("taken", -1),
-                cond: Some(Cond::Exists),
-            });
-            writes.push(Write::Delete {
-                key: schedule_key(&b.office_id, b.date, &b.time, id),
-                cond: None,
-            });
+            writes.extend(release_place(b, id));
         }
         match self.ports.table.transact(writes).await {
             Ok(()) => {
