@@ -889,7 +889,7 @@ pub async fn payments_duplicate_deliveries(f: &Fixture) {
     }
     let mut outcomes = Vec::new();
     for t in tasks {
-        outcomes.push(t.await.expect("task").expect("notify"));
+        outcomes.push(t.await.expect("task").expect("notify").0);
     }
     assert_eq!(
         outcomes.iter().filter(|o| **o == Outcome::Accepted).count(),
@@ -936,7 +936,7 @@ pub async fn payment_races_expiry(f: &Fixture) {
     }
     for t in tasks {
         assert_eq!(
-            t.await.expect("task").expect("notify"),
+            t.await.expect("task").expect("notify").0,
             Outcome::Accepted,
             "{}",
             f.name

@@ -8,7 +8,7 @@ use axum::{
 };
 use chrono::NaiveDate;
 use paspor_domain::{Error, applications::Application};
-use paspor_http::{ApiError, AppState, Auth, Json, Routes, idempotency};
+use paspor_http::{ApiError, AppState, Auth, Json, Routes, idempotency, metrics};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -144,11 +144,16 @@ async fn book(
 ) -> Result<Response, ApiError> {
     let scope = format!("POST /v1/applications/{id}/booking");
     idempotency::once(&state, &who.account_id, key, &scope, &b, || async {
-        let app = state
+        let outcome = state
             .booking
             .book(&who.account_id, &id, &b.office_id, b.date, &b.time)
-            .await?;
-        Ok((StatusCode::CREATED, booked(&app)))
+            .await;
+        match &outcome {
+            Ok(_) => metrics::count("Bookings", 1.0),
+            Err(Error::SlotFull) => metrics::count("SlotFull", 1.0),
+            Err(_) => {}
+        }
+        Ok((StatusCode::CREATED, booked(&outcome?)))
     })
     .await
 }

@@ -43,7 +43,16 @@ async fn notification(
         ))
         .with("reason", e.to_string())
     })?;
-    let outcome = state.payments.notify(&n).await?;
+    let (outcome, late) = state.payments.notify(&n).await?;
+    if late {
+        paspor_http::metrics::count("LatePayments", 1.0);
+    }
+    let metric = match outcome {
+        payments::Outcome::Accepted => "Payments",
+        payments::Outcome::RecordedForRefund => "PaymentRefunds",
+        payments::Outcome::Duplicate => "DuplicatePayments",
+    };
+    paspor_http::metrics::count(metric, 1.0);
     tracing::info!(transaction = %n.transaction_id, ?outcome, channel = ?n.channel, "payment notification");
     Ok(axum::Json(json!({ "result": outcome })))
 }

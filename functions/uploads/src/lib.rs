@@ -58,10 +58,14 @@ async fn complete(
     Auth(who): Auth,
     Path((id, kind)): Path<(String, String)>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let doc = state
+    let checked = state
         .applications
         .complete(&who.account_id, &id, &kind)
-        .await?;
+        .await;
+    if let Err(paspor_domain::Error::UploadRejected { .. }) = &checked {
+        paspor_http::metrics::count("UploadRejections", 1.0);
+    }
+    let doc = checked?;
     Ok(axum::Json(json!({
         "kind": kind,
         "status": "uploaded",

@@ -143,8 +143,9 @@ impl Payments {
         }
     }
 
-    /// `POST /v1/payments/notifications` once the signature is checked.
-    pub async fn notify(&self, n: &Notification) -> Result<Outcome, Error> {
+    /// `POST /v1/payments/notifications` once the signature is checked. Answers the outcome,
+    /// and whether an accepted payment came after its billing's deadline.
+    pub async fn notify(&self, n: &Notification) -> Result<(Outcome, bool), Error> {
         if self
             .ports
             .table
@@ -152,7 +153,7 @@ impl Payments {
             .await?
             .is_some()
         {
-            return Ok(Outcome::Duplicate);
+            return Ok((Outcome::Duplicate, false));
         }
         let index = self
             .ports
@@ -167,8 +168,14 @@ impl Payments {
             .unwrap_or_default()
             .to_owned();
         let outcome = retrying(|| self.apply(n, &application_id)).await?;
+        let mut late = false;
         if outcome == Outcome::Accepted {
             let app = self.applications.load(&application_id).await?;
+            late = app
+                .billing
+                .as_ref()
+                .is_some_and(|b| b.paid_at.is_some_and(|paid| paid > b.expires_at))
+                || app.timeline.iter().any(|t| t.status == Status::Expired);
             self.notice(
                 &app,
                 Notice::PaymentReceived {
@@ -182,7 +189,7 @@ impl Payments {
             )
             .await;
         }
-        Ok(outcome)
+        Ok((outcome, late))
     }
 
     async fn apply(&self, n: &Notification, application_id: &str) -> Result<Outcome, Error> {

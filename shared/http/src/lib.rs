@@ -7,6 +7,7 @@
 mod extract;
 pub mod idempotency;
 mod lang;
+pub mod metrics;
 mod problem;
 mod routes;
 mod state;
