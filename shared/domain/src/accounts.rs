@@ -469,8 +469,7 @@ impl Accounts {
         let Some(account) = self.account_by_email(&email).await? else {
             return Err(Error::OtpExpired);
         };
-        let attrs = self
-            .ports
+        self.ports
             .table
             .update(
                 &account_key(&account.account_id),
@@ -478,7 +477,6 @@ impl Accounts {
                 Some(Cond::Exists),
             )
             .await?;
-        let _ = attrs;
         self.session(&account.account_id)
     }
 
@@ -550,12 +548,13 @@ impl Accounts {
         let email = validate::normalize_email(email);
         collect([validate::check_email(&email)])?;
         self.claim_send(&email).await?;
-        let wanted = match purpose {
-            Purpose::Signup => AccountStatus::Unverified,
-            Purpose::PasswordReset => AccountStatus::Verified,
-        };
+        // A sign-up code only for an account still unverified; a reset code for any account
+        // (a reset also verifies, since the code proves the mailbox).
         match self.account_by_email(&email).await? {
-            Some(account) if account.status == wanted || purpose == Purpose::PasswordReset => {
+            Some(account)
+                if purpose == Purpose::PasswordReset
+                    || account.status == AccountStatus::Unverified =>
+            {
                 self.send_code(&account, purpose, lang).await
             }
             _ => Ok(()),
