@@ -358,23 +358,11 @@ async fn password_change_keeps_only_the_changing_session() {
         .await;
     assert_eq!((unauth.status, unauth.code()), (401, "unauthorized"));
     let wrong = s
-        .send(
-            reqwest::Method::PUT,
-            "/v1/password",
-            Some(put("bukan-itu", "rahasia-baru")),
-            Some(&mine),
-            &[],
-        )
+        .put_auth("/v1/password", put("bukan-itu", "rahasia-baru"), &mine)
         .await;
     assert_eq!((wrong.status, wrong.code()), (401, "invalid_credentials"));
     let ok = s
-        .send(
-            reqwest::Method::PUT,
-            "/v1/password",
-            Some(put("rahasia-ganti", "rahasia-baru")),
-            Some(&mine),
-            &[],
-        )
+        .put_auth("/v1/password", put("rahasia-ganti", "rahasia-baru"), &mine)
         .await;
     assert_eq!(ok.status, 204, "{:?}", ok.body);
 

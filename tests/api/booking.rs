@@ -251,13 +251,7 @@ async fn booking_issues_a_billing_and_every_failure_is_clear() {
         .await;
     assert_eq!((foreign.status, foreign.code()), (404, "not_found"));
     let unpaid = s
-        .send(
-            reqwest::Method::PUT,
-            &url,
-            Some(json!({"date": date, "time": "10:00"})),
-            Some(&token),
-            &[],
-        )
+        .put_auth(&url, json!({"date": date, "time": "10:00"}), &token)
         .await;
     assert_eq!(
         (unpaid.status, unpaid.code()),
@@ -291,44 +285,15 @@ async fn cancel_returns_the_place_at_once() {
         )
         .await;
     assert_eq!(b.status, 201);
-    let remaining = |body: &Value| {
-        body["days"][0]["slots"][6]["remaining"]
-            .as_i64()
-            .expect("remaining")
-    };
-    let before = s
-        .get(
-            &format!("/v1/offices/medan/availability?from={date}&to={date}"),
-            None,
-        )
-        .await;
-    assert_eq!(remaining(&before.body), 19);
+    assert_eq!(s.remaining("medan", &date, "14:00").await, 19);
     let c = s
-        .send(
-            reqwest::Method::DELETE,
-            &format!("/v1/applications/{id}/booking"),
-            None,
-            Some(&token),
-            &[],
-        )
+        .delete_auth(&format!("/v1/applications/{id}/booking"), &token)
         .await;
     assert_eq!(c.status, 200, "{:?}", c.body);
     assert_eq!(c.str("/status"), "cancelled");
-    let after = s
-        .get(
-            &format!("/v1/offices/medan/availability?from={date}&to={date}"),
-            None,
-        )
-        .await;
-    assert_eq!(remaining(&after.body), 20);
+    assert_eq!(s.remaining("medan", &date, "14:00").await, 20);
     let again = s
-        .send(
-            reqwest::Method::DELETE,
-            &format!("/v1/applications/{id}/booking"),
-            None,
-            Some(&token),
-            &[],
-        )
+        .delete_auth(&format!("/v1/applications/{id}/booking"), &token)
         .await;
     assert_eq!((again.status, again.code()), (409, "invalid_state"));
     // The NIK is free for a new application.

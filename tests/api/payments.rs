@@ -48,15 +48,7 @@ async fn sign_in(s: &LocalServer, mail: &str) -> String {
 }
 
 async fn remaining(s: &LocalServer, date: &str) -> i64 {
-    let a = s
-        .get(
-            &format!("/v1/offices/denpasar/availability?from={date}&to={date}"),
-            None,
-        )
-        .await;
-    a.body["days"][0]["slots"][5]["remaining"]
-        .as_i64()
-        .expect("remaining")
+    s.remaining("denpasar", date, "13:00").await
 }
 
 async fn status_of(s: &LocalServer, token: &str, id: &str) -> Value {
@@ -186,13 +178,7 @@ async fn every_webhook_outcome() {
     // A payment for a cancelled application is kept for refund too.
     let (_, token2, id2, code2, amount2, _) = booked(&s, "batal", "bandung", "10:00", 2).await;
     let c = s
-        .send(
-            reqwest::Method::DELETE,
-            &format!("/v1/applications/{id2}/booking"),
-            None,
-            Some(&token2),
-            &[],
-        )
+        .delete_auth(&format!("/v1/applications/{id2}/booking"), &token2)
         .await;
     assert_eq!(c.status, 200);
     let refund = s.pay(&code2, amount2, "t-3").await;
@@ -445,40 +431,16 @@ async fn reschedule_once_paid_until_the_day_before() {
     let (_, token, id, code, amount, date) = booked(&s, "pindah", "makassar", "08:00", 8).await;
     let url = format!("/v1/applications/{id}/booking");
     let put = |date: &str, time: &str| json!({"date": date, "time": time});
-    let unpaid = s
-        .send(
-            reqwest::Method::PUT,
-            &url,
-            Some(put(&date, "09:00")),
-            Some(&token),
-            &[],
-        )
-        .await;
+    let unpaid = s.put_auth(&url, put(&date, "09:00"), &token).await;
     assert_eq!((unpaid.status, unpaid.code()), (409, "invalid_state"));
     assert_eq!(
         s.pay(&code, amount, "pindah-1").await.body,
         json!({"result": "accepted"})
     );
-    let moved = s
-        .send(
-            reqwest::Method::PUT,
-            &url,
-            Some(put(&date, "09:00")),
-            Some(&token),
-            &[],
-        )
-        .await;
+    let moved = s.put_auth(&url, put(&date, "09:00"), &token).await;
     assert_eq!(moved.status, 200, "{:?}", moved.body);
     assert_eq!(moved.body["booking"]["time"], "09:00");
-    let twice = s
-        .send(
-            reqwest::Method::PUT,
-            &url,
-            Some(put(&date, "10:00")),
-            Some(&token),
-            &[],
-        )
-        .await;
+    let twice = s.put_auth(&url, put(&date, "10:00"), &token).await;
     assert_eq!((twice.status, twice.code()), (409, "reschedule_limit"));
     let a = s
         .get(
@@ -509,12 +471,10 @@ async fn reschedule_once_paid_until_the_day_before() {
     s.advance_clock(secs.max(0)).await;
     let token2 = sign_in(&s, &mail2).await;
     let late = s
-        .send(
-            reqwest::Method::PUT,
+        .put_auth(
             &format!("/v1/applications/{id2}/booking"),
-            Some(put(&date2, "12:00")),
-            Some(&token2),
-            &[],
+            put(&date2, "12:00"),
+            &token2,
         )
         .await;
     assert_eq!(

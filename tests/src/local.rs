@@ -192,6 +192,31 @@ impl LocalServer {
             .await
     }
 
+    pub async fn put_auth(&self, path: &str, body: Value, token: &str) -> Answer {
+        self.send(reqwest::Method::PUT, path, Some(body), Some(token), &[])
+            .await
+    }
+
+    pub async fn delete_auth(&self, path: &str, token: &str) -> Answer {
+        self.send(reqwest::Method::DELETE, path, None, Some(token), &[])
+            .await
+    }
+
+    /// Places left in one slot (`HH:00`) of an office's day, from the availability answer.
+    pub async fn remaining(&self, office: &str, date: &str, time: &str) -> i64 {
+        let a = self
+            .get(
+                &format!("/v1/offices/{office}/availability?from={date}&to={date}"),
+                None,
+            )
+            .await;
+        a.body["days"][0]["slots"]
+            .as_array()
+            .and_then(|slots| slots.iter().find(|slot| slot["time"] == time))
+            .and_then(|slot| slot["remaining"].as_i64())
+            .unwrap_or_else(|| panic!("no {time} slot on {date} at {office}: {}", a.body))
+    }
+
     pub async fn get(&self, path: &str, token: Option<&str>) -> Answer {
         self.send(reqwest::Method::GET, path, None, token, &[])
             .await
