@@ -687,17 +687,23 @@ pub async fn documents_enforce_the_form(f: &Fixture) {
     );
 }
 
-/// The booking rush on the real ports: `attempts` submitted applications book one slot of
-/// `capacity` places at once. Exactly `capacity` win, every other one is told `slot_full`,
-/// none fails otherwise, and the slot's count ends at its capacity.
-pub async fn booking_rush(f: &Fixture, attempts: usize, capacity: i64) {
+/// Services over the fixture's ports, with the Makassar office and one slot of `capacity`
+/// at `time`, three days ahead: (applications, booking, day).
+async fn makassar_slot(
+    f: &Fixture,
+    time: &str,
+    capacity: i64,
+) -> (
+    Arc<paspor_domain::applications::Applications>,
+    Arc<paspor_domain::booking::Booking>,
+    chrono::NaiveDate,
+) {
     use paspor_domain::{
         applications::Applications,
         booking::{Booking, BookingConfig},
         offices::demo_offices,
     };
-    let secrets = test_secrets();
-    let applications = Arc::new(Applications::new(f.ports.clone(), &secrets));
+    let applications = Arc::new(Applications::new(f.ports.clone(), &test_secrets()));
     let booking = Arc::new(Booking::new(
         f.ports.clone(),
         applications.clone(),
@@ -709,11 +715,19 @@ pub async fn booking_rush(f: &Fixture, attempts: usize, capacity: i64) {
         .expect("office");
     booking.put_office(&office).await.expect("office");
     let day = office.timezone.today(f.ports.clock.now()) + chrono::TimeDelta::days(3);
-    let slots = [("10:00".to_owned(), capacity)].into_iter().collect();
+    let slots = [(time.to_owned(), capacity)].into_iter().collect();
     booking
         .open_quota("makassar", day, day, &slots, true, false)
         .await
         .expect("quota");
+    (applications, booking, day)
+}
+
+/// The booking rush on the real ports: `attempts` submitted applications book one slot of
+/// `capacity` places at once. Exactly `capacity` win, every other one is told `slot_full`,
+/// none fails otherwise, and the slot's count ends at its capacity.
+pub async fn booking_rush(f: &Fixture, attempts: usize, capacity: i64) {
+    let (applications, booking, day) = makassar_slot(f, "10:00", capacity).await;
 
     let mut ready = Vec::new();
     for i in 0..attempts {
@@ -764,30 +778,11 @@ async fn booked_applications(
     Vec<(String, String, String, i64)>,
     chrono::NaiveDate,
 ) {
-    use paspor_domain::{
-        applications::Applications,
-        booking::{Booking, BookingConfig},
-        offices::demo_offices,
-        payments::Payments,
-    };
-    let applications = Arc::new(Applications::new(f.ports.clone(), &test_secrets()));
-    let booking = Arc::new(Booking::new(
+    let (applications, booking, day) = makassar_slot(f, "09:00", 20).await;
+    let payments = Arc::new(paspor_domain::payments::Payments::new(
         f.ports.clone(),
         applications.clone(),
-        BookingConfig::default(),
     ));
-    let payments = Arc::new(Payments::new(f.ports.clone(), applications.clone()));
-    let office = demo_offices()
-        .into_iter()
-        .find(|o| o.office_id == "makassar")
-        .expect("office");
-    booking.put_office(&office).await.expect("office");
-    let day = office.timezone.today(f.ports.clock.now()) + chrono::TimeDelta::days(3);
-    let slots = [("09:00".to_owned(), 20)].into_iter().collect();
-    booking
-        .open_quota("makassar", day, day, &slots, true, false)
-        .await
-        .expect("quota");
     let mut out = Vec::new();
     for i in 0..n {
         let (account, id) = submitted_application(&applications, i, 4000).await;
