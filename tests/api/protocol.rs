@@ -93,3 +93,29 @@ async fn local_clock_moves_forward_only() {
 fn chrono_like_year(rfc3339: &str) -> i32 {
     rfc3339[..4].parse().expect("year")
 }
+
+#[tokio::test]
+async fn every_answer_carries_the_security_headers() {
+    let s = server();
+    let ok = s.get("/v1/offices", None).await;
+    let problem = s.get("/v1/me", None).await;
+    let missing = s.get("/v1/nothing", None).await;
+    for a in [&ok, &problem, &missing] {
+        assert_eq!(a.header("x-content-type-options"), Some("nosniff"));
+        assert_eq!(a.header("x-frame-options"), Some("DENY"));
+        assert_eq!(a.header("referrer-policy"), Some("no-referrer"));
+        assert!(
+            a.header("strict-transport-security")
+                .is_some_and(|v| v.contains("max-age"))
+        );
+        assert!(
+            a.header("content-security-policy")
+                .is_some_and(|v| v.contains("default-src 'none'"))
+        );
+    }
+    assert_eq!(
+        problem.header("cache-control"),
+        Some("no-store"),
+        "personal answers are never cached"
+    );
+}
