@@ -323,6 +323,15 @@ impl Applications {
         }
     }
 
+    /// The write that frees an application's NIK for a new application (only if this
+    /// application still holds it).
+    pub fn release_nik(&self, app: &Application) -> Write {
+        Write::Delete {
+            key: active_nik_key(&self.nik_ref(&app.applicant.nik)),
+            cond: Some(Cond::eq("application_id", app.application_id.as_str())),
+        }
+    }
+
     pub async fn applicants(&self, account_id: &str) -> Result<Vec<Applicant>, Error> {
         let items = self
             .ports

@@ -664,10 +664,7 @@ impl Booking {
                     item: Item::from_record(application_key(id), &next)?,
                     cond: Some(Cond::eq("version", app.version)),
                 },
-                Write::Delete {
-                    key: active_nik_key(&self.applications.nik_ref(&app.applicant.nik)),
-                    cond: Some(Cond::eq("application_id", id)),
-                },
+                self.applications.release_nik(&app),
             ];
             if let Some(b) = &app.booking {
                 writes.extend(release_place(b, id));

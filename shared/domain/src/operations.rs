@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use crate::{
     Error, Ports,
-    applications::{Application, Applications, Status, active_nik_key, application_key},
+    applications::{Application, Applications, Status, application_key},
     booking::Booking,
     store::{Cond, Item, Key, StoreError, Write},
 };
@@ -212,9 +212,6 @@ impl Operations {
                 "An address is required for delivery by post.",
             ));
         }
-        let nik_ref = self
-            .applications
-            .nik_ref(&self.applications.load(id).await?.applicant.nik);
         let details = serde_json::to_value(decision).map_err(|e| Error::Internal(e.to_string()))?;
         self.act(operator, "decision", id, details, |next, now| {
             if next.status != Status::CheckedIn {
@@ -228,10 +225,7 @@ impl Operations {
                 Outcome::Rejected => Status::Rejected,
             };
             next.set_status(status, now);
-            Ok(vec![Write::Delete {
-                key: active_nik_key(&nik_ref),
-                cond: Some(Cond::eq("application_id", id)),
-            }])
+            Ok(vec![self.applications.release_nik(next)])
         })
         .await
     }

@@ -501,10 +501,7 @@ impl Payments {
                 key: entry.clone(),
                 cond: None,
             },
-            Write::Delete {
-                key: active_nik_key(&self.applications.nik_ref(&app.applicant.nik)),
-                cond: Some(Cond::eq("application_id", id)),
-            },
+            self.applications.release_nik(&app),
         ];
         if let Some(b) = &app.booking {
             writes.extend(release_place(b, id));
