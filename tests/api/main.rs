@@ -1,6 +1,7 @@
 //! Black-box tests of the whole API over HTTP against a real `paspor-local` process.
 //! (Registered as a test of the `paspor-local` package so Cargo builds the binary first.)
 
+mod abuse;
 mod accounts;
 mod applications;
 mod booking;

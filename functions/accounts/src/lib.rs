@@ -1,8 +1,8 @@
 //! The `accounts` function: sign-up, sign-in, the signed-in account and password change.
 
 use axum::{extract::State, http::StatusCode, response::IntoResponse};
-use paspor_domain::accounts::SignUp;
-use paspor_http::{ApiError, AppState, Auth, Json, RequestLang, Routes};
+use paspor_domain::{accounts::SignUp, ratelimit::rules};
+use paspor_http::{ApiError, AppState, Auth, ClientIp, Json, RequestLang, Routes};
 use serde::Deserialize;
 
 pub fn routes() -> Routes {
@@ -23,9 +23,11 @@ struct SignUpBody {
 
 async fn sign_up(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
     RequestLang(lang): RequestLang,
     Json(body): Json<SignUpBody>,
 ) -> Result<impl IntoResponse, ApiError> {
+    state.limits.hit(rules::SIGN_UP_PER_IP, &ip).await?;
     let input = SignUp {
         email: body.email,
         password: body.password,
@@ -44,8 +46,14 @@ struct SignInBody {
 
 async fn sign_in(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
     Json(body): Json<SignInBody>,
 ) -> Result<impl IntoResponse, ApiError> {
+    state.limits.hit(rules::SIGN_IN_PER_IP, &ip).await?;
+    // Per login as well, beside the lockout after failures: a script spreading guesses over
+    // many addresses still meets this budget.
+    let login = body.email.trim().to_lowercase();
+    state.limits.hit(rules::SIGN_IN_PER_ACCOUNT, &login).await?;
     Ok(axum::Json(
         state.accounts.sign_in(&body.email, &body.password).await?,
     ))

@@ -7,8 +7,8 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use chrono::NaiveDate;
-use paspor_domain::{Error, applications::Application};
-use paspor_http::{ApiError, AppState, Auth, Json, Routes, idempotency, metrics};
+use paspor_domain::{Error, applications::Application, ratelimit::rules};
+use paspor_http::{ApiError, AppState, Auth, ClientIp, Json, Routes, idempotency, metrics};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -137,11 +137,13 @@ fn booked(app: &Application) -> Value {
 
 async fn book(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
     Auth(who): Auth,
     Path(id): Path<String>,
     key: idempotency::IdempotencyKey,
     Json(b): Json<BookBody>,
 ) -> Result<Response, ApiError> {
+    limit_booking(&state, &ip, &who.account_id).await?;
     let scope = format!("POST /v1/applications/{id}/booking");
     idempotency::once(&state, &who.account_id, key, &scope, &b, || async {
         let outcome = state
@@ -166,11 +168,13 @@ struct RescheduleBody {
 
 async fn reschedule(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
     Auth(who): Auth,
     Path(id): Path<String>,
     key: idempotency::IdempotencyKey,
     Json(b): Json<RescheduleBody>,
 ) -> Result<Response, ApiError> {
+    limit_booking(&state, &ip, &who.account_id).await?;
     let scope = format!("PUT /v1/applications/{id}/booking");
     idempotency::once(&state, &who.account_id, key, &scope, &b, || async {
         let app = state
@@ -180,6 +184,16 @@ async fn reschedule(
         Ok((StatusCode::OK, booked(&app)))
     })
     .await
+}
+
+/// Touts script bookings: a person books a handful of times a minute at most.
+async fn limit_booking(state: &AppState, ip: &str, account_id: &str) -> Result<(), ApiError> {
+    state.limits.hit(rules::BOOKING_PER_IP, ip).await?;
+    state
+        .limits
+        .hit(rules::BOOKING_PER_ACCOUNT, account_id)
+        .await?;
+    Ok(())
 }
 
 async fn cancel(

@@ -47,6 +47,9 @@ pub struct Config {
     /// How long an availability answer is served from memory (it may be this stale).
     #[arg(long, env = "PASPOR_AVAILABILITY_TTL_MS", default_value_t = 2000)]
     pub availability_ttl_ms: u64,
+    /// Rate limits per address and account ("off" for load tests from one address).
+    #[arg(long, env = "PASPOR_RATE_LIMITS", default_value = "on")]
+    pub rate_limits: String,
     /// How often expired billings are swept.
     #[arg(long, env = "PASPOR_SWEEP_SECS", default_value_t = 5)]
     pub sweep_secs: u64,
@@ -74,6 +77,7 @@ impl Local {
                 ..BookingConfig::default()
             },
             ops_token: Some(config.ops_token.clone()),
+            rate_limits: paspor_http::state::rate_limits_on(Some(&config.rate_limits)),
         };
         let state = AppState::new(embedded.ports(), &embedded.secrets, settings);
         Ok(Self { embedded, state })
@@ -190,9 +194,14 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         .set_base_url(&format!("http://{addr}"));
     tracing::info!(%addr, data_dir = %config.data_dir.display(), "paspor-local listening");
     println!("paspor-local listening on http://{addr}");
-    axum::serve(listener, local.router())
-        .with_graceful_shutdown(shutdown())
-        .await?;
+    axum::serve(
+        listener,
+        local
+            .router()
+            .into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown())
+    .await?;
     tracing::info!("paspor-local stopped");
     Ok(())
 }

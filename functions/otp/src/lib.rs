@@ -2,8 +2,8 @@
 //! sign-up, sending a code again, and resetting a forgotten password.
 
 use axum::{extract::State, http::StatusCode, response::IntoResponse};
-use paspor_domain::otp::Purpose;
-use paspor_http::{ApiError, AppState, Json, RequestLang, Routes};
+use paspor_domain::{otp::Purpose, ratelimit::rules};
+use paspor_http::{ApiError, AppState, ClientIp, Json, RequestLang, Routes};
 use serde::Deserialize;
 
 pub fn routes() -> Routes {
@@ -22,8 +22,10 @@ struct VerifyBody {
 
 async fn verify(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
     Json(body): Json<VerifyBody>,
 ) -> Result<impl IntoResponse, ApiError> {
+    state.limits.hit(rules::OTP_PER_IP, &ip).await?;
     Ok(axum::Json(
         state.accounts.verify(&body.email, &body.code).await?,
     ))
@@ -37,9 +39,11 @@ struct ResendBody {
 
 async fn resend(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
     RequestLang(lang): RequestLang,
     Json(body): Json<ResendBody>,
 ) -> Result<StatusCode, ApiError> {
+    state.limits.hit(rules::OTP_PER_IP, &ip).await?;
     state
         .accounts
         .resend(&body.email, body.purpose, lang)
@@ -54,9 +58,11 @@ struct ForgotBody {
 
 async fn forgot(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
     RequestLang(lang): RequestLang,
     Json(body): Json<ForgotBody>,
 ) -> Result<StatusCode, ApiError> {
+    state.limits.hit(rules::OTP_PER_IP, &ip).await?;
     state
         .accounts
         .resend(&body.email, Purpose::PasswordReset, lang)
@@ -73,8 +79,10 @@ struct ResetBody {
 
 async fn reset(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
     Json(body): Json<ResetBody>,
 ) -> Result<StatusCode, ApiError> {
+    state.limits.hit(rules::OTP_PER_IP, &ip).await?;
     state
         .accounts
         .reset_password(&body.email, &body.code, &body.new_password)

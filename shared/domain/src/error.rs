@@ -92,6 +92,9 @@ pub enum Error {
     /// A concurrent change won; the caller re-reads and tries again.
     #[error("conflict")]
     Conflict,
+    /// A rate limit's window is spent for this client or account.
+    #[error("rate limited")]
+    RateLimited { retry_after_secs: u64 },
     /// The store pushed back; the client should retry after a moment.
     #[error("busy")]
     Busy { retry_after_secs: u64 },
@@ -136,6 +139,7 @@ impl Error {
             Self::Forbidden => "forbidden",
             Self::IdempotencyKeyReused => "idempotency_key_reused",
             Self::Conflict => "conflict",
+            Self::RateLimited { .. } => "rate_limited",
             Self::Busy { .. } => "service_busy",
             Self::Internal(_) => "internal_error",
         }

@@ -19,6 +19,7 @@ pub mod otp;
 pub mod passport;
 pub mod payments;
 pub mod ports;
+pub mod ratelimit;
 pub mod store;
 pub mod tokens;
 pub mod validate;

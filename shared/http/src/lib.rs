@@ -10,10 +10,10 @@ mod lang;
 pub mod metrics;
 mod problem;
 mod routes;
-mod state;
+pub mod state;
 pub mod telemetry;
 
-pub use extract::{Auth, IamCaller, Json, Operator};
+pub use extract::{Auth, ClientIp, IamCaller, Json, Operator};
 pub use lang::RequestLang;
 pub use problem::{ApiError, render_problems};
 pub use routes::Routes;
@@ -31,9 +31,36 @@ pub fn app(routes: Routes, state: AppState) -> Router {
         .into_router()
         .fallback(|| async { ApiError::not_found() })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(middleware::from_fn(limit_headers))
         .layer(middleware::from_fn(render_problems))
         .layer(middleware::from_fn(security_headers))
         .with_state(state)
+}
+
+/// Largest total of request header names and values. API Gateway allows 10 KiB; the local
+/// server holds to about the same, so an app never works locally and fails on AWS.
+pub const MAX_HEADER_BYTES: usize = 16 * 1024;
+
+async fn limit_headers(
+    request: axum::extract::Request,
+    next: middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let size: usize = request
+        .headers()
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len())
+        .sum();
+    if size > MAX_HEADER_BYTES {
+        return ApiError::new(
+            http::StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "headers_too_large",
+            "Header permintaan terlalu besar.",
+            "The request headers are too large.",
+        )
+        .into_response();
+    }
+    next.run(request).await
 }
 
 /// Headers every API answer carries: nothing is sniffed, framed or cached unless a route

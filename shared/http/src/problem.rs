@@ -256,6 +256,13 @@ impl From<Error> for ApiError {
             Error::Forbidden => Self::new(S::FORBIDDEN, code, "Anda tidak berwenang untuk tindakan ini.", "You are not allowed to do this."),
             Error::IdempotencyKeyReused => Self::new(S::UNPROCESSABLE_ENTITY, code, "Idempotency-Key ini sudah dipakai untuk permintaan lain.", "This Idempotency-Key was used for a different request."),
             Error::Conflict => Self::new(S::CONFLICT, code, "Data berubah saat diproses. Coba lagi.", "The data changed meanwhile. Try again."),
+            Error::RateLimited { retry_after_secs } => Self::new(
+                S::TOO_MANY_REQUESTS,
+                code,
+                "Terlalu banyak permintaan dari Anda. Tunggu sebentar, lalu coba lagi.",
+                "Too many requests from you. Wait a moment, then try again.",
+            )
+            .retry_after(retry_after_secs),
             Error::Busy { retry_after_secs } => Self::new(
                 S::SERVICE_UNAVAILABLE,
                 code,

@@ -9,18 +9,33 @@ use paspor_domain::{
     booking::{Booking, BookingConfig},
     operations::Operations,
     payments::Payments,
+    ratelimit::RateLimiter,
 };
 
 /// Policy knobs, from flags locally and from the environment on Lambda.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Settings {
     pub booking: BookingConfig,
     /// The local server's operator token; on AWS operators sign requests with IAM instead.
     pub ops_token: Option<String>,
+    /// Per-address and per-account rate limits (`PASPOR_RATE_LIMITS=off` turns them off,
+    /// for the contract fuzzer and load benchmarks that come from one address on purpose).
+    pub rate_limits: bool,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            booking: BookingConfig::default(),
+            ops_token: None,
+            rate_limits: true,
+        }
+    }
 }
 
 impl Settings {
-    /// `PASPOR_PAYMENT_TTL_SECS` and `PASPOR_AVAILABILITY_TTL_MS`, where set.
+    /// `PASPOR_PAYMENT_TTL_SECS`, `PASPOR_AVAILABILITY_TTL_MS` and `PASPOR_RATE_LIMITS`,
+    /// where set.
     pub fn from_env() -> Self {
         let mut s = Self::default();
         let num = |name: &str| std::env::var(name).ok().and_then(|v| v.parse::<u64>().ok());
@@ -30,8 +45,14 @@ impl Settings {
         if let Some(ms) = num("PASPOR_AVAILABILITY_TTL_MS") {
             s.booking.availability_ttl = Duration::from_millis(ms);
         }
+        s.rate_limits = rate_limits_on(std::env::var("PASPOR_RATE_LIMITS").ok().as_deref());
         s
     }
+}
+
+/// Rate limits are on unless explicitly turned off.
+pub fn rate_limits_on(setting: Option<&str>) -> bool {
+    !matches!(setting.map(str::trim), Some("off" | "false" | "0"))
 }
 
 #[derive(Clone)]
@@ -45,6 +66,7 @@ pub struct AppState {
     pub webhook_secrets: Arc<Vec<Vec<u8>>>,
     pub operations: Arc<Operations>,
     pub ops_token: Option<Arc<str>>,
+    pub limits: Arc<RateLimiter>,
 }
 
 impl AppState {
@@ -67,6 +89,7 @@ impl AppState {
                 booking.clone(),
             )),
             ops_token: settings.ops_token.filter(|t| !t.is_empty()).map(Arc::from),
+            limits: Arc::new(RateLimiter::new(ports.clone(), settings.rate_limits)),
             booking,
             payments: Arc::new(Payments::new(ports.clone(), applications.clone())),
             webhook_secrets: Arc::new(secrets.webhook_secrets.clone()),

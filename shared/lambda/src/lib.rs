@@ -74,7 +74,7 @@ where
 }
 
 /// Passes on the caller API Gateway authenticated with IAM (only the `/v1/ops/` routes use
-/// the IAM authorizer, so only they ever carry one).
+/// the IAM authorizer, so only they ever carry one), and the client's address.
 async fn iam_caller(
     mut request: axum::extract::Request,
     next: axum::middleware::Next,
@@ -87,6 +87,14 @@ async fn iam_caller(
         .and_then(|iam| iam.user_arn.clone());
     if let Some(arn) = arn {
         request.extensions_mut().insert(paspor_http::IamCaller(arn));
+    }
+    // The address API Gateway saw, for the per-address rate limits.
+    let source_ip = match request.request_context_ref() {
+        Some(lambda_http::request::RequestContext::ApiGatewayV2(ctx)) => ctx.http.source_ip.clone(),
+        _ => None,
+    };
+    if let Some(ip) = source_ip {
+        request.extensions_mut().insert(paspor_http::ClientIp(ip));
     }
     next.run(request).await
 }

@@ -1,0 +1,156 @@
+//! Abuse: rate limits per address and per account answer `429 rate_limited` with a
+//! `Retry-After`, and let the caller in again once the window has passed. Oversized headers
+//! are refused, and no answer ever carries internals.
+
+use serde_json::json;
+
+use paspor_tests::local::{Answer, email};
+
+use crate::server;
+
+fn assert_limited(a: &Answer, window: u64) {
+    assert_eq!((a.status, a.code()), (429, "rate_limited"), "{:?}", a.body);
+    let wait: u64 = a
+        .header("retry-after")
+        .and_then(|v| v.parse().ok())
+        .expect("Retry-After in seconds");
+    assert!((1..=window).contains(&wait), "Retry-After {wait}");
+}
+
+#[tokio::test]
+async fn otp_routes_are_limited_per_address_then_open_again() {
+    let s = server();
+    // Unknown emails answer 202 (nobody learns who has an account), and still count.
+    for i in 0..30 {
+        let a = s
+            .post(
+                "/v1/password/forgot",
+                json!({"email": format!("nobody{i}@example.com")}),
+            )
+            .await;
+        assert_eq!(a.status, 202, "request {i}: {:?}", a.body);
+    }
+    let over = s
+        .post(
+            "/v1/otp/resend",
+            json!({"email": "someone@example.com", "purpose": "signup"}),
+        )
+        .await;
+    assert_limited(&over, 60);
+    // Verify and reset share the budget: a script cannot move to another OTP route.
+    let verify = s
+        .post(
+            "/v1/accounts/verify",
+            json!({"email": "someone@example.com", "code": "123456"}),
+        )
+        .await;
+    assert_limited(&verify, 60);
+
+    s.advance_clock(60).await;
+    let again = s
+        .post("/v1/password/forgot", json!({"email": "x@example.com"}))
+        .await;
+    assert_eq!(again.status, 202, "{:?}", again.body);
+}
+
+#[tokio::test]
+async fn sign_in_is_limited_per_login_even_when_the_password_is_right() {
+    let s = server();
+    let who = email("rajin");
+    s.verified_account(&who, "kata-sandi-rajin").await;
+    for i in 0..20 {
+        let a = s
+            .post(
+                "/v1/sessions",
+                json!({"email": who, "password": "kata-sandi-rajin"}),
+            )
+            .await;
+        assert_eq!(a.status, 200, "sign-in {i}: {:?}", a.body);
+    }
+    // Another spelling of the same login is the same budget.
+    let over = s
+        .post(
+            "/v1/sessions",
+            json!({"email": who.to_uppercase(), "password": "kata-sandi-rajin"}),
+        )
+        .await;
+    assert_limited(&over, 600);
+    // Other people are not affected.
+    let other = email("lain");
+    s.verified_account(&other, "kata-sandi-lain").await;
+    let fine = s
+        .post(
+            "/v1/sessions",
+            json!({"email": other, "password": "kata-sandi-lain"}),
+        )
+        .await;
+    assert_eq!(fine.status, 200, "{:?}", fine.body);
+}
+
+#[tokio::test]
+async fn sign_up_is_limited_per_address() {
+    let s = server();
+    for i in 0..30 {
+        let a = s
+            .post(
+                "/v1/accounts",
+                json!({"email": email(&format!("massal{i}")), "password": "kata-sandi-massal",
+                       "full_name": "Akun Massal", "phone": "081298765432"}),
+            )
+            .await;
+        assert_eq!(a.status, 201, "sign-up {i}: {:?}", a.body);
+    }
+    let over = s
+        .post(
+            "/v1/accounts",
+            json!({"email": email("satu-lagi"), "password": "kata-sandi-massal",
+                   "full_name": "Akun Massal", "phone": "081298765432"}),
+        )
+        .await;
+    assert_limited(&over, 600);
+}
+
+#[tokio::test]
+async fn booking_is_limited_per_account() {
+    let s = server();
+    let token = s.verified_account(&email("calo"), "kata-sandi-calo").await;
+    let url = "/v1/applications/no-such-application/booking";
+    let body = json!({"office_id": "bandung", "date": "2099-01-01", "time": "09:00"});
+    for i in 0..30 {
+        let a = s.post_auth(url, body.clone(), &token).await;
+        assert_ne!(a.status, 429, "attempt {i} was limited: {:?}", a.body);
+    }
+    let over = s.post_auth(url, body.clone(), &token).await;
+    assert_limited(&over, 60);
+    let resched = s
+        .put_auth(url, json!({"date": "2099-01-01", "time": "09:00"}), &token)
+        .await;
+    assert_limited(&resched, 60);
+    // Someone else from the same address books on.
+    let other = s
+        .verified_account(&email("warga"), "kata-sandi-warga")
+        .await;
+    let fine = s.post_auth(url, body, &other).await;
+    assert_ne!(fine.status, 429, "{:?}", fine.body);
+}
+
+#[tokio::test]
+async fn oversized_headers_are_refused() {
+    let s = server();
+    let huge = "a".repeat(20 * 1024);
+    let a = s
+        .send(
+            reqwest::Method::GET,
+            "/v1/offices",
+            None,
+            None,
+            &[("x-padding", huge.as_str())],
+        )
+        .await;
+    assert_eq!(
+        (a.status, a.code()),
+        (431, "headers_too_large"),
+        "{:?}",
+        a.body
+    );
+}
