@@ -689,7 +689,7 @@ pub async fn documents_enforce_the_form(f: &Fixture) {
 
 /// Services over the fixture's ports, with the Makassar office and one slot of `capacity`
 /// at `time`, three days ahead: (applications, booking, day).
-async fn makassar_slot(
+pub async fn makassar_slot(
     f: &Fixture,
     time: &str,
     capacity: i64,
@@ -768,7 +768,7 @@ pub async fn booking_rush(f: &Fixture, attempts: usize, capacity: i64) {
 
 /// Services over the fixture's ports, and `n` booked applications on one Makassar slot
 /// (capacity 20): (services, [(account, application id, billing code, amount)], day).
-async fn booked_applications(
+pub async fn booked_applications(
     f: &Fixture,
     n: usize,
 ) -> (
@@ -799,7 +799,7 @@ async fn booked_applications(
 /// A submitted application of a fresh account, the `i`th of a batch (each gets its own
 /// birth date, so its own NIK): (account, application id). Documents are not this suite's
 /// subject, so the draft is marked submitted directly.
-async fn submitted_application(
+pub async fn submitted_application(
     applications: &paspor_domain::applications::Applications,
     i: usize,
     serial: usize,
@@ -851,7 +851,7 @@ async fn submitted_application(
     (account, app.application_id)
 }
 
-fn notification(
+pub fn notification(
     txn: &str,
     code: &str,
     amount: i64,

@@ -4,5 +4,6 @@
 #[cfg(feature = "aws")]
 pub mod aws;
 pub mod conformance;
+pub mod faults;
 pub mod fixture;
 pub mod local;

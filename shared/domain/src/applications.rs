@@ -557,6 +557,20 @@ impl Applications {
             ulid::Ulid::new(),
             random_hex()
         );
+        let now = self.ports.clock.now();
+        let policy = UploadPolicy {
+            key: key.clone(),
+            content_type,
+            max_bytes: content_length as u64,
+            now,
+            expires_at: now + TimeDelta::seconds(UPLOAD_URL_SECS),
+        };
+        // Signed before anything is recorded: storage failing leaves the application as it
+        // was, and the client is told to try again.
+        let form = documents
+            .presign_upload(&policy)
+            .await
+            .map_err(storage_unavailable)?;
         let (_, ()) = self
             .change(Some(account_id), id, |app, _| {
                 if app.status != Status::Draft {
@@ -576,18 +590,7 @@ impl Applications {
                 Ok(())
             })
             .await?;
-        let now = self.ports.clock.now();
-        let policy = UploadPolicy {
-            key,
-            content_type,
-            max_bytes: content_length as u64,
-            now,
-            expires_at: now + TimeDelta::seconds(UPLOAD_URL_SECS),
-        };
-        documents
-            .presign_upload(&policy)
-            .await
-            .map_err(|e| Error::Internal(e.to_string()))
+        Ok(form)
     }
 
     /// `complete`: checks the stored object and marks the document.
@@ -661,7 +664,7 @@ impl Applications {
             pending.content_type,
         )
         .await
-        .map_err(|e| Error::Internal(e.to_string()))?;
+        .map_err(storage_unavailable)?;
         if verdict == Inspection::Missing {
             return Ok(Some(verdict));
         }
@@ -729,4 +732,13 @@ fn random_hex() -> String {
     let mut bytes = [0u8; 16];
     rand::rngs::OsRng.fill_bytes(&mut bytes);
     hex::encode(bytes)
+}
+
+/// Storage failed (S3 throttling or an outage): logged with its detail; the client is
+/// asked to try again in a moment, and nothing was recorded.
+fn storage_unavailable(e: crate::documents::StorageError) -> Error {
+    tracing::error!(error = %e, "document storage failed");
+    Error::Busy {
+        retry_after_secs: 2,
+    }
 }

@@ -146,13 +146,20 @@ impl Payments {
     /// `POST /v1/payments/notifications` once the signature is checked. Answers the outcome,
     /// and whether an accepted payment came after its billing's deadline.
     pub async fn notify(&self, n: &Notification) -> Result<(Outcome, bool), Error> {
-        if self
+        if let Some(seen) = self
             .ports
             .table
             .get(&payment_key(&n.transaction_id))
             .await?
-            .is_some()
         {
+            let seen: PaymentRecord = seen.record()?;
+            if seen.outcome == Outcome::Accepted {
+                // The first delivery may have died between recording the payment and
+                // queuing its email: queue it again under the same id; the worker sends
+                // it once.
+                let app = self.applications.load(&seen.application_id).await?;
+                self.paid_notice(&app, n).await?;
+            }
             return Ok((Outcome::Duplicate, false));
         }
         let index = self
@@ -176,20 +183,33 @@ impl Payments {
                 .as_ref()
                 .is_some_and(|b| b.paid_at.is_some_and(|paid| paid > b.expires_at))
                 || app.timeline.iter().any(|t| t.status == Status::Expired);
-            self.notice(
-                &app,
-                Notice::PaymentReceived {
-                    application_id: app.application_id.clone(),
-                    billing_code: n.billing_code.clone(),
-                    appointment: app
-                        .booking
-                        .as_ref()
-                        .map(|b| format!("{} {}", b.date, b.time)),
-                },
-            )
-            .await;
+            self.paid_notice(&app, n).await?;
         }
         Ok((outcome, late))
+    }
+
+    /// Queues the "payment received" email. Its id comes from the transaction, so however
+    /// many deliveries queue it, one email goes out; a queue failure fails the delivery
+    /// (`503`), and the channel's redelivery queues it again.
+    async fn paid_notice(&self, app: &Application, n: &Notification) -> Result<(), Error> {
+        let job = Job::Notify {
+            id: format!("paid-{}", n.transaction_id),
+            account_id: app.account_id.clone(),
+            notice: Notice::PaymentReceived {
+                application_id: app.application_id.clone(),
+                billing_code: n.billing_code.clone(),
+                appointment: app
+                    .booking
+                    .as_ref()
+                    .map(|b| format!("{} {}", b.date, b.time)),
+            },
+        };
+        self.ports.queue.enqueue(&job).await.map_err(|e| {
+            tracing::warn!(error = %e, "payment email not queued; the delivery fails so the channel retries");
+            Error::Busy {
+                retry_after_secs: 1,
+            }
+        })
     }
 
     async fn apply(&self, n: &Notification, application_id: &str) -> Result<Outcome, Error> {

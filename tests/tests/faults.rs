@@ -1,0 +1,487 @@
+//! Faults at the adapter boundary, on the embedded backend and (with `--features aws`) on
+//! the AWS stand-ins: throttling and transaction conflicts, a redelivered message, storage
+//! and mail outages, and a process dying between any two writes of booking, payment and
+//! expiry. Each check fails without the handling it names.
+
+use std::sync::{Arc, atomic::Ordering};
+
+use axum::body::Body;
+use http::Request;
+use http_body_util::BodyExt;
+use paspor_domain::{
+    Error,
+    applications::{Applications, Status},
+    booking::{Booking, BookingConfig},
+    jobs::{Job, Notice},
+    payments::{Outcome, Payments},
+};
+use paspor_http::{AppState, Settings};
+use paspor_tests::{
+    conformance::{makassar_slot, notification, submitted_application},
+    faults::{Faults, SECRET_DETAIL},
+    fixture::{Fixture, test_secrets},
+};
+use paspor_worker::Worker;
+use tower::ServiceExt;
+
+/// The same backend seen through fault-injecting ports.
+fn faulty(f: &Fixture) -> (Fixture, Arc<Faults>) {
+    let faults = Faults::new();
+    let mut g = f.clone();
+    g.ports = faults.wrap(&f.ports);
+    (g, faults)
+}
+
+/// The places left on Makassar's slot, read by a fresh service (no cache).
+async fn remaining(f: &Fixture, day: chrono::NaiveDate, time: &str) -> i64 {
+    let apps = Arc::new(Applications::new(f.ports.clone(), &test_secrets()));
+    let booking = Booking::new(f.ports.clone(), apps, BookingConfig::default());
+    let a = booking
+        .availability("makassar", Some(day), Some(day))
+        .await
+        .expect("availability");
+    a["days"][0]["slots"]
+        .as_array()
+        .expect("slots")
+        .iter()
+        .find(|s| s["time"] == time)
+        .and_then(|s| s["remaining"].as_i64())
+        .expect("remaining")
+}
+
+fn router(ports: paspor_domain::Ports) -> axum::Router {
+    let settings = Settings {
+        rate_limits: false,
+        ..Settings::default()
+    };
+    let state = AppState::new(ports, &test_secrets(), settings);
+    paspor_http::app(
+        paspor_http::Routes::new()
+            .merge(paspor_booking::routes())
+            .merge(paspor_payments::routes()),
+        state,
+    )
+}
+
+async fn call(app: &axum::Router, req: Request<Body>) -> (u16, Option<String>, String) {
+    let resp = app.clone().oneshot(req).await.expect("router");
+    let status = resp.status().as_u16();
+    let retry = resp
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let bytes = resp.into_body().collect().await.expect("body").to_bytes();
+    (status, retry, String::from_utf8_lossy(&bytes).into_owned())
+}
+
+fn webhook(n: &paspor_domain::payments::Notification, now: i64) -> Request<Body> {
+    let body = serde_json::to_vec(n).expect("json");
+    let sig = paspor_domain::payments::sign(b"whsec-test", now, &body);
+    Request::post("/v1/payments/notifications")
+        .header("content-type", "application/json")
+        .header("x-paspor-timestamp", now.to_string())
+        .header("x-paspor-signature", sig)
+        .body(Body::from(body))
+        .expect("request")
+}
+
+/// Throttling or a transaction conflict is retried a bounded number of times with jitter;
+/// past that the caller gets `503` with `Retry-After`, never a hang or a 500.
+async fn throttling_is_retried_then_answered_503(f: &Fixture) {
+    let (g, faults) = faulty(f);
+    let (applications, booking, day) = makassar_slot(&g, "11:00", 5).await;
+    let (account, id) = submitted_application(&applications, 7, 6100).await;
+
+    faults.busy_transactions.store(3, Ordering::SeqCst);
+    let before = faults.transactions.load(Ordering::SeqCst);
+    booking
+        .book(&account, &id, "makassar", day, "11:00")
+        .await
+        .expect("booked after three conflicts");
+    assert_eq!(faults.transactions.load(Ordering::SeqCst) - before, 4);
+
+    // Persistently throttled: six tries, then Busy; the place is not taken.
+    let (account2, id2) = submitted_application(&applications, 8, 6100).await;
+    faults.busy_transactions.store(1000, Ordering::SeqCst);
+    let before = faults.transactions.load(Ordering::SeqCst);
+    let err = booking
+        .book(&account2, &id2, "makassar", day, "11:00")
+        .await
+        .expect_err("throttled");
+    assert!(matches!(err, Error::Busy { .. }), "{}: {err:?}", f.name);
+    assert_eq!(faults.transactions.load(Ordering::SeqCst) - before, 6);
+    assert_eq!(remaining(f, day, "11:00").await, 4);
+
+    // Over HTTP: the payment webhook under persistent conflicts answers 503 + Retry-After;
+    // the channel's redelivery after it lands.
+    let app = router(g.ports.clone());
+    let billing = applications
+        .load(&id)
+        .await
+        .expect("load")
+        .billing
+        .expect("billing");
+    let n = notification(
+        &format!("txn-{}", ulid::Ulid::new()),
+        &billing.billing_code,
+        billing.amount_idr,
+        f.ports.clock.now(),
+    );
+    let now = f.ports.clock.now().timestamp();
+    let (status, retry, body) = call(&app, webhook(&n, now)).await;
+    assert_eq!(status, 503, "{}: {body}", f.name);
+    assert_eq!(retry.as_deref(), Some("1"));
+    assert!(body.contains("service_busy"), "{body}");
+    faults.busy_transactions.store(0, Ordering::SeqCst);
+    let (status, _, body) = call(&app, webhook(&n, now)).await;
+    assert_eq!(status, 200, "{}: {body}", f.name);
+    assert!(body.contains("accepted"), "{body}");
+}
+
+/// Whatever the store says when it fails (an ARN, a statement) stays in the logs: the
+/// client gets a plain problem.
+async fn store_errors_never_reach_clients(f: &Fixture) {
+    let (g, faults) = faulty(f);
+    let app = router(g.ports.clone());
+    faults.table_broken.store(true, Ordering::SeqCst);
+    for path in ["/v1/offices", "/v1/offices/makassar/availability"] {
+        let (status, _, body) = call(
+            &app,
+            Request::get(path).body(Body::empty()).expect("request"),
+        )
+        .await;
+        assert_eq!(status, 500, "{}: {path}: {body}", f.name);
+        assert!(body.contains("internal_error"), "{body}");
+        for secret in [SECRET_DETAIL, "arn:aws", "SELECT", "dynamodb"] {
+            assert!(!body.contains(secret), "{path} leaked {secret:?}: {body}");
+        }
+    }
+    let n = notification("txn-broken", "123456789012345", 1, f.ports.clock.now());
+    let (status, _, body) = call(&app, webhook(&n, f.ports.clock.now().timestamp())).await;
+    assert_eq!(status, 500, "{body}");
+    assert!(
+        !body.contains("arn:aws") && !body.contains("SELECT"),
+        "{body}"
+    );
+    // Throttled reads are a 503 with Retry-After, not a 500.
+    faults.table_broken.store(false, Ordering::SeqCst);
+    faults.busy_reads.store(1, Ordering::SeqCst);
+    let (status, retry, body) = call(
+        &app,
+        Request::get("/v1/offices")
+            .body(Body::empty())
+            .expect("request"),
+    )
+    .await;
+    assert_eq!((status, retry.as_deref()), (503, Some("1")), "{body}");
+}
+
+/// A sign-up through `ports`, so its OTP email is queued: the queued jobs.
+async fn sign_up(f: &Fixture, ports: &paspor_domain::Ports) -> Vec<Job> {
+    use paspor_domain::accounts::{Accounts, AccountsConfig, SignUp};
+    let accounts = Accounts::new(ports.clone(), &test_secrets(), AccountsConfig::default());
+    accounts
+        .sign_up(
+            SignUp {
+                email: format!("{}@example.com", ulid::Ulid::new()).to_lowercase(),
+                password: "kata-sandi-panjang".into(),
+                full_name: "Rina".into(),
+                phone: "081234567890".into(),
+            },
+            paspor_domain::mail::Lang::Id,
+        )
+        .await
+        .expect("sign up");
+    let jobs = (f.drain_jobs)().await;
+    assert!(
+        jobs.iter().any(|j| matches!(j, Job::SendEmail { .. })),
+        "{}: no email queued: {jobs:?}",
+        f.name
+    );
+    jobs
+}
+
+/// Queues deliver at least once: the same message twice does its work once.
+async fn redelivered_jobs_do_their_work_once(f: &Fixture) {
+    let jobs = sign_up(f, &f.ports).await;
+    let worker = Worker::new(f.ports.clone(), &test_secrets());
+    let before = (f.sent_mail)().await.len();
+    for job in &jobs {
+        let body = serde_json::to_string(job).expect("json");
+        worker.handle(&body).await.expect("first delivery");
+        worker.handle(&body).await.expect("redelivery");
+    }
+    let sent = (f.sent_mail)().await.len() - before;
+    assert_eq!(sent, 1, "{}: {jobs:?}", f.name);
+}
+
+/// The mail service down: the job fails (so the queue retries it, then dead-letters it)
+/// and records nothing; once mail is back the same job sends exactly one email.
+async fn mail_outage_fails_the_job_without_side_effects(f: &Fixture) {
+    let (g, faults) = faulty(f);
+    let jobs = sign_up(f, &g.ports).await;
+    let body = serde_json::to_string(&jobs[0]).expect("json");
+    let worker = Worker::new(g.ports.clone(), &test_secrets());
+    let before = (f.sent_mail)().await.len();
+    faults.mail_down.store(true, Ordering::SeqCst);
+    for _ in 0..3 {
+        assert!(worker.handle(&body).await.is_err(), "{}", f.name);
+    }
+    assert_eq!((f.sent_mail)().await.len(), before);
+    faults.mail_down.store(false, Ordering::SeqCst);
+    worker.handle(&body).await.expect("mail is back");
+    worker.handle(&body).await.expect("redelivered");
+    assert_eq!((f.sent_mail)().await.len(), before + 1, "{}", f.name);
+}
+
+/// Storage down: `upload-url` and `complete` answer `503` and the application is exactly
+/// as it was (no pending upload recorded for a form the client never got).
+async fn storage_outage_is_clear_and_writes_nothing(f: &Fixture) {
+    use paspor_domain::{
+        applications::{NewApplicant, NewApplication, Relationship},
+        nik::Sex,
+        passport::{ApplicationType, PassportType, Purpose},
+    };
+    let (g, faults) = faulty(f);
+    let applications = Applications::new(g.ports.clone(), &test_secrets());
+    let account = format!("acct-{}", ulid::Ulid::new());
+    let applicant = applications
+        .add_applicant(
+            &account,
+            NewApplicant {
+                nik: "3171014506900007".into(),
+                full_name: "Sari".into(),
+                birth_date: chrono::NaiveDate::from_ymd_opt(1990, 6, 5).expect("date"),
+                birth_place: "Jakarta".into(),
+                sex: Sex::Female,
+                relationship: Relationship::Holder,
+            },
+        )
+        .await
+        .expect("applicant");
+    let app = applications
+        .create(
+            &account,
+            &applicant.applicant_id,
+            "JP",
+            NewApplication {
+                passport_type: PassportType::Electronic,
+                application_type: ApplicationType::New,
+                purpose: Purpose::Tourism,
+                express: false,
+            },
+        )
+        .await
+        .expect("application");
+    faults.storage_down.store(true, Ordering::SeqCst);
+    let writes = faults.writes.load(Ordering::SeqCst);
+    let err = applications
+        .upload_url(&account, &app.application_id, "ktp", "image/jpeg", 1000)
+        .await
+        .expect_err("storage down");
+    assert!(matches!(err, Error::Busy { .. }), "{}: {err:?}", f.name);
+    assert_eq!(
+        faults.writes.load(Ordering::SeqCst),
+        writes,
+        "nothing written"
+    );
+    let now = applications.load(&app.application_id).await.expect("load");
+    assert_eq!(now.version, app.version, "{}", f.name);
+
+    // A form issued while storage was up, checked while it is down: 503, still pending.
+    faults.storage_down.store(false, Ordering::SeqCst);
+    applications
+        .upload_url(&account, &app.application_id, "ktp", "image/jpeg", 1000)
+        .await
+        .expect("form");
+    faults.storage_down.store(true, Ordering::SeqCst);
+    let err = applications
+        .complete(&account, &app.application_id, "ktp")
+        .await
+        .expect_err("storage down");
+    assert!(matches!(err, Error::Busy { .. }), "{}: {err:?}", f.name);
+    let doc = applications
+        .load(&app.application_id)
+        .await
+        .expect("load")
+        .documents
+        .into_values()
+        .find(|d| d.pending.is_some());
+    assert!(doc.is_some(), "{}: the pending upload was lost", f.name);
+}
+
+/// A process dying after any number of writes while booking, paying and expiring: after a
+/// restart (fresh services on the same data) the state is consistent — the slot counts
+/// each place once, and the interrupted step, retried, completes.
+async fn a_crash_between_any_two_steps_leaves_consistent_state(f: &Fixture) {
+    // Booking: one transaction, so a crash at any point leaves all or nothing.
+    for k in 0..3 {
+        let (g, faults) = faulty(f);
+        let (applications, booking, day) = makassar_slot(&g, "13:00", 3).await;
+        let (account, id) = submitted_application(&applications, 20 + k, 6200).await;
+        let free = remaining(f, day, "13:00").await;
+        faults.crash_after(k as i64);
+        let first = booking.book(&account, &id, "makassar", day, "13:00").await;
+        let (applications, booking, _) = restart(f).await;
+        let app = applications.load(&id).await.expect("load");
+        let taken = free - remaining(f, day, "13:00").await;
+        match first {
+            Ok(_) => assert_eq!((app.status, taken), (Status::AwaitingPayment, 1)),
+            Err(_) => {
+                assert_eq!(
+                    (app.status, taken),
+                    (Status::Submitted, 0),
+                    "{}: k={k}",
+                    f.name
+                );
+                booking
+                    .book(&account, &id, "makassar", day, "13:00")
+                    .await
+                    .expect("retried after the restart");
+                assert_eq!(remaining(f, day, "13:00").await, free - 1);
+            }
+        }
+    }
+
+    // Payment: recorded, then its email queued. Dying in between used to lose the email
+    // for good (the redelivery was a "duplicate"); now the delivery fails and the
+    // redelivery queues it again.
+    for k in 0..3 {
+        let (g, faults) = faulty(f);
+        let (_, payments, id, code, amount, _) = booked_one(&g, 30 + k as usize).await;
+        (f.drain_jobs)().await;
+        let n = notification(
+            &format!("txn-{}", ulid::Ulid::new()),
+            &code,
+            amount,
+            f.ports.clock.now(),
+        );
+        faults.crash_after(k);
+        let first = payments.notify(&n).await;
+        let (applications, _, payments) = restart(f).await;
+        // The channel redelivers only what was not acknowledged.
+        if first.is_err() {
+            let redelivered = payments.notify(&n).await.expect("redelivery");
+            assert!(matches!(
+                redelivered.0,
+                Outcome::Accepted | Outcome::Duplicate
+            ));
+        }
+        assert_eq!(
+            applications.load(&id).await.expect("load").status,
+            Status::Paid
+        );
+        let paid_emails = (f.drain_jobs)()
+            .await
+            .into_iter()
+            .filter(|j| {
+                matches!(j, Job::Notify { notice: Notice::PaymentReceived { .. }, id, .. }
+                    if id == &format!("paid-{}", n.transaction_id))
+            })
+            .count();
+        assert!(
+            paid_emails >= 1,
+            "{}: k={k}: the payment email was lost",
+            f.name
+        );
+    }
+
+    // Expiry: the sweeper dies after k writes; the next sweep finishes the job and the
+    // place is released exactly once.
+    for k in 0..4 {
+        let (g, faults) = faulty(f);
+        let (applications, payments, id, _, _, day) = booked_one(&g, 40 + k as usize).await;
+        let before = remaining(f, day, "09:00").await;
+        f.clock.advance(3 * 3600).expect("advance");
+        faults.crash_after(k);
+        let _ = payments.sweep().await;
+        let (_, _, payments) = restart(f).await;
+        payments.sweep().await.expect("sweep after restart");
+        payments.sweep().await.expect("and again");
+        assert_eq!(
+            applications.load(&id).await.expect("load").status,
+            Status::Expired,
+            "{}: k={k}",
+            f.name
+        );
+        assert_eq!(
+            remaining(f, day, "09:00").await,
+            before + 1,
+            "{}: k={k}",
+            f.name
+        );
+    }
+}
+
+/// The `i`th submitted application of a batch, booked on Makassar's 09:00 slot:
+/// (applications, payments, id, billing code, amount, day).
+async fn booked_one(
+    g: &Fixture,
+    i: usize,
+) -> (
+    Arc<Applications>,
+    Arc<Payments>,
+    String,
+    String,
+    i64,
+    chrono::NaiveDate,
+) {
+    let (applications, booking, day) = makassar_slot(g, "09:00", 20).await;
+    let (account, id) = submitted_application(&applications, i, 6300).await;
+    let booked = booking
+        .book(&account, &id, "makassar", day, "09:00")
+        .await
+        .expect("book");
+    let billing = booked.billing.expect("billing");
+    let payments = Arc::new(Payments::new(g.ports.clone(), applications.clone()));
+    (
+        applications,
+        payments,
+        id,
+        billing.billing_code,
+        billing.amount_idr,
+        day,
+    )
+}
+
+/// Fresh services over the real ports, as a new process would build them.
+async fn restart(f: &Fixture) -> (Arc<Applications>, Arc<Booking>, Arc<Payments>) {
+    let applications = Arc::new(Applications::new(f.ports.clone(), &test_secrets()));
+    let booking = Arc::new(Booking::new(
+        f.ports.clone(),
+        applications.clone(),
+        BookingConfig::default(),
+    ));
+    let payments = Arc::new(Payments::new(f.ports.clone(), applications.clone()));
+    (applications, booking, payments)
+}
+
+macro_rules! fault_suite {
+    ($make:expr) => {
+        fault_suite!(@tests $make;
+            throttling_is_retried_then_answered_503,
+            store_errors_never_reach_clients,
+            redelivered_jobs_do_their_work_once,
+            mail_outage_fails_the_job_without_side_effects,
+            storage_outage_is_clear_and_writes_nothing,
+            a_crash_between_any_two_steps_leaves_consistent_state,
+        );
+    };
+    (@tests $make:expr; $($name:ident,)*) => {$(
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $name() {
+            let (f, _guard) = $make;
+            super::$name(&f).await;
+        }
+    )*};
+}
+
+mod embedded {
+    fault_suite!(paspor_tests::fixture::embedded());
+}
+
+#[cfg(feature = "aws")]
+mod aws {
+    fault_suite!(paspor_tests::aws::fixture().await);
+}
