@@ -83,10 +83,14 @@ impl Local {
         Ok(Self { embedded, state })
     }
 
-    /// Every function's routes, the local-only ones, and the upload target.
+    /// Every function's routes, the local-only ones, the upload target, and the web client
+    /// at `/` (its own router: a page needs a CSP that lets it run its scripts; the upload
+    /// target is this same origin, so `connect-src 'self'` covers it).
     pub fn router(&self) -> Router {
         let routes = api_routes().merge(local_routes(self.embedded.clock.clone()));
-        paspor_http::app(routes, self.state.clone()).merge(uploads::router(&self.embedded))
+        paspor_http::app(routes, self.state.clone())
+            .merge(uploads::router(&self.embedded))
+            .merge(paspor_web::router(paspor_web::Config::default()))
     }
 }
 
