@@ -22,7 +22,26 @@ pub fn routes() -> Routes {
 #[derive(Deserialize)]
 struct UploadUrlBody {
     content_type: String,
-    content_length: i64,
+    /// A JSON integer; `1234.0` is the same integer (JSON Schema says so, and some
+    /// clients' number types write it that way).
+    content_length: serde_json::Number,
+}
+
+fn whole_bytes(n: &serde_json::Number) -> Result<i64, ApiError> {
+    n.as_i64()
+        .or_else(|| {
+            n.as_f64()
+                .filter(|f| f.fract() == 0.0 && f.abs() < 9.0e15)
+                .map(|f| f as i64)
+        })
+        .ok_or_else(|| {
+            paspor_domain::Error::invalid(
+                "content_length",
+                "Ukuran berkas harus bilangan bulat (byte).",
+                "The file size must be a whole number of bytes.",
+            )
+            .into()
+        })
 }
 
 async fn upload_url(
@@ -38,7 +57,7 @@ async fn upload_url(
             &id,
             &kind,
             &b.content_type,
-            b.content_length,
+            whole_bytes(&b.content_length)?,
         )
         .await?;
     Ok((
