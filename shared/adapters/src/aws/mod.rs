@@ -9,9 +9,11 @@ mod sqs;
 
 use std::sync::Arc;
 
+use aws_credential_types::provider::SharedCredentialsProvider;
+
 pub use dynamodb::DynamoTable;
 pub use s3::S3Documents;
-pub use secrets::load_secrets;
+pub use secrets::{load_secrets, load_secrets_from};
 pub use ses::SesMailer;
 pub use sqs::SqsQueue;
 
@@ -78,12 +80,41 @@ pub fn ports_with(sdk: &aws_config::SdkConfig, settings: &AwsSettings) -> Ports 
     }
 }
 
+/// The SDK configuration on Lambda, built directly rather than by `aws_config::load`: the
+/// region and the function role's credentials are in the environment Lambda sets, so the
+/// default chain (profile files, SSO, STS web identity, IMDS) is dead weight -- about a
+/// megabyte of binary and file reads at every cold start. One HTTPS client (rustls on
+/// ring, which is smaller than aws-lc) is shared by every SDK client.
+pub fn lambda_sdk_config() -> Result<aws_config::SdkConfig, String> {
+    use aws_config::{
+        BehaviorVersion, Region, environment::EnvironmentVariableCredentialsProvider,
+    };
+    use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
+    let region = var("AWS_REGION")?;
+    let http = aws_smithy_http_client::Builder::new()
+        .tls_provider(Provider::Rustls(CryptoMode::Ring))
+        .build_https();
+    Ok(aws_config::SdkConfig::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new(region))
+        .credentials_provider(SharedCredentialsProvider::new(
+            EnvironmentVariableCredentialsProvider::new(),
+        ))
+        .http_client(http)
+        .sleep_impl(aws_smithy_async::rt::sleep::default_async_sleep().ok_or("no async sleep")?)
+        .time_source(aws_smithy_async::time::SystemTimeSource::new())
+        .retry_config(aws_config::retry::RetryConfig::standard())
+        .build())
+}
+
 /// Everything a Lambda function needs, read once per cold start: the ports from the
-/// environment and the secrets from SSM (`PASPOR_SSM_PREFIX`).
+/// environment and the secrets from SSM (`PASPOR_SSM_PREFIX`; `PASPOR_SSM_ENDPOINT`
+/// points at a stand-in).
 pub async fn from_env() -> Result<(Ports, paspor_domain::Secrets), String> {
     let settings = AwsSettings::from_env()?;
-    let sdk = aws_config::load_from_env().await;
+    let sdk = lambda_sdk_config()?;
     let prefix = var("PASPOR_SSM_PREFIX")?;
-    let secrets = load_secrets(&sdk, &prefix).await?;
+    let ssm_endpoint = std::env::var("PASPOR_SSM_ENDPOINT").ok();
+    let secrets = load_secrets_from(&sdk, ssm_endpoint.as_deref(), &prefix).await?;
     Ok((ports_with(&sdk, &settings), secrets))
 }

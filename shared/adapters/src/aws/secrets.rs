@@ -5,7 +5,20 @@ use paspor_domain::Secrets;
 /// Reads `<prefix>/token-key`, `<prefix>/otp-key` and `<prefix>/webhook-secrets` (comma
 /// separated, for rotation) in one call.
 pub async fn load_secrets(sdk: &aws_config::SdkConfig, prefix: &str) -> Result<Secrets, String> {
-    let client = aws_sdk_ssm::Client::new(sdk);
+    load_secrets_from(sdk, None, prefix).await
+}
+
+/// [`load_secrets`] from another SSM endpoint (a stand-in).
+pub async fn load_secrets_from(
+    sdk: &aws_config::SdkConfig,
+    endpoint: Option<&str>,
+    prefix: &str,
+) -> Result<Secrets, String> {
+    let mut conf = aws_sdk_ssm::config::Builder::from(sdk);
+    if let Some(url) = endpoint {
+        conf = conf.endpoint_url(url);
+    }
+    let client = aws_sdk_ssm::Client::from_conf(conf.build());
     let names = ["token-key", "otp-key", "webhook-secrets"].map(|n| format!("{prefix}/{n}"));
     let out = client
         .get_parameters()
