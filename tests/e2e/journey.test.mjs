@@ -29,6 +29,16 @@ async function signIn(page, address, password) {
 
 const visible = (page, selector) => page.locator(selector).first().waitFor({ state: 'visible' });
 
+/** Every control on the page has a name a screen reader can say: a label, or aria-label. */
+async function assertLabelled(page) {
+  const unnamed = await page.evaluate(() =>
+    [...document.querySelectorAll('input:not([type=hidden]), select, textarea, button, a[href]')]
+      .filter((el) => !(el.labels?.length > 0 || el.getAttribute('aria-label') || el.getAttribute('aria-labelledby') || el.textContent.trim()))
+      .map((el) => el.outerHTML.slice(0, 120)),
+  );
+  assert.deepEqual(unnamed, [], 'controls without an accessible name');
+}
+
 test('the whole journey: sign-up and OTP to an invoice, paid, rescheduled, cancelled; forgot password', async () => {
   const b = await launch({ geolocation: JAKARTA_SELATAN, permissions: ['geolocation'] });
   const { page } = b;
@@ -49,6 +59,7 @@ test('the whole journey: sign-up and OTP to an invoice, paid, rescheduled, cance
     await visible(page, '.problem');
     assert.match(await page.locator('.field-error').innerText(), /Nomor ponsel harus/);
     assert.equal(await page.getByLabel('Nomor ponsel').getAttribute('aria-invalid'), 'true');
+    await assertLabelled(page);
     await shot(page, 'sign-up-field-error');
     await page.getByLabel('Nomor ponsel').fill('081234567890');
     await page.getByRole('button', { name: 'Daftar' }).click();
@@ -68,6 +79,7 @@ test('the whole journey: sign-up and OTP to an invoice, paid, rescheduled, cance
     await page.getByLabel('Tanggal lahir').fill('1992-07-09');
     await page.getByLabel('Tempat lahir').fill('Bandung');
     await page.getByLabel('Perempuan').check();
+    await assertLabelled(page);
     await shot(page, 'applicant');
     await page.getByRole('button', { name: 'Simpan' }).click();
 
@@ -83,6 +95,7 @@ test('the whole journey: sign-up and OTP to an invoice, paid, rescheduled, cance
     await page.getByLabel('Paspor elektronik').check();
     await page.getByLabel('Tujuan perjalanan').selectOption('tourism');
     await page.getByLabel('Negara tujuan').fill('JP');
+    await assertLabelled(page);
     await shot(page, 'questionnaire-fee');
     await page.getByRole('button', { name: 'Lanjut' }).click();
 
@@ -98,6 +111,7 @@ test('the whole journey: sign-up and OTP to an invoice, paid, rescheduled, cance
       const p = document.querySelector('li[data-kind=ktp] progress');
       return p && !p.hidden && p.value > 5 && p.value < 95;
     });
+    await assertLabelled(page);
     await shot(page, 'upload-progress');
     await visible(page, 'li[data-kind=ktp] .badge.ok');
     await cdp.send('Network.emulateNetworkConditions', { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: -1 });
@@ -125,7 +139,11 @@ test('the whole journey: sign-up and OTP to an invoice, paid, rescheduled, cance
     await page.locator(`table.cal button[data-date="${days[0]}"]`).click();
     await visible(page, '.slots button[data-time="09:00"]');
     assert.match(await page.locator('.slots button[data-time="09:00"]').innerText(), /20 tempat/);
-    await page.locator('.slots button[data-time="09:00"]').click();
+    // By keyboard: the hour is a real button, Enter chooses it and moves focus to the confirmation.
+    await page.locator('.slots button[data-time="09:00"]').focus();
+    await page.keyboard.press('Enter');
+    assert.equal(await page.evaluate(() => document.activeElement?.id), 'confirm');
+    await assertLabelled(page);
     await shot(page, 'calendar');
 
     // The service sheds load once: the page waits Retry-After, then sends the same request
@@ -156,6 +174,7 @@ test('the whole journey: sign-up and OTP to an invoice, paid, rescheduled, cance
     assert.equal(await page.locator('#amount').innerText(), 'Rp950.000');
     assert.match(await page.locator('[role=timer]').innerText(), /^0[12]:[0-5]\d:[0-5]\d$/);
     assert.match(await page.locator('#status').innerText(), /Menunggu pembayaran/);
+    await assertLabelled(page);
     await shot(page, 'billing');
     const [invoice] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Unduh tagihan (PDF)' }).click()]);
     const pdf = readFileSync(await invoice.path());
