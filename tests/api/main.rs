@@ -8,6 +8,7 @@ mod booking;
 mod openapi;
 mod operators;
 mod payments;
+mod privacy;
 mod protocol;
 mod template;
 

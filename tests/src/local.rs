@@ -20,6 +20,8 @@ pub const OLD_WEBHOOK_SECRET: &str = "old-webhook-secret";
 
 pub struct LocalServer {
     child: Child,
+    /// Everything the server printed (its logs), kept when started with `start_logged`.
+    logs: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
     pub base: String,
     pub data_dir: PathBuf,
     bin: PathBuf,
@@ -75,7 +77,25 @@ impl LocalServer {
         Self::spawn(bin, data_dir, &[])
     }
 
+    /// Starts the seeded server logging at `level` (a `RUST_LOG` filter), keeping every
+    /// line it prints for [`Self::logs`].
+    pub fn start_logged(bin: &str, level: &str) -> Self {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let mut server = Self::spawn_with(bin, tmp.path(), &["--seed", "demo"], level, true);
+        server._tmp = Some(tmp);
+        server
+    }
+
+    /// Every line the server has printed so far (when started with `start_logged`).
+    pub fn logs(&self) -> Vec<String> {
+        self.logs.lock().expect("logs").clone()
+    }
+
     fn spawn(bin: &str, data_dir: &Path, extra: &[&str]) -> Self {
+        Self::spawn_with(bin, data_dir, extra, "warn", false)
+    }
+
+    fn spawn_with(bin: &str, data_dir: &Path, extra: &[&str], level: &str, keep: bool) -> Self {
         let mut child = Command::new(bin)
             .args(["--addr", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir)
@@ -86,11 +106,24 @@ impl LocalServer {
                 format!("{WEBHOOK_SECRET},{OLD_WEBHOOK_SECRET}"),
             )
             .env("PASPOR_SWEEP_SECS", "1")
-            .env("RUST_LOG", "warn")
+            .env("RUST_LOG", level)
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(if keep {
+                Stdio::piped()
+            } else {
+                Stdio::inherit()
+            })
             .spawn()
             .expect("start paspor-local");
+        let logs = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        if let Some(stderr) = child.stderr.take() {
+            let logs = logs.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                    logs.lock().expect("logs").push(line);
+                }
+            });
+        }
         let stdout = child.stdout.take().expect("stdout");
         let mut lines = BufReader::new(stdout).lines();
         let base = loop {
@@ -103,9 +136,17 @@ impl LocalServer {
             }
         };
         // Keep draining stdout so the server never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
+        let kept = logs.clone();
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                if keep {
+                    kept.lock().expect("logs").push(line);
+                }
+            }
+        });
         Self {
             child,
+            logs,
             base,
             data_dir: data_dir.to_path_buf(),
             bin: PathBuf::from(bin),

@@ -58,6 +58,7 @@ fn s3_key(raw: &str) -> String {
 
 impl Worker {
     pub fn new(ports: Ports, secrets: &Secrets) -> Self {
+        let ports = paspor_domain::sealed::seal(&ports, secrets);
         Self {
             applications: Arc::new(Applications::new(ports.clone(), secrets)),
             accounts: Arc::new(Accounts::new(

@@ -34,7 +34,33 @@ pub fn app(routes: Routes, state: AppState) -> Router {
         .layer(middleware::from_fn(limit_headers))
         .layer(middleware::from_fn(render_problems))
         .layer(middleware::from_fn(security_headers))
+        .layer(middleware::from_fn(access_log))
         .with_state(state)
+}
+
+/// One line per request: the route's template (never the raw path or query, which carry
+/// ids and search terms), the status and the time taken. Bodies and headers are never
+/// logged: they carry passwords, OTPs, NIKs and tokens.
+async fn access_log(
+    request: axum::extract::Request,
+    next: middleware::Next,
+) -> axum::response::Response {
+    let started = std::time::Instant::now();
+    let method = request.method().clone();
+    let route = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| "(unmatched)".to_owned());
+    let response = next.run(request).await;
+    tracing::info!(
+        %method,
+        route,
+        status = response.status().as_u16(),
+        ms = started.elapsed().as_millis() as u64,
+        "request"
+    );
+    response
 }
 
 /// Largest total of request header names and values. API Gateway allows 10 KiB; the local

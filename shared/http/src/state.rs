@@ -71,6 +71,8 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(ports: Ports, secrets: &Secrets, settings: Settings) -> Self {
+        // Personal data is sealed on its way into the table, whatever the backend.
+        let ports = paspor_domain::sealed::seal(&ports, secrets);
         let applications = Arc::new(Applications::new(ports.clone(), secrets));
         let booking = Arc::new(Booking::new(
             ports.clone(),
