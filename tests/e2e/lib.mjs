@@ -38,6 +38,9 @@ export async function startServer(env = {}) {
     });
   });
   child.stdout.resume();
+  // A test run that dies (a throw outside a test, a timeout) must not leave a server behind.
+  const orphan = () => child.exitCode === null && child.kill('SIGKILL');
+  process.once('exit', orphan);
   return {
     base,
     dataDir,
