@@ -345,4 +345,50 @@ async fn check_in_on_the_booked_day_then_decide() {
         .post_auth("/v1/applications", json!({"applicant_id": applicant, "passport_type": "regular", "application_type": "renewal", "purpose": "tourism", "express": false, "destination_country": "AU"}), &token)
         .await;
     assert_eq!(fresh.status, 201, "{:?}", fresh.body);
+
+    // The documents stay for the retention after the decision (30 days by default), then
+    // the sweeper deletes them; the audit trail stays.
+    let files = |id: &str| documents_of(&s.data_dir, id);
+    assert!(!files(&id).is_empty(), "no stored documents for {id}");
+    s.advance_clock(29 * 86_400).await;
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    assert!(
+        !files(&id).is_empty(),
+        "documents deleted before their retention"
+    );
+    s.advance_clock(2 * 86_400).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while !files(&id).is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "documents still stored after the retention: {:?}",
+            files(&id)
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let audit = ops(
+        &s,
+        reqwest::Method::GET,
+        &format!("/v1/ops/applications/{id}/audit"),
+        None,
+    )
+    .await;
+    assert_eq!(audit.body["items"].as_array().map(Vec::len), Some(2));
+}
+
+/// The stored files of one application, anywhere under the data directory.
+fn documents_of(dir: &std::path::Path, id: &str) -> Vec<std::path::PathBuf> {
+    let mut found = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.components().any(|c| c.as_os_str() == id) {
+                found.push(path);
+            }
+        }
+    }
+    found
 }

@@ -50,6 +50,9 @@ pub struct Config {
     /// Rate limits per address and account ("off" for load tests from one address).
     #[arg(long, env = "PASPOR_RATE_LIMITS", default_value = "on")]
     pub rate_limits: String,
+    /// Days an application's documents are kept after its decision.
+    #[arg(long, env = "PASPOR_DOCUMENT_RETENTION_DAYS", default_value_t = 30)]
+    pub document_retention_days: u32,
     /// How often expired billings are swept.
     #[arg(long, env = "PASPOR_SWEEP_SECS", default_value_t = 5)]
     pub sweep_secs: u64,
@@ -78,6 +81,7 @@ impl Local {
             },
             ops_token: Some(config.ops_token.clone()),
             rate_limits: paspor_http::state::rate_limits_on(Some(&config.rate_limits)),
+            document_retention_days: i64::from(config.document_retention_days),
         };
         let state = AppState::new(embedded.ports(), &embedded.secrets, settings);
         Ok(Self { embedded, state })
@@ -165,7 +169,8 @@ pub async fn run_worker(queue: Arc<SqliteQueue>, worker: Worker) {
     }
 }
 
-/// Expires unpaid billings every `every`, as the EventBridge schedule does on AWS.
+/// Expires unpaid billings and deletes documents past their retention every `every`, as
+/// the EventBridge schedule does on AWS.
 pub async fn run_sweeper(state: AppState, every: Duration) {
     let mut tick = tokio::time::interval(every);
     loop {
@@ -174,6 +179,11 @@ pub async fn run_sweeper(state: AppState, every: Duration) {
             Ok(0) => {}
             Ok(n) => tracing::info!(expired = n, "unpaid billings expired"),
             Err(e) => tracing::error!(error = %e, "sweep failed; next tick retries"),
+        }
+        match state.operations.purge_documents().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(applications = n, "documents deleted after retention"),
+            Err(e) => tracing::error!(error = %e, "purge failed; next tick retries"),
         }
     }
 }

@@ -60,7 +60,21 @@ pub struct Operations {
     ports: Ports,
     applications: Arc<Applications>,
     booking: Arc<Booking>,
+    /// How long an application's documents are kept after its decision.
+    document_retention: chrono::TimeDelta,
 }
+
+/// Days the documents stay after a decision unless configured (UU PDP: no longer than the
+/// purpose needs; a month leaves room for a complaint about the decision).
+pub const DEFAULT_DOCUMENT_RETENTION_DAYS: i64 = 30;
+
+/// The purge index: applications whose documents are due for deletion on a day.
+fn purge_key(due: DateTime<Utc>, id: &str) -> Key {
+    Key::new(format!("PURGE#{}", due.format("%Y-%m-%d")), id)
+}
+
+/// How many days back a purge looks, so a sweeper that was down catches up.
+const PURGE_LOOKBACK_DAYS: i64 = 14;
 
 impl Operations {
     pub fn new(ports: Ports, applications: Arc<Applications>, booking: Arc<Booking>) -> Self {
@@ -68,7 +82,70 @@ impl Operations {
             ports,
             applications,
             booking,
+            document_retention: chrono::TimeDelta::days(DEFAULT_DOCUMENT_RETENTION_DAYS),
         }
+    }
+
+    pub fn with_document_retention_days(mut self, days: i64) -> Self {
+        self.document_retention = chrono::TimeDelta::days(days);
+        self
+    }
+
+    /// Deletes the documents of decided applications whose retention has passed: the
+    /// stored files, then their keys on the application, then the index entry. Each step
+    /// is safe to repeat, so a crash midway is finished by the next run. Answers how many
+    /// applications were purged.
+    pub async fn purge_documents(&self) -> Result<u32, Error> {
+        let now = self.ports.clock.now();
+        let mut purged = 0;
+        for back in (0..=PURGE_LOOKBACK_DAYS).rev() {
+            let day = now - chrono::TimeDelta::days(back);
+            let pk = format!("PURGE#{}", day.format("%Y-%m-%d"));
+            for item in self.ports.table.query(&pk, "", 1000).await? {
+                let due = item
+                    .attrs
+                    .get("due_ms")
+                    .and_then(Value::as_i64)
+                    .unwrap_or_default();
+                if due > now.timestamp_millis() {
+                    continue;
+                }
+                let id = item.key.sk.clone();
+                self.purge_one(&id).await?;
+                self.ports.table.delete(&item.key, None).await?;
+                purged += 1;
+            }
+        }
+        Ok(purged)
+    }
+
+    async fn purge_one(&self, id: &str) -> Result<(), Error> {
+        let app = match self.applications.load(id).await {
+            Ok(app) => app,
+            Err(Error::NotFound) => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        for doc in app.documents.values() {
+            if let Some(key) = &doc.key {
+                self.ports.documents.delete(key).await.map_err(|e| {
+                    tracing::error!(error = %e, "document not deleted; the next purge retries");
+                    Error::Busy {
+                        retry_after_secs: 60,
+                    }
+                })?;
+            }
+        }
+        self.applications
+            .change(None, id, |app, _| {
+                for doc in app.documents.values_mut() {
+                    doc.key = None;
+                    doc.pending = None;
+                }
+                Ok(())
+            })
+            .await?;
+        tracing::info!("documents of a decided application deleted after retention");
+        Ok(())
     }
 
     /// Records an action that changed no application (an office, its quota).
@@ -225,7 +302,18 @@ impl Operations {
                 Outcome::Rejected => Status::Rejected,
             };
             next.set_status(status, now);
-            Ok(vec![self.applications.release_nik(next)])
+            let due = now + self.document_retention;
+            let purge = Write::Put {
+                item: Item {
+                    key: purge_key(due, id),
+                    attrs: serde_json::json!({"due_ms": due.timestamp_millis()})
+                        .as_object()
+                        .cloned()
+                        .unwrap_or_default(),
+                },
+                cond: None,
+            };
+            Ok(vec![self.applications.release_nik(next), purge])
         })
         .await
     }

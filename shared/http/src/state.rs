@@ -21,6 +21,9 @@ pub struct Settings {
     /// Per-address and per-account rate limits (`PASPOR_RATE_LIMITS=off` turns them off,
     /// for the contract fuzzer and load benchmarks that come from one address on purpose).
     pub rate_limits: bool,
+    /// Days an application's documents are kept after its decision
+    /// (`PASPOR_DOCUMENT_RETENTION_DAYS`).
+    pub document_retention_days: i64,
 }
 
 impl Default for Settings {
@@ -29,6 +32,7 @@ impl Default for Settings {
             booking: BookingConfig::default(),
             ops_token: None,
             rate_limits: true,
+            document_retention_days: paspor_domain::operations::DEFAULT_DOCUMENT_RETENTION_DAYS,
         }
     }
 }
@@ -44,6 +48,9 @@ impl Settings {
         }
         if let Some(ms) = num("PASPOR_AVAILABILITY_TTL_MS") {
             s.booking.availability_ttl = Duration::from_millis(ms);
+        }
+        if let Some(days) = num("PASPOR_DOCUMENT_RETENTION_DAYS") {
+            s.document_retention_days = days as i64;
         }
         s.rate_limits = rate_limits_on(std::env::var("PASPOR_RATE_LIMITS").ok().as_deref());
         s
@@ -85,11 +92,10 @@ impl AppState {
                 secrets,
                 AccountsConfig::default(),
             )),
-            operations: Arc::new(Operations::new(
-                ports.clone(),
-                applications.clone(),
-                booking.clone(),
-            )),
+            operations: Arc::new(
+                Operations::new(ports.clone(), applications.clone(), booking.clone())
+                    .with_document_retention_days(settings.document_retention_days),
+            ),
             ops_token: settings.ops_token.filter(|t| !t.is_empty()).map(Arc::from),
             limits: Arc::new(RateLimiter::new(ports.clone(), settings.rate_limits)),
             booking,
