@@ -4,6 +4,7 @@
 #[cfg(feature = "aws")]
 pub mod aws;
 pub mod conformance;
+pub mod counting;
 pub mod faults;
 pub mod fixture;
 pub mod local;
