@@ -17,9 +17,12 @@ pub struct Claims {
     pub typ: String,
 }
 
+/// The signing keys. The secret may hold several, comma separated, newest first: the
+/// newest signs, every one verifies. Rotating is adding a key in front, then, once the
+/// longest token life has passed, removing the old one; nobody is signed out.
 pub struct TokenKeys {
     encoding: EncodingKey,
-    decoding: DecodingKey,
+    decoding: Vec<DecodingKey>,
     validation: Validation,
 }
 
@@ -29,9 +32,17 @@ impl TokenKeys {
         // Expiry is checked against the service clock by the caller.
         validation.validate_exp = false;
         validation.required_spec_claims.clear();
+        let mut keys: Vec<&[u8]> = secret
+            .split(|b| *b == b',')
+            .map(<[u8]>::trim_ascii)
+            .filter(|k| !k.is_empty())
+            .collect();
+        if keys.is_empty() {
+            keys.push(secret);
+        }
         Self {
-            encoding: EncodingKey::from_secret(secret),
-            decoding: DecodingKey::from_secret(secret),
+            encoding: EncodingKey::from_secret(keys[0]),
+            decoding: keys.iter().map(|k| DecodingKey::from_secret(k)).collect(),
             validation,
         }
     }
@@ -42,8 +53,11 @@ impl TokenKeys {
 
     /// The claims of a well-signed access token that has not expired at `now_ms`.
     pub fn verify(&self, token: &str, now_ms: i64) -> Option<Claims> {
-        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation).ok()?;
-        let c = data.claims;
+        let c = self.decoding.iter().find_map(|key| {
+            jsonwebtoken::decode::<Claims>(token, key, &self.validation)
+                .ok()
+                .map(|data| data.claims)
+        })?;
         (c.typ == "access" && c.exp * 1000 > now_ms).then_some(c)
     }
 }
@@ -68,6 +82,19 @@ mod tests {
         let t = k.issue(&claims(100)).expect("issue");
         assert_eq!(k.verify(&t, 99_999), Some(claims(100)));
         assert_eq!(k.verify(&t, 100_000), None);
+    }
+
+    #[test]
+    fn a_rotation_keeps_old_tokens_valid_until_the_old_key_goes() {
+        let old = TokenKeys::new(b"old-key-0123456789");
+        let rotating = TokenKeys::new(b"new-key-0123456789, old-key-0123456789");
+        let rotated = TokenKeys::new(b"new-key-0123456789");
+        let before = old.issue(&claims(100)).expect("issue");
+        let during = rotating.issue(&claims(100)).expect("issue");
+        assert_eq!(rotating.verify(&before, 0), Some(claims(100)));
+        assert_eq!(rotated.verify(&during, 0), Some(claims(100)));
+        assert_eq!(rotated.verify(&before, 0), None);
+        assert_eq!(old.verify(&during, 0), None);
     }
 
     #[test]
