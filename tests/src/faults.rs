@@ -31,6 +31,8 @@ pub struct Faults {
     pub table_broken: AtomicBool,
     /// Storage refuses every request.
     pub storage_down: AtomicBool,
+    /// Storage answers every request this many milliseconds late.
+    pub storage_delay_ms: AtomicU32,
     /// The mail service refuses every email.
     pub mail_down: AtomicBool,
     /// Transactions attempted, failed ones included.
@@ -225,7 +227,11 @@ struct FaultyDocuments {
 }
 
 impl FaultyDocuments {
-    fn check(&self) -> Result<(), StorageError> {
+    async fn check(&self) -> Result<(), StorageError> {
+        let delay = self.faults.storage_delay_ms.load(Ordering::SeqCst);
+        if delay > 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(u64::from(delay))).await;
+        }
         if self.faults.storage_down.load(Ordering::SeqCst) {
             return Err(StorageError(format!("SlowDown: {SECRET_DETAIL}")));
         }
@@ -236,32 +242,32 @@ impl FaultyDocuments {
 #[async_trait]
 impl DocumentStore for FaultyDocuments {
     async fn presign_upload(&self, policy: &UploadPolicy) -> Result<UploadForm, StorageError> {
-        self.check()?;
+        self.check().await?;
         self.inner.presign_upload(policy).await
     }
 
     async fn size(&self, key: &str) -> Result<Option<u64>, StorageError> {
-        self.check()?;
+        self.check().await?;
         self.inner.size(key).await
     }
 
     async fn read_head(&self, key: &str, n: u64) -> Result<Vec<u8>, StorageError> {
-        self.check()?;
+        self.check().await?;
         self.inner.read_head(key, n).await
     }
 
     async fn delete(&self, key: &str) -> Result<(), StorageError> {
-        self.check()?;
+        self.check().await?;
         self.inner.delete(key).await
     }
 
     async fn put(&self, key: &str, bytes: Vec<u8>, content_type: &str) -> Result<(), StorageError> {
-        self.check()?;
+        self.check().await?;
         self.inner.put(key, bytes, content_type).await
     }
 
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError> {
-        self.check()?;
+        self.check().await?;
         self.inner.get(key).await
     }
 }

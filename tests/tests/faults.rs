@@ -235,8 +235,9 @@ async fn mail_outage_fails_the_job_without_side_effects(f: &Fixture) {
     assert_eq!((f.sent_mail)().await.len(), before + 1, "{}", f.name);
 }
 
-/// Storage down: `upload-url` and `complete` answer `503` and the application is exactly
-/// as it was (no pending upload recorded for a form the client never got).
+/// Storage down or slow: `upload-url` and `complete` answer `503` (slow: once the storage
+/// timeout passes) and the application is exactly as it was (no pending upload recorded
+/// for a form the client never got).
 async fn storage_outage_is_clear_and_writes_nothing(f: &Fixture) {
     use paspor_domain::{
         applications::{NewApplicant, NewApplication, Relationship},
@@ -244,7 +245,8 @@ async fn storage_outage_is_clear_and_writes_nothing(f: &Fixture) {
         passport::{ApplicationType, PassportType, Purpose},
     };
     let (g, faults) = faulty(f);
-    let applications = Applications::new(g.ports.clone(), &test_secrets());
+    let applications = Applications::new(g.ports.clone(), &test_secrets())
+        .with_storage_timeout(std::time::Duration::from_millis(300));
     let account = format!("acct-{}", ulid::Ulid::new());
     let applicant = applications
         .add_applicant(
@@ -309,6 +311,16 @@ async fn storage_outage_is_clear_and_writes_nothing(f: &Fixture) {
         .into_values()
         .find(|d| d.pending.is_some());
     assert!(doc.is_some(), "{}: the pending upload was lost", f.name);
+
+    // Slow storage: answered 503 within the timeout, not held until the gateway gives up.
+    faults.storage_down.store(false, Ordering::SeqCst);
+    faults.storage_delay_ms.store(5_000, Ordering::SeqCst);
+    // (Without the timeout the call waits the 5 s out and succeeds.)
+    let err = applications
+        .complete(&account, &app.application_id, "ktp")
+        .await
+        .expect_err("storage slow");
+    assert!(matches!(err, Error::Busy { .. }), "{}: {err:?}", f.name);
 }
 
 /// A process dying after any number of writes while booking, paying and expiring: after a

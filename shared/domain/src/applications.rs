@@ -232,7 +232,13 @@ fn jakarta_today(now: DateTime<Utc>) -> NaiveDate {
 pub struct Applications {
     ports: Ports,
     pii_key: Vec<u8>,
+    /// Longest wait for storage before the client is told to try again (S3 slowing down
+    /// must not hold a request until API Gateway's 30 s give up).
+    storage_timeout: std::time::Duration,
 }
+
+/// How long a storage call may take by default.
+pub const STORAGE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 fn invalid_state(en: &'static str, id: &'static str) -> Error {
     Error::InvalidState { id, en }
@@ -243,6 +249,25 @@ impl Applications {
         Self {
             ports,
             pii_key: secrets.otp_key.clone(),
+            storage_timeout: STORAGE_TIMEOUT,
+        }
+    }
+
+    pub fn with_storage_timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.storage_timeout = timeout;
+        self
+    }
+
+    /// A storage call bounded by the storage timeout; slow or failing, it is `Busy`.
+    async fn storage<T>(
+        &self,
+        call: impl std::future::Future<Output = Result<T, crate::documents::StorageError>>,
+    ) -> Result<T, Error> {
+        match tokio::time::timeout(self.storage_timeout, call).await {
+            Ok(result) => result.map_err(storage_unavailable),
+            Err(_) => Err(storage_unavailable(crate::documents::StorageError(
+                "timed out".into(),
+            ))),
         }
     }
 
@@ -567,10 +592,7 @@ impl Applications {
         };
         // Signed before anything is recorded: storage failing leaves the application as it
         // was, and the client is told to try again.
-        let form = documents
-            .presign_upload(&policy)
-            .await
-            .map_err(storage_unavailable)?;
+        let form = self.storage(documents.presign_upload(&policy)).await?;
         let (_, ()) = self
             .change(Some(account_id), id, |app, _| {
                 if app.status != Status::Draft {
@@ -658,13 +680,13 @@ impl Applications {
         kind: DocumentKind,
         pending: &PendingUpload,
     ) -> Result<Option<Inspection>, Error> {
-        let verdict = documents::inspect(
-            self.ports.documents.as_ref(),
-            &pending.key,
-            pending.content_type,
-        )
-        .await
-        .map_err(storage_unavailable)?;
+        let verdict = self
+            .storage(documents::inspect(
+                self.ports.documents.as_ref(),
+                &pending.key,
+                pending.content_type,
+            ))
+            .await?;
         if verdict == Inspection::Missing {
             return Ok(Some(verdict));
         }
