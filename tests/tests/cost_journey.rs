@@ -139,7 +139,16 @@ async fn one_application_costs_what_capacity_md_prices() {
     let ledger = Arc::new(Ledger::default());
     let ports = counted(f.ports.clone(), ledger.clone());
     let secrets = test_secrets();
-    let state = AppState::new(ports.clone(), &secrets, Settings::default());
+    // No per-instance caches: every request counts as a fresh Lambda instance would see it.
+    let settings = Settings {
+        booking: BookingConfig {
+            availability_ttl: std::time::Duration::ZERO,
+            known_full_ttl: std::time::Duration::ZERO,
+            ..BookingConfig::default()
+        },
+        ..Settings::default()
+    };
+    let state = AppState::new(ports.clone(), &secrets, settings);
     let worker = paspor_worker::Worker::new(ports.clone(), &secrets);
 
     // The operator's office and quota: set up once per office, not per application.

@@ -37,7 +37,7 @@ pub const MAX_AVAILABILITY_DAYS: i64 = 31;
 pub struct BookingConfig {
     /// How long a billing stays payable.
     pub payment_ttl_secs: i64,
-    /// How long an availability answer is served from memory.
+    /// How long an availability answer (and an office record) is served from memory.
     pub availability_ttl: Duration,
     /// How long a slot found full is answered full without reading it again.
     pub known_full_ttl: Duration,
@@ -162,6 +162,9 @@ pub struct Booking {
     applications: Arc<Applications>,
     config: BookingConfig,
     availability_cache: Mutex<HashMap<AvailabilityRange, (Instant, Arc<Value>)>>,
+    /// Offices change a few times a year, yet every booking attempt needs one: read at most
+    /// once per `availability_ttl` per instance (a quarter of a rush attempt's reads).
+    office_cache: Mutex<HashMap<String, (Instant, Office)>>,
     known_full: Mutex<HashMap<Key, Instant>>,
 }
 
@@ -180,6 +183,7 @@ impl Booking {
             applications,
             config,
             availability_cache: Mutex::new(HashMap::new()),
+            office_cache: Mutex::new(HashMap::new()),
             known_full: Mutex::new(HashMap::new()),
         }
     }
@@ -191,6 +195,7 @@ impl Booking {
     // ------------------------------------------------------------------ offices
 
     pub async fn put_office(&self, office: &Office) -> Result<(), Error> {
+        self.forget_office(&office.office_id);
         self.ports
             .table
             .put(
@@ -212,16 +217,38 @@ impl Booking {
             )
             .await
         {
-            Ok(()) => Ok(true),
+            Ok(()) => {
+                self.forget_office(&office.office_id);
+                Ok(true)
+            }
             Err(StoreError::ConditionFailed { .. }) => Ok(false),
             Err(e) => Err(e.into()),
         }
     }
 
     pub async fn office(&self, id: &str) -> Result<Office, Error> {
-        match self.ports.table.get(&office_key(id)).await? {
-            Some(item) => Ok(item.record()?),
-            None => Err(Error::NotFound),
+        if let Ok(cache) = self.office_cache.lock()
+            && let Some((at, office)) = cache.get(id)
+            && at.elapsed() < self.config.availability_ttl
+        {
+            return Ok(office.clone());
+        }
+        let office: Office = match self.ports.table.get(&office_key(id)).await? {
+            Some(item) => item.record()?,
+            None => return Err(Error::NotFound),
+        };
+        if let Ok(mut cache) = self.office_cache.lock() {
+            if cache.len() > 10_000 {
+                cache.clear();
+            }
+            cache.insert(id.to_owned(), (Instant::now(), office.clone()));
+        }
+        Ok(office)
+    }
+
+    fn forget_office(&self, id: &str) {
+        if let Ok(mut cache) = self.office_cache.lock() {
+            cache.remove(id);
         }
     }
 
