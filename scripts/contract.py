@@ -20,6 +20,7 @@ import time
 import urllib.request
 
 OPS_TOKEN = "contract-ops-token"
+WEBHOOK_SECRET = "contract-webhook-secret"
 
 
 def call(base, method, path, body=None, token=None):
@@ -60,6 +61,7 @@ def main():
         RUST_LOG=os.environ.get("RUST_LOG", "warn"),
         # The fuzzer sends thousands of requests from one address on purpose.
         PASPOR_RATE_LIMITS="off",
+        PASPOR_WEBHOOK_SECRET=WEBHOOK_SECRET,
     )
     server = subprocess.Popen(
         [local, "--addr", "127.0.0.1:0", "--data-dir", str(data), "--seed", "demo"],
@@ -167,7 +169,15 @@ bearer = "{OPS_TOKEN}"
             str(report),
         ] + extra
         print("$", " ".join(cmd[:1] + cmd[3:]), flush=True)
-        code = subprocess.call(cmd, env=dict(os.environ, SCHEMATHESIS_TELEMETRY="false"))
+        hooks_env = dict(
+            os.environ,
+            SCHEMATHESIS_TELEMETRY="false",
+            # scripts/contract_hooks.py signs the payment webhook's bodies.
+            SCHEMATHESIS_HOOKS="contract_hooks",
+            PYTHONPATH=str(root / "scripts"),
+            PASPOR_CONTRACT_WEBHOOK_SECRET=WEBHOOK_SECRET,
+        )
+        code = subprocess.call(cmd, env=hooks_env)
         sys.exit(code)
     finally:
         server.terminate()
