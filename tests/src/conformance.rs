@@ -796,16 +796,15 @@ pub async fn booked_applications(
     (applications, booking, payments, out, day)
 }
 
-/// A submitted application of a fresh account, the `i`th of a batch (each gets its own
-/// birth date, so its own NIK): (account, application id). Documents are not this suite's
-/// subject, so the draft is marked submitted directly.
-pub async fn submitted_application(
+/// A draft application of a fresh account, the `i`th of a batch (each gets its own birth
+/// date, so its own NIK): (account, application).
+pub async fn draft_application(
     applications: &paspor_domain::applications::Applications,
     i: usize,
     serial: usize,
-) -> (String, String) {
+) -> (String, paspor_domain::applications::Application) {
     use paspor_domain::{
-        applications::{NewApplicant, NewApplication, Relationship, Status},
+        applications::{NewApplicant, NewApplication, Relationship},
         nik::Sex,
         passport::{ApplicationType, PassportType, Purpose as TravelPurpose},
     };
@@ -841,9 +840,21 @@ pub async fn submitted_application(
         )
         .await
         .expect("application");
+    (account, app)
+}
+
+/// A submitted application of a fresh account, the `i`th of a batch (see
+/// [`draft_application`]): (account, application id). Documents are not this suite's
+/// subject, so the draft is marked submitted directly.
+pub async fn submitted_application(
+    applications: &paspor_domain::applications::Applications,
+    i: usize,
+    serial: usize,
+) -> (String, String) {
+    let (account, app) = draft_application(applications, i, serial).await;
     applications
         .change(None, &app.application_id, |a, now| {
-            a.set_status(Status::Submitted, now);
+            a.set_status(paspor_domain::applications::Status::Submitted, now);
             Ok(())
         })
         .await

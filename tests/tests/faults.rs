@@ -17,7 +17,7 @@ use paspor_domain::{
 };
 use paspor_http::{AppState, Settings};
 use paspor_tests::{
-    conformance::{makassar_slot, notification, submitted_application},
+    conformance::{draft_application, makassar_slot, notification, submitted_application},
     faults::{Faults, SECRET_DETAIL},
     fixture::{Fixture, test_secrets},
 };
@@ -239,43 +239,10 @@ async fn mail_outage_fails_the_job_without_side_effects(f: &Fixture) {
 /// timeout passes) and the application is exactly as it was (no pending upload recorded
 /// for a form the client never got).
 async fn storage_outage_is_clear_and_writes_nothing(f: &Fixture) {
-    use paspor_domain::{
-        applications::{NewApplicant, NewApplication, Relationship},
-        nik::Sex,
-        passport::{ApplicationType, PassportType, Purpose},
-    };
     let (g, faults) = faulty(f);
     let applications = Applications::new(g.ports.clone(), &test_secrets())
         .with_storage_timeout(std::time::Duration::from_millis(300));
-    let account = format!("acct-{}", ulid::Ulid::new());
-    let applicant = applications
-        .add_applicant(
-            &account,
-            NewApplicant {
-                nik: "3171014506900007".into(),
-                full_name: "Sari".into(),
-                birth_date: chrono::NaiveDate::from_ymd_opt(1990, 6, 5).expect("date"),
-                birth_place: "Jakarta".into(),
-                sex: Sex::Female,
-                relationship: Relationship::Holder,
-            },
-        )
-        .await
-        .expect("applicant");
-    let app = applications
-        .create(
-            &account,
-            &applicant.applicant_id,
-            "JP",
-            NewApplication {
-                passport_type: PassportType::Electronic,
-                application_type: ApplicationType::New,
-                purpose: Purpose::Tourism,
-                express: false,
-            },
-        )
-        .await
-        .expect("application");
+    let (account, app) = draft_application(&applications, 50, 6400).await;
     faults.storage_down.store(true, Ordering::SeqCst);
     let writes = faults.writes.load(Ordering::SeqCst);
     let err = applications
