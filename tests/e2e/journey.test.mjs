@@ -218,6 +218,8 @@ test('the whole journey: sign-up and OTP to an invoice, paid, rescheduled, cance
     await page.getByRole('button', { name: 'Sign out' }).click();
     await api.call('POST', '/_local/clock', { body: { advance_secs: 61 }, expect: 200 }); // past the 60 s between codes
     await page.getByRole('link', { name: 'Forgot your password?' }).click();
+    // The sign-in page has an Email field too: wait for the new page before filling it.
+    await visible(page, 'h1:has-text("Forgot password")');
     await page.getByLabel('Email').fill(me);
     await page.getByRole('button', { name: 'Send code' }).click();
     await visible(page, 'h1:has-text("Set a new password")');
