@@ -5,6 +5,7 @@ mod abuse;
 mod accounts;
 mod applications;
 mod booking;
+mod extremes;
 mod openapi;
 mod operators;
 mod payments;

@@ -803,18 +803,29 @@ pub async fn draft_application(
     i: usize,
     serial: usize,
 ) -> (String, paspor_domain::applications::Application) {
+    let account = format!("acct-{i}-{}", ulid::Ulid::new());
+    let app = draft_application_for(applications, &account, i, serial).await;
+    (account, app)
+}
+
+/// [`draft_application`] of a given account.
+pub async fn draft_application_for(
+    applications: &paspor_domain::applications::Applications,
+    account: &str,
+    i: usize,
+    serial: usize,
+) -> paspor_domain::applications::Application {
     use paspor_domain::{
         applications::{NewApplicant, NewApplication, Relationship},
         nik::Sex,
         passport::{ApplicationType, PassportType, Purpose as TravelPurpose},
     };
-    let account = format!("acct-{i}-{}", ulid::Ulid::new());
     let birth = chrono::NaiveDate::from_ymd_opt(1960, 1, 1).expect("date")
         + chrono::TimeDelta::days(i as i64 * 37);
     let nik = format!("737101{}{:04}", birth.format("%d%m%y"), serial + i);
     let applicant = applications
         .add_applicant(
-            &account,
+            account,
             NewApplicant {
                 nik,
                 full_name: "Rush".into(),
@@ -826,9 +837,9 @@ pub async fn draft_application(
         )
         .await
         .expect("applicant");
-    let app = applications
+    applications
         .create(
-            &account,
+            account,
             &applicant.applicant_id,
             "SA",
             NewApplication {
@@ -839,8 +850,7 @@ pub async fn draft_application(
             },
         )
         .await
-        .expect("application");
-    (account, app)
+        .expect("application")
 }
 
 /// A submitted application of a fresh account, the `i`th of a batch (see
@@ -852,6 +862,15 @@ pub async fn submitted_application(
     serial: usize,
 ) -> (String, String) {
     let (account, app) = draft_application(applications, i, serial).await;
+    let id = submit_directly(applications, app).await;
+    (account, id)
+}
+
+/// Marks a draft submitted (documents are not this suite's subject): its id.
+pub async fn submit_directly(
+    applications: &paspor_domain::applications::Applications,
+    app: paspor_domain::applications::Application,
+) -> String {
     applications
         .change(None, &app.application_id, |a, now| {
             a.set_status(paspor_domain::applications::Status::Submitted, now);
@@ -859,7 +878,7 @@ pub async fn submitted_application(
         })
         .await
         .expect("submit");
-    (account, app.application_id)
+    app.application_id
 }
 
 pub fn notification(
@@ -971,6 +990,217 @@ pub async fn payment_races_expiry(f: &Fixture) {
     );
 }
 
+/// Paging: `query_from` reads the items after a sort key, so a partition of any size is
+/// read whole, page by page, in order.
+pub async fn table_pages(f: &Fixture) {
+    let t = &f.ports.table;
+    let pk = unique("PAGE");
+    for i in 0..7 {
+        t.put(item(&pk, &format!("e#{i:02}"), json!({"i": i})), None)
+            .await
+            .expect("put");
+    }
+    t.put(item(&pk, "z", json!({})), None).await.expect("put");
+    let first = t.query_from(&pk, "e#", None, 3).await.expect("page 1");
+    let sks = |items: &[Item]| items.iter().map(|i| i.key.sk.clone()).collect::<Vec<_>>();
+    assert_eq!(sks(&first), ["e#00", "e#01", "e#02"], "{}", f.name);
+    let second = t
+        .query_from(&pk, "e#", Some("e#02"), 3)
+        .await
+        .expect("page 2");
+    assert_eq!(sks(&second), ["e#03", "e#04", "e#05"], "{}", f.name);
+    let last = t
+        .query_from(&pk, "e#", Some("e#05"), 3)
+        .await
+        .expect("page 3");
+    assert_eq!(sks(&last), ["e#06"], "{}", f.name);
+    let all = paspor_domain::store::query_all(t.as_ref(), &pk, "", 2)
+        .await
+        .expect("all");
+    assert_eq!(all.len(), 8, "{}", f.name);
+}
+
+/// Keys over DynamoDB's limits (2,048 bytes partition, 1,024 sort) are refused alike by
+/// both backends, before any I/O; the services bound their input so none reaches them.
+pub async fn oversized_keys_are_refused_alike(f: &Fixture) {
+    let t = &f.ports.table;
+    let long_pk = format!("OFFICES#{}", "x".repeat(2100));
+    let long_sk = "y".repeat(1100);
+    let refused = |r: Result<(), StoreError>| matches!(r, Err(StoreError::Invalid(_)));
+    assert!(
+        refused(t.put(item(&long_pk, "s", json!({})), None).await),
+        "{}",
+        f.name
+    );
+    assert!(
+        refused(t.put(item("P", &long_sk, json!({})), None).await),
+        "{}",
+        f.name
+    );
+    assert!(
+        matches!(
+            t.get(&Key::new("P", long_sk.clone())).await,
+            Err(StoreError::Invalid(_))
+        ),
+        "{}",
+        f.name
+    );
+    assert!(
+        matches!(t.query(&long_pk, "", 10).await, Err(StoreError::Invalid(_))),
+        "{}",
+        f.name
+    );
+    let writes = vec![Write::Put {
+        item: item(&long_pk, "s", json!({})),
+        cond: None,
+    }];
+    assert!(refused(t.transact(writes).await), "{}", f.name);
+    // Through the services: an office id of 1,100 characters is not found, and a 2,100-byte
+    // email signing in is a field error, on both backends.
+    let (applications, booking, _) = makassar_slot(f, "08:00", 1).await;
+    let office = "o".repeat(1100);
+    assert!(
+        matches!(booking.office(&office).await, Err(Error::NotFound)),
+        "{}",
+        f.name
+    );
+    assert!(
+        matches!(
+            booking.availability(&office, None, None).await,
+            Err(Error::NotFound)
+        ),
+        "{}",
+        f.name
+    );
+    assert!(
+        matches!(
+            applications.load(&"a".repeat(1100)).await,
+            Err(Error::NotFound)
+        ),
+        "{}",
+        f.name
+    );
+    let email = format!("{}@example.com", "a".repeat(2100));
+    assert!(
+        matches!(
+            accounts(f).sign_in(&email, "whatever-1").await,
+            Err(Error::Invalid(_))
+        ),
+        "{}",
+        f.name
+    );
+}
+
+/// A second sign-up of an email still unverified (anyone can send one) never takes the
+/// account over: after the owner verifies with the newest code, the other person's
+/// password does not work; the owner sets theirs with a reset, and only theirs works.
+pub async fn a_second_sign_up_cannot_take_over_an_email(f: &Fixture) {
+    let svc = accounts(f);
+    (f.drain_jobs)().await;
+    let email = format!("pemilik.{}@example.com", ulid::Ulid::new()).to_lowercase();
+    let signup = |password: &str, name: &str| SignUp {
+        email: email.clone(),
+        password: password.into(),
+        full_name: name.into(),
+        phone: "081234567890".into(),
+    };
+    svc.sign_up(signup("rahasia-pemilik", "Pemilik Asli"), Lang::Id)
+        .await
+        .expect("owner signs up");
+    f.clock.advance(61).expect("advance clock");
+    svc.sign_up(signup("rahasia-penyerang", "Penyerang"), Lang::Id)
+        .await
+        .expect("someone else signs up the same email");
+    // The owner's first code is void; they use the newest email.
+    let code = queued_code(f, &email).await;
+    let session = svc.verify(&email, &code).await.expect("owner verifies");
+    let me = svc
+        .authenticate(&session.access_token)
+        .await
+        .expect("signed in");
+    assert_eq!(
+        svc.profile(&me).await.expect("profile").full_name,
+        "Pemilik Asli",
+        "{}",
+        f.name
+    );
+    assert!(
+        matches!(
+            svc.sign_in(&email, "rahasia-penyerang").await,
+            Err(Error::InvalidCredentials)
+        ),
+        "{}: the other person's password works",
+        f.name
+    );
+    f.clock.advance(61).expect("advance clock");
+    svc.resend(&email, Purpose::PasswordReset, Lang::Id)
+        .await
+        .expect("forgot");
+    let reset = queued_code(f, &email).await;
+    svc.reset_password(&email, &reset, "rahasia-baru-pemilik")
+        .await
+        .expect("reset");
+    svc.sign_in(&email, "rahasia-baru-pemilik")
+        .await
+        .expect("the owner's password works");
+    assert!(
+        matches!(
+            svc.sign_in(&email, "rahasia-penyerang").await,
+            Err(Error::InvalidCredentials)
+        ),
+        "{}",
+        f.name
+    );
+
+    // The same person signing up twice with one password keeps it, and their newest name.
+    let again = format!("ulang.{}@example.com", ulid::Ulid::new()).to_lowercase();
+    let twice = |name: &str| SignUp {
+        email: again.clone(),
+        password: "rahasia-sama".into(),
+        full_name: name.into(),
+        phone: "081234567890".into(),
+    };
+    svc.sign_up(twice("Nama Lama"), Lang::Id)
+        .await
+        .expect("first");
+    f.clock.advance(61).expect("advance clock");
+    svc.sign_up(twice("Nama Baru"), Lang::Id)
+        .await
+        .expect("again");
+    let code = queued_code(f, &again).await;
+    svc.verify(&again, &code).await.expect("verify");
+    let session = svc
+        .sign_in(&again, "rahasia-sama")
+        .await
+        .expect("same password");
+    let me = svc.authenticate(&session.access_token).await.expect("auth");
+    assert_eq!(
+        svc.profile(&me).await.expect("profile").full_name,
+        "Nama Baru"
+    );
+}
+
+/// The sweeper pages through an hour's expiries: with pages of 2, seven unpaid billings
+/// due in one hour all expire, and every place returns.
+pub async fn sweep_pages_through_an_hour(f: &Fixture) {
+    use paspor_domain::applications::Status;
+    let (applications, booking, _, booked, day) = booked_applications(f, 7).await;
+    let payments = paspor_domain::payments::Payments::new(f.ports.clone(), applications.clone())
+        .with_page_size(2);
+    f.clock.advance(2 * 3600 + 5).expect("advance");
+    let expired = payments.sweep().await.expect("sweep");
+    assert_eq!(expired, 7, "{}", f.name);
+    for (_, id, _, _) in &booked {
+        let app = applications.load(id).await.expect("app");
+        assert_eq!(app.status, Status::Expired, "{}", f.name);
+    }
+    let a = booking
+        .availability("makassar", Some(day), Some(day))
+        .await
+        .expect("availability");
+    assert_eq!(a["days"][0]["slots"][0]["remaining"], 20, "{}", f.name);
+}
+
 /// Declares the whole suite as tests on one backend: `$make` builds a `(Fixture, guard)`.
 /// Both backends run exactly the same list.
 #[macro_export]
@@ -991,6 +1221,10 @@ macro_rules! conformance_suite {
             documents_enforce_the_form => documents_enforce_the_form(&f);
             accounts_journey => accounts_journey(&f);
             accounts_limits => accounts_limits(&f);
+            table_pages => table_pages(&f);
+            oversized_keys_are_refused_alike => oversized_keys_are_refused_alike(&f);
+            a_second_sign_up_cannot_take_over_an_email => a_second_sign_up_cannot_take_over_an_email(&f);
+            sweep_pages_through_an_hour => sweep_pages_through_an_hour(&f);
         );
     };
     (@tests $make:expr; $($name:ident => $check:ident(&f $(, $arg:expr)*);)*) => {$(

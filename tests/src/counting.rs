@@ -223,13 +223,14 @@ impl Table for CountingTable {
         out
     }
 
-    async fn query(
+    async fn query_from(
         &self,
         pk: &str,
         sk_prefix: &str,
+        after: Option<&str>,
         limit: usize,
     ) -> Result<Vec<Item>, StoreError> {
-        let out = self.inner.query(pk, sk_prefix, limit).await;
+        let out = self.inner.query_from(pk, sk_prefix, after, limit).await;
         let bytes = match &out {
             Ok(items) => items.iter().map(|i| item_size(&i.key, &i.attrs)).sum(),
             Err(_) => 0,

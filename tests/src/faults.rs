@@ -173,10 +173,11 @@ impl Table for FaultyTable {
         self.wrote(r)
     }
 
-    async fn query(
+    async fn query_from(
         &self,
         pk: &str,
         sk_prefix: &str,
+        after: Option<&str>,
         limit: usize,
     ) -> Result<Vec<Item>, StoreError> {
         if Faults::take(&self.faults.busy_reads) {
@@ -187,7 +188,7 @@ impl Table for FaultyTable {
         if self.faults.table_broken.load(Ordering::SeqCst) {
             return Err(StoreError::Unavailable(SECRET_DETAIL.into()));
         }
-        self.inner.query(pk, sk_prefix, limit).await
+        self.inner.query_from(pk, sk_prefix, after, limit).await
     }
 }
 

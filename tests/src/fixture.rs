@@ -29,8 +29,9 @@ pub struct Fixture {
 
 pub fn test_secrets() -> Secrets {
     Secrets {
-        token_key: b"conformance-token-key-0123456789".to_vec(),
+        token_keys: vec![b"conformance-token-key-0123456789".to_vec()],
         otp_key: b"conformance-otp-key-0123456789ab".to_vec(),
+        nik_keys: vec![b"conformance-nik-key-0123456789abc".to_vec()],
         webhook_secrets: vec![b"whsec-test".to_vec()],
     }
 }

@@ -72,6 +72,14 @@ impl LocalServer {
         server
     }
 
+    /// Starts the server on a fresh data directory with extra flags.
+    pub fn start_with(bin: &str, extra: &[&str]) -> Self {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let mut server = Self::spawn(bin, tmp.path(), extra);
+        server._tmp = Some(tmp);
+        server
+    }
+
     /// Starts the server on an existing data directory.
     pub fn start_on(bin: &str, data_dir: &Path) -> Self {
         Self::spawn(bin, data_dir, &[])

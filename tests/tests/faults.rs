@@ -10,6 +10,7 @@ use http::Request;
 use http_body_util::BodyExt;
 use paspor_domain::{
     Error,
+    accounts::{Accounts, AccountsConfig},
     applications::{Applications, Status},
     booking::{Booking, BookingConfig},
     jobs::{Job, Notice},
@@ -17,11 +18,15 @@ use paspor_domain::{
 };
 use paspor_http::{AppState, Settings};
 use paspor_tests::{
-    conformance::{draft_application, makassar_slot, notification, submitted_application},
+    conformance::{
+        draft_application, draft_application_for, makassar_slot, notification, submit_directly,
+        submitted_application,
+    },
     faults::{Faults, SECRET_DETAIL},
     fixture::{Fixture, test_secrets},
 };
 use paspor_worker::Worker;
+use serde_json::json;
 use tower::ServiceExt;
 
 /// The same backend seen through fault-injecting ports.
@@ -393,6 +398,110 @@ async fn a_crash_between_any_two_steps_leaves_consistent_state(f: &Fixture) {
     }
 }
 
+/// A booking whose answer is lost — the process dies after any number of writes, before or
+/// after the booking's transaction — is answered again, to the same `Idempotency-Key`, with
+/// the booking that was made (201), never `invalid_state`; a place is taken exactly once.
+/// A duplicate arriving while the first runs is told to come back.
+async fn a_lost_answer_is_replayed_for_its_idempotency_key(f: &Fixture) {
+    for k in 0..4 {
+        let (g, faults) = faulty(f);
+        let (applications, _, day) = makassar_slot(&g, "14:00", 10).await;
+        let accounts = Accounts::new(g.ports.clone(), &test_secrets(), AccountsConfig::default());
+        let hash = Accounts::hash("rahasia-idem").await.expect("hash");
+        let email = format!("idem-{k}-{}@example.com", ulid::Ulid::new()).to_lowercase();
+        let account = accounts
+            .import_verified(&email, "Idem Potent", "081234567890", &hash)
+            .await
+            .expect("account");
+        let token = accounts.session(&account).expect("session").access_token;
+        let app = draft_application_for(&applications, &account, 50 + k as usize, 6400).await;
+        let id = submit_directly(&applications, app).await;
+        let free = remaining(f, day, "14:00").await;
+        let key = format!("idem-{k}-{}", ulid::Ulid::new());
+        let book = || {
+            Request::post(format!("/v1/applications/{id}/booking"))
+                .header("content-type", "application/json")
+                .header("authorization", format!("Bearer {token}"))
+                .header("idempotency-key", &key)
+                .body(Body::from(
+                    json!({"office_id": "makassar", "date": day, "time": "14:00"}).to_string(),
+                ))
+                .expect("request")
+        };
+        faults.crash_after(k);
+        let first = call(&router(g.ports.clone()), book()).await;
+        // A new process on the same data; the client retries with the same key.
+        let app = router(f.ports.clone());
+        let mut retry = call(&app, book()).await;
+        if retry.0 == 409 && retry.2.contains("idempotency_in_progress") {
+            // The first died holding the key before its effect: its lease runs out.
+            assert!(retry.1.is_some(), "Retry-After");
+            f.clock.advance(31).expect("advance");
+            retry = call(&app, book()).await;
+        }
+        assert_eq!(
+            retry.0, 201,
+            "{}: k={k}: first {first:?}, retry {retry:?}",
+            f.name
+        );
+        let answer: serde_json::Value = serde_json::from_str(&retry.2).expect("json");
+        let stored = applications.load(&id).await.expect("load");
+        assert_eq!(stored.status, Status::AwaitingPayment, "{}: k={k}", f.name);
+        assert_eq!(
+            answer["billing"]["billing_code"],
+            json!(stored.billing.as_ref().expect("billing").billing_code),
+            "{}: k={k}",
+            f.name
+        );
+        assert_eq!(
+            remaining(f, day, "14:00").await,
+            free - 1,
+            "{}: k={k}",
+            f.name
+        );
+        let again = call(&app, book()).await;
+        assert_eq!((again.0, &again.2), (201, &retry.2), "{}: k={k}", f.name);
+    }
+
+    // Two requests with one key at once: one books, the other replays it or is told to
+    // come back; never two bookings.
+    let (applications, _, day) = makassar_slot(f, "15:00", 3).await;
+    let accounts = Accounts::new(f.ports.clone(), &test_secrets(), AccountsConfig::default());
+    let hash = Accounts::hash("rahasia-idem").await.expect("hash");
+    let email = format!("idem-dup-{}@example.com", ulid::Ulid::new()).to_lowercase();
+    let account = accounts
+        .import_verified(&email, "Idem Dua", "081234567890", &hash)
+        .await
+        .expect("account");
+    let token = accounts.session(&account).expect("session").access_token;
+    let app = draft_application_for(&applications, &account, 60, 6400).await;
+    let id = submit_directly(&applications, app).await;
+    let free = remaining(f, day, "15:00").await;
+    let app = router(f.ports.clone());
+    let req = || {
+        Request::post(format!("/v1/applications/{id}/booking"))
+            .header("content-type", "application/json")
+            .header("authorization", format!("Bearer {token}"))
+            .header("idempotency-key", "same-key")
+            .body(Body::from(
+                json!({"office_id": "makassar", "date": day, "time": "15:00"}).to_string(),
+            ))
+            .expect("request")
+    };
+    let (a, b) = tokio::join!(call(&app, req()), call(&app, req()));
+    let mut statuses = [a.0, b.0];
+    statuses.sort_unstable();
+    assert!(
+        statuses == [201, 201]
+            || (statuses == [201, 409]
+                && (a.2.contains("idempotency_in_progress")
+                    || b.2.contains("idempotency_in_progress"))),
+        "{}: {a:?} {b:?}",
+        f.name
+    );
+    assert_eq!(remaining(f, day, "15:00").await, free - 1, "{}", f.name);
+}
+
 /// The `i`th submitted application of a batch, booked on Makassar's 09:00 slot:
 /// (applications, payments, id, billing code, amount, day).
 async fn booked_one(
@@ -445,6 +554,7 @@ macro_rules! fault_suite {
             mail_outage_fails_the_job_without_side_effects,
             storage_outage_is_clear_and_writes_nothing,
             a_crash_between_any_two_steps_leaves_consistent_state,
+            a_lost_answer_is_replayed_for_its_idempotency_key,
         );
     };
     (@tests $make:expr; $($name:ident,)*) => {$(

@@ -116,13 +116,16 @@ async fn create(
     key: idempotency::IdempotencyKey,
     Json(b): Json<ApplicationBody>,
 ) -> Result<Response, ApiError> {
+    // The answer's future borrows what the handler owns.
+    let (state, who, b) = (&state, &who, &b);
     idempotency::once(
-        &state,
+        state,
         &who.account_id,
         key,
         "POST /v1/applications",
-        &b,
-        || async {
+        b,
+        |receipt| async move {
+            let record = |app: &Application| receipt.write(StatusCode::CREATED, view(app));
             let input = NewApplication {
                 passport_type: b.passport_type,
                 application_type: b.application_type,
@@ -131,11 +134,12 @@ async fn create(
             };
             let app = state
                 .applications
-                .create(
+                .create_with(
                     &who.account_id,
                     &b.applicant_id,
                     &b.destination_country,
                     input,
+                    &record,
                 )
                 .await?;
             Ok((StatusCode::CREATED, view(&app)))

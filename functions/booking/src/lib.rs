@@ -145,18 +145,28 @@ async fn book(
 ) -> Result<Response, ApiError> {
     limit_booking(&state, &ip, &who.account_id).await?;
     let scope = format!("POST /v1/applications/{id}/booking");
-    idempotency::once(&state, &who.account_id, key, &scope, &b, || async {
-        let outcome = state
-            .booking
-            .book(&who.account_id, &id, &b.office_id, b.date, &b.time)
-            .await;
-        match &outcome {
-            Ok(_) => metrics::count("Bookings", 1.0),
-            Err(Error::SlotFull) => metrics::count("SlotFull", 1.0),
-            Err(_) => {}
-        }
-        Ok((StatusCode::CREATED, booked(&outcome?)))
-    })
+    // The answer's future borrows what the handler owns.
+    let (state, who, b) = (&state, &who, &b);
+    idempotency::once(
+        state,
+        &who.account_id,
+        key,
+        &scope,
+        b,
+        |receipt| async move {
+            let record = |app: &Application| receipt.write(StatusCode::CREATED, booked(app));
+            let outcome = state
+                .booking
+                .book_with(&who.account_id, &id, &b.office_id, b.date, &b.time, &record)
+                .await;
+            match &outcome {
+                Ok(_) => metrics::count("Bookings", 1.0),
+                Err(Error::SlotFull) => metrics::count("SlotFull", 1.0),
+                Err(_) => {}
+            }
+            Ok((StatusCode::CREATED, booked(&outcome?)))
+        },
+    )
     .await
 }
 
@@ -176,13 +186,23 @@ async fn reschedule(
 ) -> Result<Response, ApiError> {
     limit_booking(&state, &ip, &who.account_id).await?;
     let scope = format!("PUT /v1/applications/{id}/booking");
-    idempotency::once(&state, &who.account_id, key, &scope, &b, || async {
-        let app = state
-            .booking
-            .reschedule(&who.account_id, &id, b.date, &b.time)
-            .await?;
-        Ok((StatusCode::OK, booked(&app)))
-    })
+    // The answer's future borrows what the handler owns.
+    let (state, who, b) = (&state, &who, &b);
+    idempotency::once(
+        state,
+        &who.account_id,
+        key,
+        &scope,
+        b,
+        |receipt| async move {
+            let record = |app: &Application| receipt.write(StatusCode::OK, booked(app));
+            let app = state
+                .booking
+                .reschedule_with(&who.account_id, &id, b.date, &b.time, &record)
+                .await?;
+            Ok((StatusCode::OK, booked(&app)))
+        },
+    )
     .await
 }
 

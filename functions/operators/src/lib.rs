@@ -51,16 +51,11 @@ async fn put_office(
     Path(office_id): Path<String>,
     Json(b): Json<OfficeBody>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let id_ok = !office_id.is_empty()
-        && office_id.len() <= 64
-        && office_id
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
-    if !id_ok {
+    if !paspor_domain::validate::is_id(&office_id) {
         return Err(invalid(
             "office_id",
-            "ID kantor: huruf kecil, angka dan tanda hubung.",
-            "An office id is lower-case letters, digits and hyphens.",
+            "ID kantor: 1–64 huruf, angka, tanda hubung atau garis bawah.",
+            "An office id is 1–64 letters, digits, hyphens or underscores.",
         ));
     }
     if !(b.lat.is_finite() && b.lat.abs() <= 90.0 && b.lon.is_finite() && b.lon.abs() <= 180.0) {

@@ -199,7 +199,7 @@ impl Accounts {
     pub fn new(ports: Ports, secrets: &Secrets, config: AccountsConfig) -> Self {
         Self {
             ports,
-            tokens: TokenKeys::new(&secrets.token_key),
+            tokens: TokenKeys::new(&secrets.token_keys),
             otp_key: secrets.otp_key.clone(),
             config,
             dummy_hash: Arc::new(OnceLock::new()),
@@ -247,14 +247,22 @@ impl Accounts {
         }
         // The resend limits hold for a repeated sign-up too; check them before changing anything.
         self.claim_send(&email).await?;
-        let password_hash = hash_password(input.password).await?;
         let now = self.ports.clock.now();
         let account = match existing {
             Some(mut account) => {
-                // Still unverified: the newest sign-up's details win, the old code is void.
-                account.full_name = full_name;
-                account.phone = phone;
-                account.password_hash = password_hash;
+                // Still unverified, and anyone may sign up any email: a repeat never takes
+                // over the first. The same password is the same person (their newest name
+                // and phone win); another password makes the password unknowable, so the
+                // code (which proves only the mailbox) activates none, and the owner sets
+                // one with a reset.
+                let same = !account.password_hash.is_empty()
+                    && verify_password(input.password, account.password_hash.clone()).await?;
+                if same {
+                    account.full_name = full_name;
+                    account.phone = phone;
+                } else {
+                    account.password_hash = String::new();
+                }
                 self.ports
                     .table
                     .put(
@@ -274,7 +282,7 @@ impl Accounts {
                     email: email.clone(),
                     full_name,
                     phone,
-                    password_hash,
+                    password_hash: hash_password(input.password).await?,
                     status: AccountStatus::Unverified,
                     created_at: now,
                     tokens_valid_after_ms: 0,
@@ -564,6 +572,8 @@ impl Accounts {
     /// `POST /v1/sessions`.
     pub async fn sign_in(&self, email: &str, password: &str) -> Result<Session, Error> {
         let email = validate::normalize_email(email);
+        // Bounded before it becomes part of a key (and no account has such an email).
+        collect([validate::check_email(&email)])?;
         let lock_key = login_key(&email);
         let now = self.now_ms();
         let login: LoginRecord = match self.ports.table.get(&lock_key).await? {
@@ -576,11 +586,14 @@ impl Accounts {
             });
         }
         let account = self.account_by_email(&email).await?;
-        let phc = match &account {
+        // No account, or one whose password is unknowable (see `sign_up`): the dummy hash
+        // is verified all the same, so every refusal takes as long.
+        let usable = account.as_ref().filter(|a| !a.password_hash.is_empty());
+        let phc = match usable {
             Some(a) => a.password_hash.clone(),
             None => self.dummy_hash().await?,
         };
-        let password_ok = verify_password(password.to_owned(), phc).await?;
+        let password_ok = verify_password(password.to_owned(), phc).await? && usable.is_some();
         let account = match account {
             Some(a) if password_ok => a,
             _ => {
@@ -692,7 +705,9 @@ impl Accounts {
             new_password,
             &account.email,
         )])?;
-        if !verify_password(current.to_owned(), account.password_hash.clone()).await? {
+        if account.password_hash.is_empty()
+            || !verify_password(current.to_owned(), account.password_hash.clone()).await?
+        {
             return Err(Error::InvalidCredentials);
         }
         let hash = hash_password(new_password.to_owned()).await?;

@@ -16,7 +16,7 @@ use crate::{
     },
     nik::{self, Sex},
     passport::{self, ApplicationType, DocumentKind, PassportType, Purpose},
-    store::{Cond, Item, Key, StoreError, Update, Write},
+    store::{Cond, Item, Key, Receipt, StoreError, Update, Write, no_receipt},
 };
 
 pub const MAX_APPLICANTS: i64 = 5;
@@ -248,7 +248,8 @@ impl Applications {
     pub fn new(ports: Ports, secrets: &crate::Secrets) -> Self {
         Self {
             ports,
-            pii_key: secrets.otp_key.clone(),
+            // The oldest NIK key: the locks' names must outlive a rotation of the newest.
+            pii_key: secrets.nik_keys.last().cloned().unwrap_or_default(),
             storage_timeout: STORAGE_TIMEOUT,
         }
     }
@@ -291,7 +292,9 @@ impl Applications {
         errors.extend(name_ok.err());
         errors.extend(place_ok.err());
         let now = self.ports.clock.now();
-        if input.birth_date > jakarta_today(now) {
+        if let Err(e) = crate::validate::check_date("birth_date", input.birth_date) {
+            errors.push(e);
+        } else if input.birth_date > jakarta_today(now) {
             errors.push(FieldError::new(
                 "birth_date",
                 "Tanggal lahir tidak boleh di masa depan.",
@@ -370,6 +373,9 @@ impl Applications {
     }
 
     async fn applicant(&self, account_id: &str, applicant_id: &str) -> Result<Applicant, Error> {
+        if !crate::validate::is_id(applicant_id) {
+            return Err(Error::NotFound);
+        }
         match self
             .ports
             .table
@@ -387,6 +393,19 @@ impl Applications {
         applicant_id: &str,
         destination: &str,
         input: NewApplication,
+    ) -> Result<Application, Error> {
+        self.create_with(account_id, applicant_id, destination, input, &no_receipt)
+            .await
+    }
+
+    /// [`Self::create`], recording the caller's answer in the same transaction.
+    pub async fn create_with(
+        &self,
+        account_id: &str,
+        applicant_id: &str,
+        destination: &str,
+        input: NewApplication,
+        receipt: Receipt<'_, Application>,
     ) -> Result<Application, Error> {
         if !passport::is_country(destination) {
             return Err(Error::invalid(
@@ -451,7 +470,7 @@ impl Applications {
             lapsed_booking: None,
         };
         let id = &application.application_id;
-        let writes = vec![
+        let mut writes = vec![
             Write::Put {
                 item: Item::from_record(
                     active_nik_key(&self.nik_ref(&applicant.nik)),
@@ -471,6 +490,7 @@ impl Applications {
                 cond: Some(Cond::NotExists),
             },
         ];
+        writes.extend(receipt(&application)?);
         match self.ports.table.transact(writes).await {
             Ok(()) => Ok(application),
             Err(StoreError::ConditionFailed { index: Some(0) }) => {
@@ -490,6 +510,9 @@ impl Applications {
     }
 
     pub async fn load(&self, id: &str) -> Result<Application, Error> {
+        if !crate::validate::is_id(id) {
+            return Err(Error::NotFound);
+        }
         match self.ports.table.get(&application_key(id)).await? {
             Some(item) => Ok(item.record()?),
             None => Err(Error::NotFound),

@@ -27,11 +27,14 @@ use crate::{
     },
     jobs::Notice,
     offices::{Office, distance_km},
-    store::{Cond, Item, Key, StoreError, Update, Write},
+    store::{Cond, Item, Key, Receipt, StoreError, Update, Write, no_receipt},
+    validate,
 };
 
 /// At most this many days in one availability answer.
 pub const MAX_AVAILABILITY_DAYS: i64 = 31;
+/// The most places one slot may have.
+pub const MAX_CAPACITY: i64 = 10_000;
 
 #[derive(Debug, Clone)]
 pub struct BookingConfig {
@@ -227,6 +230,9 @@ impl Booking {
     }
 
     pub async fn office(&self, id: &str) -> Result<Office, Error> {
+        if !validate::is_id(id) {
+            return Err(Error::NotFound);
+        }
         if let Ok(cache) = self.office_cache.lock()
             && let Some((at, office)) = cache.get(id)
             && at.elapsed() < self.config.availability_ttl
@@ -298,10 +304,17 @@ impl Booking {
         include_weekends: bool,
         only_missing: bool,
     ) -> Result<u32, Error> {
+        let (from, to) = (validate::date("from", from)?, validate::date("to", to)?);
+        if slots.values().any(|c| !(0..=MAX_CAPACITY).contains(c)) {
+            return Err(Error::invalid(
+                "slots",
+                "Kapasitas 0 sampai 10000.",
+                "A capacity is from 0 to 10000.",
+            ));
+        }
         self.office(office_id).await?;
         let mut written = 0;
-        let mut day = from;
-        while day <= to {
+        for day in from.iter_days().take_while(|d| *d <= to) {
             let weekend = matches!(day.weekday(), Weekday::Sat | Weekday::Sun);
             if include_weekends || !weekend {
                 for (time, capacity) in slots {
@@ -325,7 +338,6 @@ impl Booking {
                     }
                 }
             }
-            day += TimeDelta::days(1);
         }
         self.forget_cached(office_id);
         Ok(written)
@@ -345,10 +357,12 @@ impl Booking {
         from: Option<NaiveDate>,
         to: Option<NaiveDate>,
     ) -> Result<Arc<Value>, Error> {
+        let from = from.map(|d| validate::date("from", d)).transpose()?;
+        let to = to.map(|d| validate::date("to", d)).transpose()?;
         let office = self.office(office_id).await?;
         let today = office.timezone.today(self.ports.clock.now());
         let from = from.unwrap_or(today);
-        let to = to.unwrap_or(from + TimeDelta::days(MAX_AVAILABILITY_DAYS - 1));
+        let to = to.unwrap_or_else(|| from + TimeDelta::days(MAX_AVAILABILITY_DAYS - 1));
         if to < from || (to - from).num_days() >= MAX_AVAILABILITY_DAYS {
             return Err(Error::invalid(
                 "to",
@@ -436,6 +450,7 @@ impl Booking {
         date: NaiveDate,
         time: &str,
     ) -> Result<Key, Error> {
+        validate::date("date", date)?;
         if !valid_slot_time(time) {
             return Err(Error::invalid(
                 "time",
@@ -471,6 +486,20 @@ impl Booking {
         office_id: &str,
         date: NaiveDate,
         time: &str,
+    ) -> Result<Application, Error> {
+        self.book_with(account_id, id, office_id, date, time, &no_receipt)
+            .await
+    }
+
+    /// [`Self::book`], recording the caller's answer in the same transaction.
+    pub async fn book_with(
+        &self,
+        account_id: &str,
+        id: &str,
+        office_id: &str,
+        date: NaiveDate,
+        time: &str,
+        receipt: Receipt<'_, Application>,
     ) -> Result<Application, Error> {
         let office = match self.office(office_id).await {
             Err(Error::NotFound) => {
@@ -544,6 +573,7 @@ impl Booking {
             let nik_index = writes.len() + extra.len() - 1;
             let has_nik = app.status == Status::Expired && !paid_without_place;
             writes.extend(extra);
+            writes.extend(receipt(&next)?);
             match self.ports.table.transact(writes).await {
                 Ok(()) => {
                     self.forget_cached(&office.office_id);
@@ -583,6 +613,19 @@ impl Booking {
         date: NaiveDate,
         time: &str,
     ) -> Result<Application, Error> {
+        self.reschedule_with(account_id, id, date, time, &no_receipt)
+            .await
+    }
+
+    /// [`Self::reschedule`], recording the caller's answer in the same transaction.
+    pub async fn reschedule_with(
+        &self,
+        account_id: &str,
+        id: &str,
+        date: NaiveDate,
+        time: &str,
+        receipt: Receipt<'_, Application>,
+    ) -> Result<Application, Error> {
         retrying(|| async {
             let app = self.applications.get(account_id, id).await?;
             let (Status::Paid, Some(booking)) = (app.status, app.booking.clone()) else {
@@ -618,7 +661,7 @@ impl Booking {
             });
             next.reschedules += 1;
             next.version += 1;
-            let writes = vec![
+            let mut writes = vec![
                 Write::Update {
                     key: new_slot.clone(),
                     update: Update::new().add("taken", 1),
@@ -645,6 +688,7 @@ impl Booking {
                     cond: None,
                 },
             ];
+            writes.extend(receipt(&next)?);
             match self.ports.table.transact(writes).await {
                 Ok(()) => {
                     self.mark_full(&old_slot, false);

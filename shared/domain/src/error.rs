@@ -89,6 +89,9 @@ pub enum Error {
     Forbidden,
     #[error("idempotency key reused")]
     IdempotencyKeyReused,
+    /// The first request with this `Idempotency-Key` is still running.
+    #[error("idempotency key in use")]
+    IdempotencyInProgress { retry_after_secs: u64 },
     /// A concurrent change won; the caller re-reads and tries again.
     #[error("conflict")]
     Conflict,
@@ -138,6 +141,7 @@ impl Error {
             Self::NotBookedToday => "not_booked_today",
             Self::Forbidden => "forbidden",
             Self::IdempotencyKeyReused => "idempotency_key_reused",
+            Self::IdempotencyInProgress { .. } => "idempotency_in_progress",
             Self::Conflict => "conflict",
             Self::RateLimited { .. } => "rate_limited",
             Self::Busy { .. } => "service_busy",

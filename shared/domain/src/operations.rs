@@ -174,11 +174,13 @@ impl Operations {
     }
 
     pub async fn audit_trail(&self, subject: &str) -> Result<Vec<AuditEntry>, Error> {
-        let items = self
-            .ports
-            .table
-            .query(&format!("AUDIT#{subject}"), "", 10_000)
-            .await?;
+        let items = crate::store::query_all(
+            self.ports.table.as_ref(),
+            &format!("AUDIT#{subject}"),
+            "",
+            1000,
+        )
+        .await?;
         items
             .iter()
             .map(|i| i.record().map_err(Error::from))
@@ -324,12 +326,15 @@ impl Operations {
         office_id: &str,
         date: chrono::NaiveDate,
     ) -> Result<Vec<Value>, Error> {
+        crate::validate::date("date", date)?;
         self.booking.office(office_id).await?;
-        let items = self
-            .ports
-            .table
-            .query(&format!("SCHED#{office_id}#{date}"), "", 10_000)
-            .await?;
+        let items = crate::store::query_all(
+            self.ports.table.as_ref(),
+            &format!("SCHED#{office_id}#{date}"),
+            "",
+            1000,
+        )
+        .await?;
         let mut out = Vec::with_capacity(items.len());
         for item in items {
             let id = item

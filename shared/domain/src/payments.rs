@@ -95,7 +95,8 @@ pub fn verify_signature(
         .trim()
         .parse()
         .map_err(|_| Error::InvalidSignature)?;
-    if (now.timestamp() - ts).abs() > TOLERANCE_SECS {
+    // abs_diff: a timestamp of i64::MIN must not overflow.
+    if now.timestamp().abs_diff(ts) > TOLERANCE_SECS.unsigned_abs() {
         return Err(Error::InvalidSignature);
     }
     let given = signature
@@ -133,19 +134,41 @@ pub fn sign(secret: &[u8], timestamp: i64, body: &[u8]) -> String {
 pub struct Payments {
     ports: Ports,
     applications: Arc<Applications>,
+    /// Expiry entries read at a time: a bucket holds any number, read page by page.
+    page_size: usize,
 }
+
+/// Expiry entries read at a time by default.
+pub const SWEEP_PAGE: usize = 1000;
 
 impl Payments {
     pub fn new(ports: Ports, applications: Arc<Applications>) -> Self {
         Self {
             ports,
             applications,
+            page_size: SWEEP_PAGE,
         }
+    }
+
+    /// Reads expiry entries `n` at a time (a test shows paging with a small `n`).
+    pub fn with_page_size(mut self, n: usize) -> Self {
+        self.page_size = n.max(1);
+        self
     }
 
     /// `POST /v1/payments/notifications` once the signature is checked. Answers the outcome,
     /// and whether an accepted payment came after its billing's deadline.
     pub async fn notify(&self, n: &Notification) -> Result<(Outcome, bool), Error> {
+        // Part of a key: bounded first (a channel's ids are short printable text).
+        let id_ok = (1..=128).contains(&n.transaction_id.len())
+            && n.transaction_id.bytes().all(|b| b.is_ascii_graphic());
+        if !id_ok {
+            return Err(Error::invalid(
+                "transaction_id",
+                "transaction_id: 1–128 karakter tampak.",
+                "transaction_id: 1–128 visible characters.",
+            ));
+        }
         if let Some(seen) = self
             .ports
             .table
@@ -403,11 +426,9 @@ impl Payments {
 
     /// Late and duplicate payments awaiting refund, oldest first.
     pub async fn exceptions(&self) -> Result<Vec<PaymentRecord>, Error> {
-        let items = self
-            .ports
-            .table
-            .query("PAYMENT_EXCEPTIONS", "", 10_000)
-            .await?;
+        let items =
+            crate::store::query_all(self.ports.table.as_ref(), "PAYMENT_EXCEPTIONS", "", 1000)
+                .await?;
         items
             .iter()
             .map(|i| i.record().map_err(Error::from))
@@ -441,33 +462,44 @@ impl Payments {
         let mut first_incomplete = None;
         while hour <= now {
             let bucket = expiry_key(hour, "").pk;
-            let items = table.query(&bucket, "", 10_000).await?;
             let mut bucket_done = true;
-            for item in items {
-                let due = item
-                    .key
-                    .sk
-                    .split('#')
-                    .next()
-                    .and_then(|ms| ms.parse::<i64>().ok())
-                    .unwrap_or(i64::MAX);
-                if due > now.timestamp_millis() {
-                    bucket_done = false;
-                    continue;
-                }
-                let id = item
-                    .attrs
-                    .get("application_id")
-                    .and_then(|v| v.as_str())
-                    .unwrap_or_default()
-                    .to_owned();
-                match retrying(|| self.expire(&id, &item.key)).await {
-                    Ok(true) => expired += 1,
-                    Ok(false) => {}
-                    Err(e) => {
-                        tracing::error!(application = %id, error = %e, "expiry failed; retried on the next sweep");
+            // Page through the whole bucket: an hour may hold any number of expiries.
+            let mut after: Option<String> = None;
+            loop {
+                let items = table
+                    .query_from(&bucket, "", after.as_deref(), self.page_size)
+                    .await?;
+                let full = items.len() >= self.page_size;
+                after = items.last().map(|i| i.key.sk.clone());
+                for item in items {
+                    let due = item
+                        .key
+                        .sk
+                        .split('#')
+                        .next()
+                        .and_then(|ms| ms.parse::<i64>().ok())
+                        .unwrap_or(i64::MAX);
+                    if due > now.timestamp_millis() {
                         bucket_done = false;
+                        continue;
                     }
+                    let id = item
+                        .attrs
+                        .get("application_id")
+                        .and_then(|v| v.as_str())
+                        .unwrap_or_default()
+                        .to_owned();
+                    match retrying(|| self.expire(&id, &item.key)).await {
+                        Ok(true) => expired += 1,
+                        Ok(false) => {}
+                        Err(e) => {
+                            tracing::error!(application = %id, error = %e, "expiry failed; retried on the next sweep");
+                            bucket_done = false;
+                        }
+                    }
+                }
+                if !full {
+                    break;
                 }
             }
             if !bucket_done && first_incomplete.is_none() {

@@ -4,8 +4,12 @@
 //! table in the console sees no NIK. (Uniqueness never needed the clear NIK: its lock is
 //! keyed by a keyed hash, [`crate::applications::Applications::nik_ref`].)
 //!
-//! The key is derived from the deployment's secrets with HMAC-SHA256 under its own label,
-//! so it needs no parameter of its own and differs from every other key.
+//! The keys are the deployment's NIK keys ([`Secrets::nik_keys`]), a secret of their own:
+//! the newest seals, and each sealed value names its key by a short fingerprint, so a
+//! rotation (a new key in front) keeps every stored NIK readable, and every write seals
+//! under the newest key again. [`SealedTable::stale`] tells which items still need a
+//! re-seal before an old key may go. Values sealed before NIK keys existed (`v1`, under a
+//! key derived from the OTP key) still open.
 
 use std::sync::Arc;
 
@@ -25,7 +29,10 @@ use crate::{
 
 /// Attributes sealed wherever they appear.
 const SEALED_FIELDS: [&str; 1] = ["nik"];
-const PREFIX: &str = "sealed:v1:";
+/// What every sealed value starts with, whatever its version.
+const PREFIX: &str = "sealed:";
+const V1: &str = "sealed:v1:";
+const V2: &str = "sealed:v2:";
 
 /// The services' ports with the table sealing personal data.
 pub fn seal(ports: &Ports, secrets: &Secrets) -> Ports {
@@ -36,7 +43,17 @@ pub fn seal(ports: &Ports, secrets: &Secrets) -> Ports {
 
 pub struct SealedTable {
     inner: Arc<dyn Table>,
-    cipher: Aes256Gcm,
+    /// (fingerprint, cipher), newest first.
+    keys: Vec<(String, Aes256Gcm)>,
+    /// Opens `v1` values, sealed under a key derived from the OTP key.
+    legacy: Aes256Gcm,
+}
+
+/// A key's name in the values it seals: 8 hex digits of its SHA-256, which tell keys apart
+/// and say nothing about them.
+fn fingerprint(key: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(&Sha256::digest(key)[..4])
 }
 
 impl SealedTable {
@@ -44,34 +61,64 @@ impl SealedTable {
         let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&secrets.otp_key)
             .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
         mac.update(b"paspor personal data at rest v1");
-        let key = mac.finalize().into_bytes();
+        let legacy = Aes256Gcm::new(&mac.finalize().into_bytes());
+        let keys = secrets
+            .nik_keys
+            .iter()
+            .map(|k| {
+                // AES-256 takes exactly 32 bytes: a longer key is hashed down.
+                use sha2::Digest;
+                let key = Sha256::digest(k);
+                (fingerprint(k), Aes256Gcm::new(&key))
+            })
+            .collect();
         Self {
             inner,
-            cipher: Aes256Gcm::new(&key),
+            keys,
+            legacy,
         }
     }
 
     fn seal_value(&self, field: &str, clear: &str) -> Result<String, StoreError> {
+        let (kid, cipher) = self
+            .keys
+            .first()
+            .ok_or_else(|| StoreError::Corrupt("no NIK key".into()))?;
         let mut nonce = [0u8; 12];
         OsRng.fill_bytes(&mut nonce);
         let payload = aes_gcm::aead::Payload {
             msg: clear.as_bytes(),
             aad: field.as_bytes(),
         };
-        let sealed = self
-            .cipher
+        let sealed = cipher
             .encrypt(&Nonce::from(nonce), payload)
             .map_err(|_| StoreError::Corrupt("sealing failed".into()))?;
         Ok(format!(
-            "{PREFIX}{}{}",
+            "{V2}{kid}:{}{}",
             hex::encode(nonce),
             hex::encode(sealed)
         ))
     }
 
+    /// The cipher a stored value was sealed with and its hex payload; `None` for a clear
+    /// value (written before sealing existed: read as it is; the next write seals it).
+    fn cipher_of<'a>(&self, stored: &'a str) -> Result<Option<(&Aes256Gcm, &'a str)>, StoreError> {
+        if let Some(rest) = stored.strip_prefix(V2) {
+            let (kid, hexed) = rest
+                .split_once(':')
+                .ok_or_else(|| StoreError::Corrupt("sealed field".into()))?;
+            let (_, cipher) = self.keys.iter().find(|(k, _)| k == kid).ok_or_else(|| {
+                StoreError::Corrupt(format!(
+                    "sealed under NIK key {kid}, which is not configured"
+                ))
+            })?;
+            return Ok(Some((cipher, hexed)));
+        }
+        Ok(stored.strip_prefix(V1).map(|hexed| (&self.legacy, hexed)))
+    }
+
     fn open_value(&self, field: &str, stored: &str) -> Result<String, StoreError> {
-        let Some(hexed) = stored.strip_prefix(PREFIX) else {
-            // Written before sealing existed: read as it is; the next write seals it.
+        let Some((cipher, hexed)) = self.cipher_of(stored)? else {
             return Ok(stored.to_owned());
         };
         let raw = hex::decode(hexed).map_err(|_| StoreError::Corrupt("sealed field".into()))?;
@@ -86,11 +133,26 @@ impl SealedTable {
             msg: sealed,
             aad: field.as_bytes(),
         };
-        let clear = self
-            .cipher
+        let clear = cipher
             .decrypt(&Nonce::from(nonce), payload)
             .map_err(|_| StoreError::Corrupt("sealed field does not open".into()))?;
         String::from_utf8(clear).map_err(|_| StoreError::Corrupt("sealed field".into()))
+    }
+
+    /// Whether an item as stored holds a personal value that is clear or sealed under any
+    /// key but the newest: the item to re-seal (read it and write it back) before the old
+    /// key is removed.
+    pub fn stale(&self, attrs: &Attrs) -> bool {
+        let newest = self.keys.first().map(|(k, _)| format!("{V2}{k}:"));
+        let stale = std::sync::atomic::AtomicBool::new(false);
+        let mut copy = attrs.clone();
+        let _ = self.walk_attrs(&mut copy, &|_, _, stored| {
+            if newest.as_deref().is_none_or(|n| !stored.starts_with(n)) {
+                stale.store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+            Ok(stored.to_owned())
+        });
+        stale.into_inner()
     }
 
     fn walk(
@@ -199,13 +261,14 @@ impl Table for SealedTable {
         self.inner.transact(writes).await
     }
 
-    async fn query(
+    async fn query_from(
         &self,
         pk: &str,
         sk_prefix: &str,
+        after: Option<&str>,
         limit: usize,
     ) -> Result<Vec<Item>, StoreError> {
-        let mut items = self.inner.query(pk, sk_prefix, limit).await?;
+        let mut items = self.inner.query_from(pk, sk_prefix, after, limit).await?;
         for item in &mut items {
             self.open_attrs(&mut item.attrs)?;
         }
@@ -218,7 +281,20 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    fn secrets(nik_keys: &[&[u8]]) -> Secrets {
+        Secrets {
+            token_keys: vec![b"t".to_vec()],
+            otp_key: b"o".to_vec(),
+            nik_keys: nik_keys.iter().map(|k| k.to_vec()).collect(),
+            webhook_secrets: vec![],
+        }
+    }
+
     fn table() -> SealedTable {
+        table_with(&[b"nik-key-2"])
+    }
+
+    fn table_with(nik_keys: &[&[u8]]) -> SealedTable {
         struct Nothing;
         #[async_trait]
         impl Table for Nothing {
@@ -242,16 +318,17 @@ mod tests {
             async fn transact(&self, _: Vec<Write>) -> Result<(), StoreError> {
                 Ok(())
             }
-            async fn query(&self, _: &str, _: &str, _: usize) -> Result<Vec<Item>, StoreError> {
+            async fn query_from(
+                &self,
+                _: &str,
+                _: &str,
+                _: Option<&str>,
+                _: usize,
+            ) -> Result<Vec<Item>, StoreError> {
                 Ok(vec![])
             }
         }
-        let secrets = Secrets {
-            token_key: b"t".to_vec(),
-            otp_key: b"o".to_vec(),
-            webhook_secrets: vec![],
-        };
-        SealedTable::new(Arc::new(Nothing), &secrets)
+        SealedTable::new(Arc::new(Nothing), &secrets(nik_keys))
     }
 
     #[test]
@@ -283,6 +360,55 @@ mod tests {
         assert!(t.open_value("nik", &tampered).is_err());
         assert_eq!(
             t.open_value("nik", "3171014506900007").expect("legacy"),
+            "3171014506900007"
+        );
+    }
+
+    #[test]
+    fn a_rotation_keeps_every_nik_readable_and_says_what_to_reseal() {
+        let old = table_with(&[b"nik-key-1"]);
+        let rotating = table_with(&[b"nik-key-2", b"nik-key-1"]);
+        let rotated = table_with(&[b"nik-key-2"]);
+        let before = old.seal_value("nik", "3171014506900007").expect("seal");
+        assert_eq!(
+            rotating.open_value("nik", &before).expect("open"),
+            "3171014506900007"
+        );
+        let during = rotating
+            .seal_value("nik", "3171014506900007")
+            .expect("seal");
+        assert_eq!(
+            rotated.open_value("nik", &during).expect("open"),
+            "3171014506900007"
+        );
+        // Without its key a value does not open, and the error names the key.
+        let e = rotated
+            .open_value("nik", &before)
+            .expect_err("old key gone");
+        assert!(e.to_string().contains("not configured"), "{e}");
+        let attrs = |v: &str| {
+            json!({"applicant": {"nik": v}})
+                .as_object()
+                .cloned()
+                .expect("obj")
+        };
+        assert!(rotating.stale(&attrs(&before)));
+        assert!(!rotating.stale(&attrs(&during)));
+        assert!(rotating.stale(&attrs("3171014506900007")));
+        // A value sealed before NIK keys existed (v1, from the OTP key) still opens.
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(b"o").expect("hmac");
+        mac.update(b"paspor personal data at rest v1");
+        let v1 = Aes256Gcm::new(&mac.finalize().into_bytes());
+        let payload = aes_gcm::aead::Payload {
+            msg: b"3171014506900007".as_slice(),
+            aad: b"nik".as_slice(),
+        };
+        let sealed = v1
+            .encrypt(&Nonce::from([0u8; 12]), payload)
+            .expect("encrypt");
+        let stored = format!("{V1}{}{}", hex::encode([0u8; 12]), hex::encode(sealed));
+        assert_eq!(
+            rotated.open_value("nik", &stored).expect("v1"),
             "3171014506900007"
         );
     }

@@ -138,6 +138,46 @@ pub enum StoreError {
     Unavailable(String),
     #[error("corrupt record: {0}")]
     Corrupt(String),
+    /// A request the store refuses as malformed (a key over its limits): a bug upstream,
+    /// since the services bound every input that becomes part of a key.
+    #[error("invalid request to the store: {0}")]
+    Invalid(String),
+}
+
+/// DynamoDB's limits on a key: a partition key of 1–2,048 bytes, a sort key of 1–1,024.
+/// Both backends refuse a key outside them alike, before any I/O.
+pub const MAX_PK_BYTES: usize = 2048;
+pub const MAX_SK_BYTES: usize = 1024;
+
+pub fn check_key(key: &Key) -> Result<(), StoreError> {
+    check_pk(&key.pk)?;
+    if key.sk.is_empty() || key.sk.len() > MAX_SK_BYTES {
+        return Err(StoreError::Invalid(format!(
+            "sort key of {} bytes (1 to {MAX_SK_BYTES})",
+            key.sk.len()
+        )));
+    }
+    Ok(())
+}
+
+pub fn check_pk(pk: &str) -> Result<(), StoreError> {
+    if pk.is_empty() || pk.len() > MAX_PK_BYTES {
+        return Err(StoreError::Invalid(format!(
+            "partition key of {} bytes (1 to {MAX_PK_BYTES})",
+            pk.len()
+        )));
+    }
+    Ok(())
+}
+
+/// A caller's record of the answer it gives for an effect (an `Idempotency-Key`'s replay),
+/// built from the effect's result and written in the same transaction as the effect: the
+/// two are stored together or not at all, so a lost answer can always be given again.
+pub type Receipt<'a, T> = &'a (dyn Fn(&T) -> Result<Option<Write>, StoreError> + Send + Sync);
+
+/// For callers with nothing to record.
+pub fn no_receipt<T>(_: &T) -> Result<Option<Write>, StoreError> {
+    Ok(None)
 }
 
 #[async_trait]
@@ -160,10 +200,49 @@ pub trait Table: Send + Sync {
     /// All writes or none; at most 100 writes, each to a different item.
     async fn transact(&self, writes: Vec<Write>) -> Result<(), StoreError>;
 
-    /// The items of one partition whose sort key starts with `sk_prefix`, in sort-key
-    /// order, at most `limit`.
-    async fn query(&self, pk: &str, sk_prefix: &str, limit: usize)
-    -> Result<Vec<Item>, StoreError>;
+    /// The items of one partition whose sort key starts with `sk_prefix` and comes after
+    /// `after` (a page's last sort key, to read the next page), in sort-key order, at most
+    /// `limit`.
+    async fn query_from(
+        &self,
+        pk: &str,
+        sk_prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<Item>, StoreError>;
+
+    /// The first page: [`Self::query_from`] from the start.
+    async fn query(
+        &self,
+        pk: &str,
+        sk_prefix: &str,
+        limit: usize,
+    ) -> Result<Vec<Item>, StoreError> {
+        self.query_from(pk, sk_prefix, None, limit).await
+    }
+}
+
+/// Every item of a partition (under a prefix), read `page` at a time: for listings with
+/// no natural bound (a day's schedule, an audit trail), which a single capped query would
+/// silently cut.
+pub async fn query_all(
+    table: &dyn Table,
+    pk: &str,
+    sk_prefix: &str,
+    page: usize,
+) -> Result<Vec<Item>, StoreError> {
+    let mut all: Vec<Item> = Vec::new();
+    loop {
+        let after = all.last().map(|i| i.key.sk.clone());
+        let items = table
+            .query_from(pk, sk_prefix, after.as_deref(), page.max(1))
+            .await?;
+        let full = items.len() >= page.max(1);
+        all.extend(items);
+        if !full {
+            return Ok(all);
+        }
+    }
 }
 
 /// Evaluates a condition against the current attributes of an item (`None`: absent).

@@ -17,9 +17,9 @@ pub struct Claims {
     pub typ: String,
 }
 
-/// The signing keys. The secret may hold several, comma separated, newest first: the
-/// newest signs, every one verifies. Rotating is adding a key in front, then, once the
-/// longest token life has passed, removing the old one; nobody is signed out.
+/// The signing keys, newest first: the newest signs, every one verifies. Rotating is adding
+/// a key in front, then, once the longest token life has passed, removing the old one;
+/// nobody is signed out.
 pub struct TokenKeys {
     encoding: EncodingKey,
     decoding: Vec<DecodingKey>,
@@ -27,21 +27,14 @@ pub struct TokenKeys {
 }
 
 impl TokenKeys {
-    pub fn new(secret: &[u8]) -> Self {
+    /// `keys` as [`crate::Secrets::token_keys`] holds them (checked there: never empty).
+    pub fn new(keys: &[Vec<u8>]) -> Self {
         let mut validation = Validation::new(Algorithm::HS256);
         // Expiry is checked against the service clock by the caller.
         validation.validate_exp = false;
         validation.required_spec_claims.clear();
-        let mut keys: Vec<&[u8]> = secret
-            .split(|b| *b == b',')
-            .map(<[u8]>::trim_ascii)
-            .filter(|k| !k.is_empty())
-            .collect();
-        if keys.is_empty() {
-            keys.push(secret);
-        }
         Self {
-            encoding: EncodingKey::from_secret(keys[0]),
+            encoding: EncodingKey::from_secret(keys.first().map(Vec::as_slice).unwrap_or_default()),
             decoding: keys.iter().map(|k| DecodingKey::from_secret(k)).collect(),
             validation,
         }
@@ -78,7 +71,7 @@ mod tests {
 
     #[test]
     fn round_trip_and_expiry() {
-        let k = TokenKeys::new(b"secret-key-for-tests");
+        let k = TokenKeys::new(&[b"secret-key-for-tests".to_vec()]);
         let t = k.issue(&claims(100)).expect("issue");
         assert_eq!(k.verify(&t, 99_999), Some(claims(100)));
         assert_eq!(k.verify(&t, 100_000), None);
@@ -86,9 +79,12 @@ mod tests {
 
     #[test]
     fn a_rotation_keeps_old_tokens_valid_until_the_old_key_goes() {
-        let old = TokenKeys::new(b"old-key-0123456789");
-        let rotating = TokenKeys::new(b"new-key-0123456789, old-key-0123456789");
-        let rotated = TokenKeys::new(b"new-key-0123456789");
+        let old = TokenKeys::new(&[b"old-key-0123456789".to_vec()]);
+        let rotating = TokenKeys::new(&[
+            b"new-key-0123456789".to_vec(),
+            b"old-key-0123456789".to_vec(),
+        ]);
+        let rotated = TokenKeys::new(&[b"new-key-0123456789".to_vec()]);
         let before = old.issue(&claims(100)).expect("issue");
         let during = rotating.issue(&claims(100)).expect("issue");
         assert_eq!(rotating.verify(&before, 0), Some(claims(100)));
@@ -99,8 +95,8 @@ mod tests {
 
     #[test]
     fn forged_or_tampered() {
-        let k = TokenKeys::new(b"secret-key-for-tests");
-        let other = TokenKeys::new(b"another-key");
+        let k = TokenKeys::new(&[b"secret-key-for-tests".to_vec()]);
+        let other = TokenKeys::new(&[b"another-key".to_vec()]);
         let t = other.issue(&claims(100)).expect("issue");
         assert_eq!(k.verify(&t, 0), None);
         let good = k.issue(&claims(100)).expect("issue");

@@ -1,6 +1,52 @@
-//! Input rules for accounts: email, Indonesian mobile number, password, name.
+//! Input rules: email, Indonesian mobile number, password, name; the dates and the ids
+//! that come from a request, bounded before any arithmetic or key is made of them.
 
-use crate::error::FieldError;
+use chrono::NaiveDate;
+
+use crate::error::{Error, FieldError};
+
+/// The dates the service deals in: birth dates from 1900, appointments up to 2199. Chrono
+/// accepts years of ±262,143; a date outside this range is refused before any arithmetic,
+/// so none can overflow.
+pub const EARLIEST_DATE: NaiveDate = match NaiveDate::from_ymd_opt(1900, 1, 1) {
+    Some(d) => d,
+    None => NaiveDate::MIN,
+};
+pub const LATEST_DATE: NaiveDate = match NaiveDate::from_ymd_opt(2199, 12, 31) {
+    Some(d) => d,
+    None => NaiveDate::MAX,
+};
+
+/// A date from a request, within [`EARLIEST_DATE`]..=[`LATEST_DATE`].
+pub fn check_date(field: &str, date: NaiveDate) -> Result<NaiveDate, FieldError> {
+    if (EARLIEST_DATE..=LATEST_DATE).contains(&date) {
+        Ok(date)
+    } else {
+        Err(FieldError::new(
+            field,
+            "Tanggal di luar rentang layanan (1900-01-01 sampai 2199-12-31).",
+            "The date is outside the service's range (1900-01-01 to 2199-12-31).",
+        ))
+    }
+}
+
+/// The longest id accepted from a request (a ULID has 26 characters; an office id is a
+/// short name): far below DynamoDB's key limits, so no key built from ids can exceed them.
+pub const MAX_ID_LEN: usize = 64;
+
+/// Whether `id` can name something: 1–64 ASCII letters, digits, `-` or `_` (ULIDs, and
+/// the seed's `jakarta-pusat`). Anything else names nothing: looked up, it is not found.
+pub fn is_id(id: &str) -> bool {
+    (1..=MAX_ID_LEN).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// [`check_date`] as a request error.
+pub fn date(field: &str, date: NaiveDate) -> Result<NaiveDate, Error> {
+    check_date(field, date).map_err(|e| Error::Invalid(vec![e]))
+}
 
 pub const PASSWORD_MIN: usize = 8;
 pub const PASSWORD_MAX: usize = 128;
@@ -100,6 +146,33 @@ pub fn check_name(field: &str, name: &str) -> Result<(), FieldError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dates_outside_the_service_are_refused() {
+        let d = |y, m, day| NaiveDate::from_ymd_opt(y, m, day).expect("date");
+        assert!(check_date("from", d(2026, 12, 1)).is_ok());
+        assert!(check_date("birth_date", d(1900, 1, 1)).is_ok());
+        assert!(check_date("to", d(2199, 12, 31)).is_ok());
+        for bad in [
+            NaiveDate::MIN,
+            NaiveDate::MAX,
+            d(1899, 12, 31),
+            d(2200, 1, 1),
+            d(262142, 12, 31),
+        ] {
+            let e = check_date("from", bad).expect_err("out of range");
+            assert_eq!(e.field, "from");
+        }
+    }
+
+    #[test]
+    fn ids() {
+        assert!(is_id("jakarta-pusat") && is_id("01HZY3J5K8X9ABCDEFGHJKMNPQ") && is_id("a_b"));
+        for bad in ["", "a b", "a/b", "ñ", &"x".repeat(65), "a#b"] {
+            assert!(!is_id(bad), "{bad}");
+        }
+        assert!(is_id(&"x".repeat(64)));
+    }
 
     #[test]
     fn emails() {

@@ -255,6 +255,7 @@ impl From<Error> for ApiError {
             Error::NotBookedToday => Self::new(S::CONFLICT, code, "Jadwal permohonan ini bukan hari ini di kantor ini.", "This application is not booked for today at this office."),
             Error::Forbidden => Self::new(S::FORBIDDEN, code, "Anda tidak berwenang untuk tindakan ini.", "You are not allowed to do this."),
             Error::IdempotencyKeyReused => Self::new(S::UNPROCESSABLE_ENTITY, code, "Idempotency-Key ini sudah dipakai untuk permintaan lain.", "This Idempotency-Key was used for a different request."),
+            Error::IdempotencyInProgress { retry_after_secs } => Self::new(S::CONFLICT, code, "Permintaan pertama dengan Idempotency-Key ini masih diproses. Tunggu sebentar, lalu kirim ulang untuk mendapat jawabannya.", "The first request with this Idempotency-Key is still being processed. Wait a moment, then send it again for its answer.").retry_after(retry_after_secs),
             Error::Conflict => Self::new(S::CONFLICT, code, "Data berubah saat diproses. Coba lagi.", "The data changed meanwhile. Try again."),
             Error::RateLimited { retry_after_secs } => Self::new(
                 S::TOO_MANY_REQUESTS,

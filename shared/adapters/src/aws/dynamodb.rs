@@ -13,7 +13,9 @@ use aws_sdk_dynamodb::{
         Update as DynamoUpdate,
     },
 };
-use paspor_domain::store::{Attrs, Cond, Item, Key, StoreError, Table, Update, Write};
+use paspor_domain::store::{
+    Attrs, Cond, Item, Key, StoreError, Table, Update, Write, check_key, check_pk,
+};
 use serde_dynamo::aws_sdk_dynamodb_1::{from_item, to_attribute_value, to_item};
 
 type AttrMap = HashMap<String, AttributeValue>;
@@ -267,6 +269,7 @@ impl DynamoTable {
 #[async_trait]
 impl Table for DynamoTable {
     async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError> {
+        check_key(key)?;
         let out = self
             .client
             .get_item()
@@ -286,6 +289,7 @@ impl Table for DynamoTable {
     }
 
     async fn put(&self, item: Item, cond: Option<Cond>) -> Result<(), StoreError> {
+        check_key(&item.key)?;
         let mut ex = Expr::default();
         let cond = cond.as_ref().map(|c| ex.cond(c)).transpose()?;
         self.client
@@ -307,6 +311,7 @@ impl Table for DynamoTable {
         update: Update,
         cond: Option<Cond>,
     ) -> Result<Attrs, StoreError> {
+        check_key(key)?;
         let mut ex = Expr::default();
         let expr = ex.update(&update)?;
         let cond = cond.as_ref().map(|c| ex.cond(c)).transpose()?;
@@ -327,6 +332,7 @@ impl Table for DynamoTable {
     }
 
     async fn delete(&self, key: &Key, cond: Option<Cond>) -> Result<(), StoreError> {
+        check_key(key)?;
         let mut ex = Expr::default();
         let cond = cond.as_ref().map(|c| ex.cond(c)).transpose()?;
         self.client
@@ -343,6 +349,14 @@ impl Table for DynamoTable {
     }
 
     async fn transact(&self, writes: Vec<Write>) -> Result<(), StoreError> {
+        for w in &writes {
+            check_key(match w {
+                Write::Put { item, .. } => &item.key,
+                Write::Update { key, .. }
+                | Write::Delete { key, .. }
+                | Write::Check { key, .. } => key,
+            })?;
+        }
         let items = writes
             .iter()
             .map(|w| self.transact_item(w))
@@ -380,14 +394,18 @@ impl Table for DynamoTable {
         }
     }
 
-    async fn query(
+    async fn query_from(
         &self,
         pk: &str,
         sk_prefix: &str,
+        after: Option<&str>,
         limit: usize,
     ) -> Result<Vec<Item>, StoreError> {
+        check_pk(pk)?;
         let mut items = Vec::new();
-        let mut start: Option<AttrMap> = None;
+        // A page starts after a key, as DynamoDB's own pages do.
+        let mut start: Option<AttrMap> =
+            after.map(|sk| key_map(&Key::new(pk.to_owned(), sk.to_owned())));
         loop {
             let mut ex = Expr::default();
             let (pk_name, sk_name) = (ex.name("pk"), ex.name("sk"));

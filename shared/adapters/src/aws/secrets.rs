@@ -2,8 +2,9 @@
 
 use paspor_domain::Secrets;
 
-/// Reads `<prefix>/token-key`, `<prefix>/otp-key` and `<prefix>/webhook-secrets` (comma
-/// separated, for rotation) in one call.
+/// Reads `<prefix>/token-key`, `<prefix>/otp-key`, `<prefix>/nik-key` and
+/// `<prefix>/webhook-secrets` in one call: keys as text (hex or base64, comma separated
+/// where several are valid during a rotation), each at least 32 bytes, or the start fails.
 pub async fn load_secrets(sdk: &aws_config::SdkConfig, prefix: &str) -> Result<Secrets, String> {
     load_secrets_from(sdk, None, prefix).await
 }
@@ -19,7 +20,8 @@ pub async fn load_secrets_from(
         conf = conf.endpoint_url(url);
     }
     let client = aws_sdk_ssm::Client::from_conf(conf.build());
-    let names = ["token-key", "otp-key", "webhook-secrets"].map(|n| format!("{prefix}/{n}"));
+    let names =
+        ["token-key", "otp-key", "nik-key", "webhook-secrets"].map(|n| format!("{prefix}/{n}"));
     let out = client
         .get_parameters()
         .set_names(Some(names.to_vec()))
@@ -40,13 +42,15 @@ pub async fn load_secrets_from(
             .map(str::to_owned)
             .ok_or_else(|| format!("SSM parameter {name} is missing"))
     };
-    Ok(Secrets {
-        token_key: value(&names[0])?.into_bytes(),
-        otp_key: value(&names[1])?.into_bytes(),
-        webhook_secrets: value(&names[2])?
-            .split(',')
-            .map(|s| s.trim().as_bytes().to_vec())
-            .filter(|s| !s.is_empty())
-            .collect(),
-    })
+    let webhook_secrets = value(&names[3])?
+        .split(',')
+        .map(|s| s.trim().as_bytes().to_vec())
+        .filter(|s| !s.is_empty())
+        .collect();
+    Secrets::from_text(
+        &value(&names[0])?,
+        &value(&names[1])?,
+        &value(&names[2])?,
+        webhook_secrets,
+    )
 }

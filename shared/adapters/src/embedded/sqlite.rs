@@ -8,7 +8,8 @@ use std::{
 
 use async_trait::async_trait;
 use paspor_domain::store::{
-    Attrs, Cond, Item, Key, StoreError, Table, Update, Write, apply_update, holds,
+    Attrs, Cond, Item, Key, StoreError, Table, Update, Write, apply_update, check_key, check_pk,
+    holds,
 };
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 
@@ -126,12 +127,14 @@ fn write_key(w: &Write) -> &Key {
 #[async_trait]
 impl Table for SqliteTable {
     async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError> {
+        check_key(key)?;
         let key = key.clone();
         self.with_tx(move |tx| Ok(read(tx, &key)?.map(|attrs| Item { key, attrs })))
             .await
     }
 
     async fn put(&self, item: Item, cond: Option<Cond>) -> Result<(), StoreError> {
+        check_key(&item.key)?;
         self.with_tx(move |tx| {
             check(cond.as_ref(), read(tx, &item.key)?.as_ref(), None)?;
             store(tx, &item.key, &item.attrs)
@@ -145,6 +148,7 @@ impl Table for SqliteTable {
         update: Update,
         cond: Option<Cond>,
     ) -> Result<Attrs, StoreError> {
+        check_key(key)?;
         let key = key.clone();
         self.with_tx(move |tx| {
             let current = read(tx, &key)?;
@@ -157,6 +161,7 @@ impl Table for SqliteTable {
     }
 
     async fn delete(&self, key: &Key, cond: Option<Cond>) -> Result<(), StoreError> {
+        check_key(key)?;
         let key = key.clone();
         self.with_tx(move |tx| {
             check(cond.as_ref(), read(tx, &key)?.as_ref(), None)?;
@@ -171,6 +176,7 @@ impl Table for SqliteTable {
                 "more than 100 writes in a transaction".into(),
             ));
         }
+        writes.iter().try_for_each(|w| check_key(write_key(w)))?;
         let mut seen = std::collections::HashSet::new();
         if !writes.iter().all(|w| seen.insert(write_key(w).clone())) {
             return Err(StoreError::Unavailable(
@@ -206,24 +212,33 @@ impl Table for SqliteTable {
         .await
     }
 
-    async fn query(
+    async fn query_from(
         &self,
         pk: &str,
         sk_prefix: &str,
+        after: Option<&str>,
         limit: usize,
     ) -> Result<Vec<Item>, StoreError> {
+        check_pk(pk)?;
         let pk = pk.to_owned();
         let prefix = sk_prefix.to_owned();
+        let after = after.map(str::to_owned);
         self.with_tx(move |tx| {
             let mut stmt = tx
                 .prepare_cached(
                     "SELECT sk, attrs FROM items WHERE pk = ?1 AND substr(sk, 1, ?3) = ?2
-                     ORDER BY sk LIMIT ?4",
+                     AND (?5 IS NULL OR sk > ?5) ORDER BY sk LIMIT ?4",
                 )
                 .map_err(unavailable)?;
             let rows = stmt
                 .query_map(
-                    params![pk, prefix, prefix.chars().count() as i64, limit as i64],
+                    params![
+                        pk,
+                        prefix,
+                        prefix.chars().count() as i64,
+                        limit as i64,
+                        after
+                    ],
                     |row| Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?)),
                 )
                 .map_err(unavailable)?;
