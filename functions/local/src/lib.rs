@@ -9,7 +9,7 @@ use clap::Parser;
 mod uploads;
 
 use chrono::TimeDelta;
-use paspor_adapters::embedded::{Embedded, OffsetClock, SqliteQueue};
+use paspor_adapters::embedded::{AdvanceError, Embedded, OffsetClock, SqliteQueue};
 use paspor_domain::{booking::BookingConfig, offices::demo_offices};
 use paspor_http::{ApiError, AppState, Json, Routes, Settings};
 use paspor_worker::{JobError, Worker};
@@ -117,24 +117,24 @@ struct ClockBody {
 }
 
 /// `POST /_local/clock`: moves the one clock forward, so deadlines and lockouts can be
-/// reached in tests and demos without waiting.
+/// reached in tests and demos without waiting. Never backwards, and never so far that time
+/// would overflow (the offset is kept on disk: a bad one would outlive a restart).
 fn local_routes(clock: Arc<OffsetClock>) -> Routes {
     Routes::new().post(
         "/_local/clock",
         move |Json(body): Json<ClockBody>| async move {
-            if body.advance_secs < 0 {
-                return Err(ApiError::new(
-                    http::StatusCode::BAD_REQUEST,
-                    "invalid_request",
-                    "Jam hanya bisa dimajukan.",
-                    "The clock only moves forward.",
-                ));
-            }
-            let now = clock.advance(body.advance_secs).map_err(|e| {
-                tracing::error!(error = %e, "clock");
-                ApiError::internal()
+            let now = clock.advance(body.advance_secs).map_err(|e| match e {
+                AdvanceError::OutOfRange => ApiError::from(paspor_domain::Error::invalid(
+                    "advance_secs",
+                    "Jam hanya bisa dimajukan, paling jauh sekitar 100 tahun.",
+                    "The clock only moves forward, at most about 100 years.",
+                )),
+                AdvanceError::Io(e) => {
+                    tracing::error!(error = %e, "clock");
+                    ApiError::internal()
+                }
             })?;
-            Ok(axum::Json(serde_json::json!({ "now": now.to_rfc3339() })))
+            Ok::<_, ApiError>(axum::Json(serde_json::json!({ "now": now.to_rfc3339() })))
         },
     )
 }

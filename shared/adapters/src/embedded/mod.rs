@@ -11,7 +11,7 @@ mod sqlite;
 
 use std::{path::Path, sync::Arc};
 
-pub use clock::OffsetClock;
+pub use clock::{AdvanceError, MAX_OFFSET_SECS, OffsetClock};
 pub use documents::{DiskDocuments, LocalPolicy, PolicyError, UPLOAD_PATH};
 pub use outbox::OutboxMailer;
 pub use queue::{ClaimedJob, SqliteQueue};
