@@ -58,7 +58,7 @@ pub fn load_or_create_secrets(
 }
 
 #[cfg(unix)]
-fn write_private(path: &Path, raw: &[u8]) -> Result<(), EmbeddedError> {
+pub(super) fn write_private(path: &Path, raw: &[u8]) -> Result<(), EmbeddedError> {
     use std::{io::Write, os::unix::fs::OpenOptionsExt};
     let mut f = std::fs::OpenOptions::new()
         .write(true)
@@ -70,6 +70,6 @@ fn write_private(path: &Path, raw: &[u8]) -> Result<(), EmbeddedError> {
 }
 
 #[cfg(not(unix))]
-fn write_private(path: &Path, raw: &[u8]) -> Result<(), EmbeddedError> {
+pub(super) fn write_private(path: &Path, raw: &[u8]) -> Result<(), EmbeddedError> {
     Ok(std::fs::write(path, raw)?)
 }
