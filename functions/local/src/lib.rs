@@ -12,7 +12,9 @@ use chrono::TimeDelta;
 use paspor_adapters::embedded::{
     AdvanceError, Embedded, OffsetClock, SqliteQueue, load_or_create_local_credentials,
 };
-use paspor_domain::{booking::BookingConfig, offices::demo_offices};
+use paspor_domain::{
+    booking::BookingConfig, offices::demo_offices, ratelimit::DEFAULT_ADDRESS_PER_MINUTE,
+};
 use paspor_http::{ApiError, AppState, Json, Routes, Settings};
 use paspor_worker::{JobError, Worker};
 use serde::Deserialize;
@@ -50,6 +52,10 @@ pub struct Config {
     /// Rate limits per address and account ("off" for load tests from one address).
     #[arg(long, env = "PASPOR_RATE_LIMITS", default_value = "on")]
     pub rate_limits: String,
+    /// Requests a minute from one client address to one family of routes (sign-up,
+    /// sign-in, codes, booking) before it is refused: an abuse ceiling (SECURITY.md).
+    #[arg(long, env = "PASPOR_ADDRESS_LIMIT_PER_MINUTE", default_value_t = DEFAULT_ADDRESS_PER_MINUTE)]
+    pub address_limit_per_minute: i64,
     /// Days an application's documents are kept after its decision.
     #[arg(long, env = "PASPOR_DOCUMENT_RETENTION_DAYS", default_value_t = 30)]
     pub document_retention_days: u32,
@@ -91,6 +97,7 @@ impl Local {
             },
             ops_token: Some(ops_token),
             rate_limits: paspor_http::state::rate_limits_on(Some(&config.rate_limits)),
+            address_limit_per_minute: config.address_limit_per_minute,
             document_retention_days: i64::from(config.document_retention_days),
         };
         let state = AppState::new(embedded.ports(), &embedded.secrets, settings);
