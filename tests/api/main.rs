@@ -15,6 +15,8 @@ mod template;
 
 use paspor_tests::local::LocalServer;
 
+pub const BIN: &str = env!("CARGO_BIN_EXE_paspor-local");
+
 pub fn server() -> LocalServer {
-    LocalServer::start(env!("CARGO_BIN_EXE_paspor-local"))
+    LocalServer::start(BIN)
 }

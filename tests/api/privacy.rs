@@ -122,3 +122,20 @@ async fn a_whole_journey_logs_no_personal_data_and_stores_no_clear_nik() {
     let applicants = s.get("/v1/applicants", Some(&token)).await;
     assert_eq!(applicants.body["items"][0]["nik"], nik.as_str());
 }
+
+#[tokio::test]
+async fn rate_limit_windows_store_no_client_address() {
+    let s = crate::server();
+    let who = email("alamat");
+    s.verified_account(&who, "kata-sandi-alamat").await;
+    let a = s
+        .post(
+            "/v1/sessions",
+            json!({"email": who, "password": "kata-sandi-alamat"}),
+        )
+        .await;
+    assert_eq!(a.status, 200, "{:?}", a.body);
+    // Every request came from 127.0.0.1 and was counted per address; none kept it.
+    let holding = files_containing(&s.data_dir, b"127.0.0.1");
+    assert!(holding.is_empty(), "the client address is in {holding:?}");
+}

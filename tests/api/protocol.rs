@@ -88,6 +88,29 @@ async fn local_clock_moves_forward_only() {
     assert!(now >= 2026, "{}", a.body);
     let back = s.post("/_local/clock", json!({"advance_secs": -5})).await;
     assert_eq!((back.status, back.code()), (400, "invalid_request"));
+    assert_eq!(back.str("/errors/0/field"), "advance_secs");
+}
+
+#[tokio::test]
+async fn local_clock_refuses_a_move_past_a_century_and_keeps_the_folder_usable() {
+    let s = server();
+    for secs in [9_000_000_000_000_i64, i64::MAX, 101 * 366 * 86_400] {
+        let a = s.post("/_local/clock", json!({"advance_secs": secs})).await;
+        assert_eq!(
+            (a.status, a.code()),
+            (400, "invalid_request"),
+            "{secs}: {:?}",
+            a.body
+        );
+        assert_eq!(a.header("content-type"), Some("application/problem+json"));
+        assert_eq!(a.str("/errors/0/field"), "advance_secs");
+    }
+    // Nothing was kept: the clock and the data folder still work, after a restart too.
+    assert_eq!(s.get("/v1/offices", None).await.status, 200);
+    let s = s.restart();
+    let a = s.post("/_local/clock", json!({"advance_secs": 60})).await;
+    assert_eq!(a.status, 200, "{:?}", a.body);
+    assert_eq!(s.get("/v1/offices", None).await.status, 200);
 }
 
 fn chrono_like_year(rfc3339: &str) -> i32 {

@@ -9,6 +9,8 @@ use std::{
     time::{Duration, Instant},
 };
 
+use paspor_adapters::embedded::Embedded;
+use paspor_domain::accounts::{Accounts, AccountsConfig};
 use serde_json::Value;
 
 use crate::fixture::read_outbox;
@@ -73,11 +75,44 @@ impl LocalServer {
     }
 
     /// Starts the server on a fresh data directory with extra flags.
-    pub fn start_with(bin: &str, extra: &[&str]) -> Self {
+    pub fn start_with(bin: &str, flags: &[&str]) -> Self {
         let tmp = tempfile::tempdir().expect("tempdir");
-        let mut server = Self::spawn(bin, tmp.path(), extra);
+        let mut server = Self::spawn(bin, tmp.path(), flags);
         server._tmp = Some(tmp);
         server
+    }
+
+    /// Starts the server (with extra flags) on a fresh data directory holding `n` verified
+    /// accounts, imported as a migration would (no sign-up, no email, one password hash),
+    /// and answers it with their access tokens.
+    pub async fn start_with_accounts(bin: &str, n: usize, flags: &[&str]) -> (Self, Vec<String>) {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let tokens = {
+            let embedded = Embedded::open(tmp.path(), vec![]).expect("open the data directory");
+            let accounts = Accounts::new(
+                embedded.ports(),
+                &embedded.secrets,
+                AccountsConfig::default(),
+            );
+            let hash = Accounts::hash("kata-sandi-impor").await.expect("hash");
+            let mut tokens = Vec::with_capacity(n);
+            for i in 0..n {
+                let id = accounts
+                    .import_verified(
+                        &email(&format!("impor{i}")),
+                        "Warga Impor",
+                        "081298765432",
+                        &hash,
+                    )
+                    .await
+                    .expect("import");
+                tokens.push(accounts.session(&id).expect("session").access_token);
+            }
+            tokens
+        };
+        let mut server = Self::spawn(bin, tmp.path(), flags);
+        server._tmp = Some(tmp);
+        (server, tokens)
     }
 
     /// Starts the server on an existing data directory.

@@ -27,7 +27,7 @@ async fn sign_up(
     RequestLang(lang): RequestLang,
     Json(body): Json<SignUpBody>,
 ) -> Result<impl IntoResponse, ApiError> {
-    state.limits.hit(rules::SIGN_UP_PER_IP, &ip).await?;
+    state.limits.hit_address(rules::SIGN_UP_PER_IP, &ip).await?;
     let input = SignUp {
         email: body.email,
         password: body.password,
@@ -49,7 +49,7 @@ async fn sign_in(
     ClientIp(ip): ClientIp,
     Json(body): Json<SignInBody>,
 ) -> Result<impl IntoResponse, ApiError> {
-    state.limits.hit(rules::SIGN_IN_PER_IP, &ip).await?;
+    state.limits.hit_address(rules::SIGN_IN_PER_IP, &ip).await?;
     // Per login as well, beside the lockout after failures: a script spreading guesses over
     // many addresses still meets this budget.
     let login = body.email.trim().to_lowercase();

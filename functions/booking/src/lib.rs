@@ -206,13 +206,14 @@ async fn reschedule(
     .await
 }
 
-/// Touts script bookings: a person books a handful of times a minute at most.
+/// Touts script bookings: a person books a handful of times a minute at most. The account
+/// first, so one tout over its budget spends nothing of its neighbours' address.
 async fn limit_booking(state: &AppState, ip: &str, account_id: &str) -> Result<(), ApiError> {
-    state.limits.hit(rules::BOOKING_PER_IP, ip).await?;
     state
         .limits
         .hit(rules::BOOKING_PER_ACCOUNT, account_id)
         .await?;
+    state.limits.hit_address(rules::BOOKING_PER_IP, ip).await?;
     Ok(())
 }
 

@@ -9,8 +9,12 @@ use clap::Parser;
 mod uploads;
 
 use chrono::TimeDelta;
-use paspor_adapters::embedded::{Embedded, OffsetClock, SqliteQueue};
-use paspor_domain::{booking::BookingConfig, offices::demo_offices};
+use paspor_adapters::embedded::{
+    AdvanceError, Embedded, OffsetClock, SqliteQueue, load_or_create_local_credentials,
+};
+use paspor_domain::{
+    booking::BookingConfig, offices::demo_offices, ratelimit::DEFAULT_ADDRESS_PER_MINUTE,
+};
 use paspor_http::{ApiError, AppState, Json, Routes, Settings};
 use paspor_worker::{JobError, Worker};
 use serde::Deserialize;
@@ -32,15 +36,13 @@ pub struct Config {
     #[arg(long, env = "PASPOR_SEED", value_parser = ["demo"])]
     pub seed: Option<String>,
     /// Payment channels' webhook secrets, comma separated (several during a rotation).
-    #[arg(
-        long,
-        env = "PASPOR_WEBHOOK_SECRET",
-        default_value = "local-webhook-secret"
-    )]
-    pub webhook_secret: String,
-    /// The operators' bearer token for `/v1/ops/`.
-    #[arg(long, env = "PASPOR_OPS_TOKEN", default_value = "local-ops-token")]
-    pub ops_token: String,
+    /// Without it, one generated for the data directory (see `local-credentials.json`).
+    #[arg(long, env = "PASPOR_WEBHOOK_SECRET")]
+    pub webhook_secret: Option<String>,
+    /// The operators' bearer token for `/v1/ops/`. Without it, one generated for the data
+    /// directory (see `local-credentials.json`).
+    #[arg(long, env = "PASPOR_OPS_TOKEN")]
+    pub ops_token: Option<String>,
     /// How long a billing stays payable.
     #[arg(long, env = "PASPOR_PAYMENT_TTL_SECS", default_value_t = 7200)]
     pub payment_ttl_secs: u64,
@@ -50,6 +52,10 @@ pub struct Config {
     /// Rate limits per address and account ("off" for load tests from one address).
     #[arg(long, env = "PASPOR_RATE_LIMITS", default_value = "on")]
     pub rate_limits: String,
+    /// Requests a minute from one client address to one family of routes (sign-up,
+    /// sign-in, codes, booking) before it is refused: an abuse ceiling (SECURITY.md).
+    #[arg(long, env = "PASPOR_ADDRESS_LIMIT_PER_MINUTE", default_value_t = DEFAULT_ADDRESS_PER_MINUTE)]
+    pub address_limit_per_minute: i64,
     /// Days an application's documents are kept after its decision.
     #[arg(long, env = "PASPOR_DOCUMENT_RETENTION_DAYS", default_value_t = 30)]
     pub document_retention_days: u32,
@@ -62,16 +68,26 @@ pub struct Config {
 pub struct Local {
     pub embedded: Embedded,
     pub state: AppState,
+    /// Where the generated ops token and webhook secret are kept.
+    pub credentials_file: PathBuf,
 }
 
 impl Local {
     pub fn open(config: &Config) -> anyhow::Result<Self> {
-        let webhook = config
+        let (generated, credentials_file) = load_or_create_local_credentials(&config.data_dir)?;
+        let webhook_secret = config
             .webhook_secret
+            .as_deref()
+            .unwrap_or(&generated.webhook_secret);
+        let webhook = webhook_secret
             .split(',')
             .map(|s| s.trim().as_bytes().to_vec())
             .filter(|s| !s.is_empty())
             .collect();
+        let ops_token = config
+            .ops_token
+            .clone()
+            .unwrap_or_else(|| generated.ops_token.clone());
         let embedded = Embedded::open(&config.data_dir, webhook)?;
         let settings = Settings {
             booking: BookingConfig {
@@ -79,12 +95,17 @@ impl Local {
                 availability_ttl: Duration::from_millis(config.availability_ttl_ms),
                 ..BookingConfig::default()
             },
-            ops_token: Some(config.ops_token.clone()),
+            ops_token: Some(ops_token),
             rate_limits: paspor_http::state::rate_limits_on(Some(&config.rate_limits)),
+            address_limit_per_minute: config.address_limit_per_minute,
             document_retention_days: i64::from(config.document_retention_days),
         };
         let state = AppState::new(embedded.ports(), &embedded.secrets, settings);
-        Ok(Self { embedded, state })
+        Ok(Self {
+            embedded,
+            state,
+            credentials_file,
+        })
     }
 
     /// Every function's routes, the local-only ones, the upload target, and the web client
@@ -117,24 +138,24 @@ struct ClockBody {
 }
 
 /// `POST /_local/clock`: moves the one clock forward, so deadlines and lockouts can be
-/// reached in tests and demos without waiting.
+/// reached in tests and demos without waiting. Never backwards, and never so far that time
+/// would overflow (the offset is kept on disk: a bad one would outlive a restart).
 fn local_routes(clock: Arc<OffsetClock>) -> Routes {
     Routes::new().post(
         "/_local/clock",
         move |Json(body): Json<ClockBody>| async move {
-            if body.advance_secs < 0 {
-                return Err(ApiError::new(
-                    http::StatusCode::BAD_REQUEST,
-                    "invalid_request",
-                    "Jam hanya bisa dimajukan.",
-                    "The clock only moves forward.",
-                ));
-            }
-            let now = clock.advance(body.advance_secs).map_err(|e| {
-                tracing::error!(error = %e, "clock");
-                ApiError::internal()
+            let now = clock.advance(body.advance_secs).map_err(|e| match e {
+                AdvanceError::OutOfRange => ApiError::from(paspor_domain::Error::invalid(
+                    "advance_secs",
+                    "Jam hanya bisa dimajukan, paling jauh sekitar 100 tahun.",
+                    "The clock only moves forward, at most about 100 years.",
+                )),
+                AdvanceError::Io(e) => {
+                    tracing::error!(error = %e, "clock");
+                    ApiError::internal()
+                }
             })?;
-            Ok(axum::Json(serde_json::json!({ "now": now.to_rfc3339() })))
+            Ok::<_, ApiError>(axum::Json(serde_json::json!({ "now": now.to_rfc3339() })))
         },
     )
 }
@@ -207,6 +228,11 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         .documents
         .set_base_url(&format!("http://{addr}"));
     tracing::info!(%addr, data_dir = %config.data_dir.display(), "paspor-local listening");
+    // Where, never what: the values stay in the file (or the caller's own flags).
+    println!(
+        "ops token and webhook secret (unless --ops-token / --webhook-secret): {}",
+        local.credentials_file.display()
+    );
     println!("paspor-local listening on http://{addr}");
     axum::serve(
         listener,

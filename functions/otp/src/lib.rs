@@ -25,7 +25,7 @@ async fn verify(
     ClientIp(ip): ClientIp,
     Json(body): Json<VerifyBody>,
 ) -> Result<impl IntoResponse, ApiError> {
-    state.limits.hit(rules::OTP_PER_IP, &ip).await?;
+    state.limits.hit_address(rules::OTP_PER_IP, &ip).await?;
     Ok(axum::Json(
         state.accounts.verify(&body.email, &body.code).await?,
     ))
@@ -43,7 +43,7 @@ async fn resend(
     RequestLang(lang): RequestLang,
     Json(body): Json<ResendBody>,
 ) -> Result<StatusCode, ApiError> {
-    state.limits.hit(rules::OTP_PER_IP, &ip).await?;
+    state.limits.hit_address(rules::OTP_PER_IP, &ip).await?;
     state
         .accounts
         .resend(&body.email, body.purpose, lang)
@@ -62,7 +62,7 @@ async fn forgot(
     RequestLang(lang): RequestLang,
     Json(body): Json<ForgotBody>,
 ) -> Result<StatusCode, ApiError> {
-    state.limits.hit(rules::OTP_PER_IP, &ip).await?;
+    state.limits.hit_address(rules::OTP_PER_IP, &ip).await?;
     state
         .accounts
         .resend(&body.email, Purpose::PasswordReset, lang)
@@ -82,7 +82,7 @@ async fn reset(
     ClientIp(ip): ClientIp,
     Json(body): Json<ResetBody>,
 ) -> Result<StatusCode, ApiError> {
-    state.limits.hit(rules::OTP_PER_IP, &ip).await?;
+    state.limits.hit_address(rules::OTP_PER_IP, &ip).await?;
     state
         .accounts
         .reset_password(&body.email, &body.code, &body.new_password)

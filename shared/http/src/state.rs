@@ -9,7 +9,7 @@ use paspor_domain::{
     booking::{Booking, BookingConfig},
     operations::Operations,
     payments::Payments,
-    ratelimit::RateLimiter,
+    ratelimit::{DEFAULT_ADDRESS_PER_MINUTE, RateLimitConfig, RateLimiter},
 };
 
 /// Policy knobs, from flags locally and from the environment on Lambda.
@@ -21,6 +21,9 @@ pub struct Settings {
     /// Per-address and per-account rate limits (`PASPOR_RATE_LIMITS=off` turns them off,
     /// for the contract fuzzer and load benchmarks that come from one address on purpose).
     pub rate_limits: bool,
+    /// Requests a minute from one client address to one family of routes
+    /// (`PASPOR_ADDRESS_LIMIT_PER_MINUTE`): an abuse ceiling, sized in SECURITY.md.
+    pub address_limit_per_minute: i64,
     /// Days an application's documents are kept after its decision
     /// (`PASPOR_DOCUMENT_RETENTION_DAYS`).
     pub document_retention_days: i64,
@@ -32,14 +35,15 @@ impl Default for Settings {
             booking: BookingConfig::default(),
             ops_token: None,
             rate_limits: true,
+            address_limit_per_minute: DEFAULT_ADDRESS_PER_MINUTE,
             document_retention_days: paspor_domain::operations::DEFAULT_DOCUMENT_RETENTION_DAYS,
         }
     }
 }
 
 impl Settings {
-    /// `PASPOR_PAYMENT_TTL_SECS`, `PASPOR_AVAILABILITY_TTL_MS` and `PASPOR_RATE_LIMITS`,
-    /// where set.
+    /// `PASPOR_PAYMENT_TTL_SECS`, `PASPOR_AVAILABILITY_TTL_MS`, `PASPOR_RATE_LIMITS` and
+    /// `PASPOR_ADDRESS_LIMIT_PER_MINUTE`, where set.
     pub fn from_env() -> Self {
         let mut s = Self::default();
         let num = |name: &str| std::env::var(name).ok().and_then(|v| v.parse::<u64>().ok());
@@ -51,6 +55,9 @@ impl Settings {
         }
         if let Some(days) = num("PASPOR_DOCUMENT_RETENTION_DAYS") {
             s.document_retention_days = days as i64;
+        }
+        if let Some(n) = num("PASPOR_ADDRESS_LIMIT_PER_MINUTE") {
+            s.address_limit_per_minute = i64::try_from(n).unwrap_or(i64::MAX);
         }
         s.rate_limits = rate_limits_on(std::env::var("PASPOR_RATE_LIMITS").ok().as_deref());
         s
@@ -97,7 +104,14 @@ impl AppState {
                     .with_document_retention_days(settings.document_retention_days),
             ),
             ops_token: settings.ops_token.filter(|t| !t.is_empty()).map(Arc::from),
-            limits: Arc::new(RateLimiter::new(ports.clone(), settings.rate_limits)),
+            limits: Arc::new(RateLimiter::new(
+                ports.clone(),
+                secrets,
+                RateLimitConfig {
+                    enabled: settings.rate_limits,
+                    address_per_minute: settings.address_limit_per_minute,
+                },
+            )),
             booking,
             payments: Arc::new(Payments::new(ports.clone(), applications.clone())),
             webhook_secrets: Arc::new(secrets.webhook_secrets.clone()),

@@ -4,6 +4,7 @@
 
 mod clock;
 mod documents;
+mod local_credentials;
 mod outbox;
 mod queue;
 mod secrets;
@@ -11,8 +12,11 @@ mod sqlite;
 
 use std::{path::Path, sync::Arc};
 
-pub use clock::OffsetClock;
+pub use clock::{AdvanceError, MAX_OFFSET_SECS, OffsetClock};
 pub use documents::{DiskDocuments, LocalPolicy, PolicyError, UPLOAD_PATH};
+pub use local_credentials::{
+    LOCAL_CREDENTIALS_FILE, LocalCredentials, load_or_create_local_credentials,
+};
 pub use outbox::OutboxMailer;
 pub use queue::{ClaimedJob, SqliteQueue};
 pub use secrets::load_or_create_secrets;

@@ -78,7 +78,7 @@ fn to_json(stored: &Stored) -> Result<Vec<u8>, EmbeddedError> {
 /// Writes the keys readable by their owner only: a new file, or (`new` false) a complete
 /// replacement renamed over the old one, so a crash never leaves half a file.
 #[cfg(unix)]
-fn write_private(path: &Path, raw: &[u8], new: bool) -> Result<(), EmbeddedError> {
+pub(super) fn write_private(path: &Path, raw: &[u8], new: bool) -> Result<(), EmbeddedError> {
     use std::{io::Write, os::unix::fs::OpenOptionsExt};
     let target = if new {
         path.to_path_buf()
@@ -101,7 +101,7 @@ fn write_private(path: &Path, raw: &[u8], new: bool) -> Result<(), EmbeddedError
 }
 
 #[cfg(not(unix))]
-fn write_private(path: &Path, raw: &[u8], _new: bool) -> Result<(), EmbeddedError> {
+pub(super) fn write_private(path: &Path, raw: &[u8], _new: bool) -> Result<(), EmbeddedError> {
     Ok(std::fs::write(path, raw)?)
 }
 
