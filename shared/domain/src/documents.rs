@@ -114,6 +114,13 @@ pub trait DocumentStore: Send + Sync {
 
     /// A whole stored object, if it exists.
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError>;
+
+    /// The keys of every object whose key starts with `prefix`, in key order.
+    async fn list(&self, prefix: &str) -> Result<Vec<String>, StorageError>;
+
+    /// Deletes every object whose key starts with `prefix`; answers how many there were.
+    /// Safe to repeat: a second call finds nothing.
+    async fn delete_prefix(&self, prefix: &str) -> Result<u64, StorageError>;
 }
 
 /// The verdict on a stored upload.
