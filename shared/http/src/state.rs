@@ -21,8 +21,8 @@ pub struct Settings {
     /// Per-address and per-account rate limits (`PASPOR_RATE_LIMITS=off` turns them off,
     /// for the contract fuzzer and load benchmarks that come from one address on purpose).
     pub rate_limits: bool,
-    /// Days an application's documents are kept after its decision
-    /// (`PASPOR_DOCUMENT_RETENTION_DAYS`).
+    /// Days an application's stored objects are kept after it ends, or after a draft was
+    /// last touched (`PASPOR_DOCUMENT_RETENTION_DAYS`).
     pub document_retention_days: i64,
 }
 
@@ -32,7 +32,7 @@ impl Default for Settings {
             booking: BookingConfig::default(),
             ops_token: None,
             rate_limits: true,
-            document_retention_days: paspor_domain::operations::DEFAULT_DOCUMENT_RETENTION_DAYS,
+            document_retention_days: paspor_domain::applications::DEFAULT_DOCUMENT_RETENTION_DAYS,
         }
     }
 }
@@ -80,7 +80,10 @@ impl AppState {
     pub fn new(ports: Ports, secrets: &Secrets, settings: Settings) -> Self {
         // Personal data is sealed on its way into the table, whatever the backend.
         let ports = paspor_domain::sealed::seal(&ports, secrets);
-        let applications = Arc::new(Applications::new(ports.clone(), secrets));
+        let applications = Arc::new(
+            Applications::new(ports.clone(), secrets)
+                .with_document_retention_days(settings.document_retention_days),
+        );
         let booking = Arc::new(Booking::new(
             ports.clone(),
             applications.clone(),
@@ -92,10 +95,11 @@ impl AppState {
                 secrets,
                 AccountsConfig::default(),
             )),
-            operations: Arc::new(
-                Operations::new(ports.clone(), applications.clone(), booking.clone())
-                    .with_document_retention_days(settings.document_retention_days),
-            ),
+            operations: Arc::new(Operations::new(
+                ports.clone(),
+                applications.clone(),
+                booking.clone(),
+            )),
             ops_token: settings.ops_token.filter(|t| !t.is_empty()).map(Arc::from),
             limits: Arc::new(RateLimiter::new(ports.clone(), settings.rate_limits)),
             booking,

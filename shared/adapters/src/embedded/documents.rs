@@ -136,7 +136,7 @@ impl DiskDocuments {
 
     /// Every file under `prefix` as (key, path), temporary `.part` files included, and the
     /// directories walked, deepest last. A key is its path below the folder with `/`.
-    fn walk(&self, prefix: &str) -> Result<(Vec<(String, PathBuf)>, Vec<PathBuf>), StorageError> {
+    fn walk(&self, prefix: &str) -> Result<Walked, StorageError> {
         // Only the folder the prefix names (up to its last `/`) can hold matching keys.
         let folder = match prefix.rfind('/') {
             Some(i) => self.path(&prefix[..i])?,
@@ -182,6 +182,9 @@ impl DiskDocuments {
         Ok((files, dirs))
     }
 }
+
+/// What [`DiskDocuments::walk`] found: files as (key, path), and the folders it went through.
+type Walked = (Vec<(String, PathBuf)>, Vec<PathBuf>);
 
 fn tmp_path(path: &Path) -> PathBuf {
     let mut name = path
