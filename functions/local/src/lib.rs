@@ -50,7 +50,7 @@ pub struct Config {
     /// Rate limits per address and account ("off" for load tests from one address).
     #[arg(long, env = "PASPOR_RATE_LIMITS", default_value = "on")]
     pub rate_limits: String,
-    /// Days an application's documents are kept after its decision.
+    /// Days an application's stored objects are kept after it ends, or after a draft was last touched.
     #[arg(long, env = "PASPOR_DOCUMENT_RETENTION_DAYS", default_value_t = 30)]
     pub document_retention_days: u32,
     /// How often expired billings are swept.
