@@ -392,3 +392,195 @@ fn documents_of(dir: &std::path::Path, id: &str) -> Vec<std::path::PathBuf> {
     }
     found
 }
+
+/// Books an application at an office's first open day and fetches its invoice (so an
+/// invoice is stored too); answers (billing code, amount, date).
+async fn book_with_invoice(
+    s: &LocalServer,
+    token: &str,
+    id: &str,
+    office: &str,
+    time: &str,
+) -> (String, i64, String) {
+    let (date, _) = s.first_open_day(office).await;
+    let b = s
+        .post_auth(
+            &format!("/v1/applications/{id}/booking"),
+            json!({"office_id": office, "date": date, "time": time}),
+            token,
+        )
+        .await;
+    assert_eq!(b.status, 201, "{:?}", b.body);
+    let pdf = s
+        .raw()
+        .get(format!(
+            "{}/v1/applications/{id}/billing/invoice.pdf",
+            s.base
+        ))
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("invoice");
+    assert_eq!(pdf.status(), 200);
+    (
+        b.str("/billing/billing_code").to_owned(),
+        b.body["billing"]["amount_idr"].as_i64().expect("amount"),
+        date,
+    )
+}
+
+/// Uploads one document of a draft and completes it.
+async fn upload(s: &LocalServer, token: &str, id: &str, kind: &str) {
+    let form = s
+        .post_auth(
+            &format!("/v1/applications/{id}/documents/{kind}/upload-url"),
+            json!({"content_type": "application/pdf", "content_length": 300}),
+            token,
+        )
+        .await;
+    assert_eq!(form.status, 201, "{:?}", form.body);
+    let sent = s
+        .send_form(
+            &form.body,
+            paspor_tests::local::fake_file("pdf", 300),
+            "application/pdf",
+        )
+        .await;
+    assert_eq!(sent.0, 204);
+    let done = s
+        .post_auth(
+            &format!("/v1/applications/{id}/documents/{kind}/complete"),
+            json!({}),
+            token,
+        )
+        .await;
+    assert_eq!(done.status, 200, "{:?}", done.body);
+}
+
+#[tokio::test]
+async fn every_ended_application_loses_its_files_after_the_retention() {
+    let s = seeded();
+    let (mail, password) = (email("simpan"), "rahasia-simpan");
+    let token = s.verified_account(&mail, password).await;
+    let sign_in = || async {
+        s.post("/v1/sessions", json!({"email": mail, "password": password}))
+            .await
+            .str("/access_token")
+            .to_owned()
+    };
+    let active = s
+        .submitted_application(&token, "1981-01-01", 71, "regular")
+        .await;
+
+    let cancelled = s
+        .submitted_application(&token, "1982-02-02", 72, "regular")
+        .await;
+    book_with_invoice(&s, &token, &cancelled, "jakarta-selatan", "10:00").await;
+    let c = s
+        .delete_auth(&format!("/v1/applications/{cancelled}/booking"), &token)
+        .await;
+    assert_eq!(c.status, 200, "{:?}", c.body);
+
+    let expired = s
+        .submitted_application(&token, "1983-03-03", 73, "regular")
+        .await;
+    book_with_invoice(&s, &token, &expired, "jakarta-selatan", "11:00").await;
+
+    let decided = s
+        .submitted_application(&token, "1984-04-04", 74, "regular")
+        .await;
+    let (code, amount, date) = book_with_invoice(&s, &token, &decided, "denpasar", "08:00").await;
+    assert_eq!(
+        s.pay(&code, amount, "simpan-1").await.body,
+        json!({"result": "accepted"})
+    );
+
+    // A draft whose one document was uploaded twice, then left alone.
+    let applicant = s
+        .applicant(
+            &token,
+            &paspor_tests::local::nik("1985-05-05", false, 75),
+            "1985-05-05",
+            "M",
+            "self",
+        )
+        .await;
+    let a = s
+        .post_auth("/v1/applications", json!({"applicant_id": applicant, "passport_type": "regular", "application_type": "new", "purpose": "tourism", "express": false, "destination_country": "MY"}), &token)
+        .await;
+    assert_eq!(a.status, 201, "{:?}", a.body);
+    let draft = a.str("/application_id").to_owned();
+    let kind = a.body["required_documents"][0]["kind"]
+        .as_str()
+        .expect("kind")
+        .to_owned();
+    upload(&s, &token, &draft, &kind).await;
+    upload(&s, &token, &draft, &kind).await;
+
+    // The unpaid billing expires; on the booked day the paid one is checked in and decided.
+    s.advance_clock(2 * 3600 + 1).await;
+    let target = chrono::NaiveDate::parse_from_str(&date, "%Y-%m-%d")
+        .expect("date")
+        .and_hms_opt(9, 0, 0)
+        .expect("time")
+        .and_utc()
+        - chrono::TimeDelta::hours(8);
+    s.advance_clock((target - s.now().await).num_seconds().max(0))
+        .await;
+    let token = sign_in().await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while s
+        .get(&format!("/v1/applications/{expired}"), Some(&token))
+        .await
+        .body["status"]
+        != "expired"
+    {
+        assert!(std::time::Instant::now() < deadline, "never expired");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let checked = ops(
+        &s,
+        reqwest::Method::POST,
+        &format!("/v1/ops/applications/{decided}/check-in"),
+        None,
+    )
+    .await;
+    assert_eq!(checked.status, 200, "{:?}", checked.body);
+    let d = ops(
+        &s,
+        reqwest::Method::POST,
+        &format!("/v1/ops/applications/{decided}/decision"),
+        Some(json!({"outcome": "rejected", "reason": "Foto tidak sesuai", "delivery": "pickup"})),
+    )
+    .await;
+    assert_eq!(d.status, 200, "{:?}", d.body);
+
+    let ended = [&cancelled, &expired, &decided, &draft];
+    for id in ended.iter().copied().chain([&active]) {
+        assert!(
+            !documents_of(&s.data_dir, id).is_empty(),
+            "nothing stored for {id}"
+        );
+    }
+    // Past the retention (30 days by default) of the last of them to end.
+    s.advance_clock(31 * 86_400).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let left: Vec<_> = ended
+            .iter()
+            .flat_map(|id| documents_of(&s.data_dir, id))
+            .collect();
+        if left.is_empty() {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still stored after the retention: {left:#?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert!(
+        !documents_of(&s.data_dir, &active).is_empty(),
+        "an active application's documents were deleted"
+    );
+}

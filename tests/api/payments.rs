@@ -484,3 +484,42 @@ async fn reschedule_once_paid_until_the_day_before() {
         late.body
     );
 }
+
+#[tokio::test]
+async fn the_receipt_shows_the_booking_as_it_is_now() {
+    let s = seeded();
+    let (_, token, id, code, amount, date) = booked(&s, "kuitansi", "makassar", "08:00", 10).await;
+    let url = format!("{}/v1/applications/{id}/billing/invoice.pdf", s.base);
+    let receipt = || {
+        let (http, url, token) = (s.raw().clone(), url.clone(), token.clone());
+        async move {
+            let r = http.get(url).bearer_auth(token).send().await.expect("send");
+            assert_eq!(r.status(), 200);
+            pdf_text(&r.bytes().await.expect("bytes"))
+        }
+    };
+    assert_eq!(
+        s.pay(&code, amount, "kuitansi-1").await.body,
+        json!({"result": "accepted"})
+    );
+    let day = chrono::NaiveDate::parse_from_str(&date, "%Y-%m-%d")
+        .expect("date")
+        .format("%d-%m-%Y")
+        .to_string();
+    let before = receipt().await;
+    assert!(before.contains(&format!("{day} 08:00")), "{before}");
+    // Same code, same paid state: only the booking changes.
+    let moved = s
+        .put_auth(
+            &format!("/v1/applications/{id}/booking"),
+            json!({"date": date, "time": "11:00"}),
+            &token,
+        )
+        .await;
+    assert_eq!(moved.status, 200, "{:?}", moved.body);
+    let after = receipt().await;
+    assert!(
+        after.contains(&format!("{day} 11:00")) && !after.contains(&format!("{day} 08:00")),
+        "the receipt still shows the old booking:\n{after}"
+    );
+}

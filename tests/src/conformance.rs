@@ -589,6 +589,75 @@ pub async fn accounts_limits(f: &Fixture) {
     );
 }
 
+/// Objects are listed and deleted by prefix: only those under the prefix, however deep,
+/// and a second deletion finds nothing.
+pub async fn documents_by_prefix(f: &Fixture) {
+    use paspor_domain::documents::{application_prefixes, upload_prefix};
+    let store = f.ports.documents.clone();
+    let (gone, kept) = (ulid::Ulid::new().to_string(), ulid::Ulid::new().to_string());
+    let mut keys = Vec::new();
+    for id in [&gone, &kept] {
+        for (i, prefix) in application_prefixes(id).iter().enumerate() {
+            for name in ["ktp/a", "ktp/b", "kk/c"] {
+                let key = format!("{prefix}{name}-{i}");
+                store
+                    .put(&key, b"%PDF-1.7\n".to_vec(), "application/pdf")
+                    .await
+                    .expect("put");
+                keys.push(key);
+            }
+        }
+    }
+    let mut expected: Vec<String> = keys
+        .iter()
+        .filter(|k| k.starts_with(&upload_prefix(&gone)))
+        .cloned()
+        .collect();
+    expected.sort();
+    assert_eq!(
+        store.list(&upload_prefix(&gone)).await.expect("list"),
+        expected,
+        "{}",
+        f.name
+    );
+    assert_eq!(
+        store
+            .list(&format!("{}ktp/", upload_prefix(&gone)))
+            .await
+            .expect("list")
+            .len(),
+        2,
+        "{}",
+        f.name
+    );
+    for prefix in application_prefixes(&gone) {
+        assert_eq!(
+            store.delete_prefix(&prefix).await.expect("delete"),
+            3,
+            "{}",
+            f.name
+        );
+        assert_eq!(store.delete_prefix(&prefix).await.expect("again"), 0);
+        assert!(store.list(&prefix).await.expect("list").is_empty());
+    }
+    for key in &keys {
+        let present = store.get(key).await.expect("get").is_some();
+        assert_eq!(present, key.contains(&kept), "{}: {key}", f.name);
+    }
+    let mut left = Vec::new();
+    for prefix in application_prefixes(&kept) {
+        left.extend(store.list(&prefix).await.expect("list"));
+    }
+    assert_eq!(left.len(), 6, "{}", f.name);
+    assert!(
+        store
+            .list(&upload_prefix("nobody"))
+            .await
+            .expect("list")
+            .is_empty()
+    );
+}
+
 /// Storage itself enforces the upload form: key, type, size and signature; the server's
 /// check then reads what was stored.
 pub async fn documents_enforce_the_form(f: &Fixture) {
@@ -1219,6 +1288,7 @@ macro_rules! conformance_suite {
             queue_round_trip => queue_round_trip(&f);
             mailer_delivers => mailer_delivers(&f);
             documents_enforce_the_form => documents_enforce_the_form(&f);
+            documents_by_prefix => documents_by_prefix(&f);
             accounts_journey => accounts_journey(&f);
             accounts_limits => accounts_limits(&f);
             table_pages => table_pages(&f);

@@ -309,6 +309,19 @@ impl DocumentStore for CountingDocuments {
         self.ledger.record("S3 GetObject", |_| {});
         self.inner.get(key).await
     }
+
+    async fn list(&self, prefix: &str) -> Result<Vec<String>, StorageError> {
+        // One request per 1000 keys; an application stores a handful.
+        self.ledger.record("S3 ListObjectsV2", |_| {});
+        self.inner.list(prefix).await
+    }
+
+    async fn delete_prefix(&self, prefix: &str) -> Result<u64, StorageError> {
+        // A listing, then one DeleteObjects per 1000 keys if any were found.
+        self.ledger
+            .record("S3 ListObjectsV2 + DeleteObjects", |_| {});
+        self.inner.delete_prefix(prefix).await
+    }
 }
 
 #[cfg(test)]

@@ -271,4 +271,14 @@ impl DocumentStore for FaultyDocuments {
         self.check().await?;
         self.inner.get(key).await
     }
+
+    async fn list(&self, prefix: &str) -> Result<Vec<String>, StorageError> {
+        self.check().await?;
+        self.inner.list(prefix).await
+    }
+
+    async fn delete_prefix(&self, prefix: &str) -> Result<u64, StorageError> {
+        self.check().await?;
+        self.inner.delete_prefix(prefix).await
+    }
 }

@@ -7,7 +7,9 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use chrono::{DateTime, Utc};
-use paspor_domain::{Error, applications::BillingStatus, offices::TimeZone};
+use paspor_domain::{
+    Error, applications::BillingStatus, documents::invoice_prefix, offices::TimeZone,
+};
 use paspor_http::{ApiError, AppState, Auth, Routes};
 use paspor_pdf::BillingDocument;
 
@@ -39,7 +41,9 @@ fn local_time(at: DateTime<Utc>, tz: TimeZone) -> String {
     )
 }
 
-/// Rendered once per billing state and kept in storage; later requests read it back.
+/// Rendered once per content and kept in storage under a digest of everything it shows,
+/// so a later request reads it back only while the billing and the booking are unchanged
+/// (a reschedule keeps the billing code but must show the new appointment).
 async fn invoice(
     State(state): State<AppState>,
     Auth(who): Auth,
@@ -48,10 +52,45 @@ async fn invoice(
     let app = state.applications.get(&who.account_id, &id).await?;
     let billing = state.booking.billing(&who.account_id, &id).await?;
     let paid = billing.status == BillingStatus::Paid;
+    let place = app.booking.clone().or(app.lapsed_booking.clone());
+    let office = match &place {
+        Some(p) => Some(state.booking.office(&p.office_id).await?),
+        None => None,
+    };
+    let tz = office.as_ref().map(|o| o.timezone).unwrap_or(TimeZone::Wib);
+    let doc = BillingDocument {
+        billing_code: billing.billing_code.clone(),
+        amount_idr: billing.amount_idr,
+        deadline: local_time(billing.expires_at, tz),
+        applicant: app.applicant.full_name.clone(),
+        application_id: app.application_id.clone(),
+        office: office.as_ref().map(|o| o.name.clone()).unwrap_or_default(),
+        office_address: office
+            .as_ref()
+            .map(|o| format!("{}, {}", o.address, o.city))
+            .unwrap_or_default(),
+        appointment: match &app.booking {
+            Some(b) => format!(
+                "{} {} ({})",
+                b.date.format("%d-%m-%Y"),
+                b.time,
+                local_time(billing.expires_at, tz)
+                    .rsplit(' ')
+                    .next()
+                    .unwrap_or("WIB")
+            ),
+            None => "belum ada / not booked yet".to_owned(),
+        },
+        paid_at: billing
+            .paid_at
+            .filter(|_| paid)
+            .map(|at| local_time(at, tz)),
+    };
     let key = format!(
-        "invoices/{id}/{}-{}.pdf",
-        billing.billing_code,
-        if paid { "receipt" } else { "invoice" }
+        "{}{}-{}.pdf",
+        invoice_prefix(&id),
+        if paid { "receipt" } else { "invoice" },
+        doc.digest()
     );
     let store = &state.ports.documents;
     let internal =
@@ -59,40 +98,6 @@ async fn invoice(
     let bytes = match store.get(&key).await.map_err(internal)? {
         Some(bytes) => bytes,
         None => {
-            let place = app.booking.clone().or(app.lapsed_booking.clone());
-            let office = match &place {
-                Some(p) => Some(state.booking.office(&p.office_id).await?),
-                None => None,
-            };
-            let tz = office.as_ref().map(|o| o.timezone).unwrap_or(TimeZone::Wib);
-            let doc = BillingDocument {
-                billing_code: billing.billing_code.clone(),
-                amount_idr: billing.amount_idr,
-                deadline: local_time(billing.expires_at, tz),
-                applicant: app.applicant.full_name.clone(),
-                application_id: app.application_id.clone(),
-                office: office.as_ref().map(|o| o.name.clone()).unwrap_or_default(),
-                office_address: office
-                    .as_ref()
-                    .map(|o| format!("{}, {}", o.address, o.city))
-                    .unwrap_or_default(),
-                appointment: match &app.booking {
-                    Some(b) => format!(
-                        "{} {} ({})",
-                        b.date.format("%d-%m-%Y"),
-                        b.time,
-                        local_time(billing.expires_at, tz)
-                            .rsplit(' ')
-                            .next()
-                            .unwrap_or("WIB")
-                    ),
-                    None => "belum ada / not booked yet".to_owned(),
-                },
-                paid_at: billing
-                    .paid_at
-                    .filter(|_| paid)
-                    .map(|at| local_time(at, tz)),
-            };
             let bytes = paspor_pdf::render(&doc);
             store
                 .put(&key, bytes.clone(), "application/pdf")

@@ -56,7 +56,7 @@ pub struct Config {
     /// sign-in, codes, booking) before it is refused: an abuse ceiling (SECURITY.md).
     #[arg(long, env = "PASPOR_ADDRESS_LIMIT_PER_MINUTE", default_value_t = DEFAULT_ADDRESS_PER_MINUTE)]
     pub address_limit_per_minute: i64,
-    /// Days an application's documents are kept after its decision.
+    /// Days an application's stored objects are kept after it ends, or after a draft was last touched.
     #[arg(long, env = "PASPOR_DOCUMENT_RETENTION_DAYS", default_value_t = 30)]
     pub document_retention_days: u32,
     /// How often expired billings are swept.

@@ -157,6 +157,9 @@ pub struct Application {
     /// The place an expired billing released: a late payment takes it back if it can.
     #[serde(default)]
     pub lapsed_booking: Option<BookingInfo>,
+    /// The last change (records from before it was kept read their last status change).
+    #[serde(default)]
+    pub updated_at: Option<DateTime<Utc>>,
 }
 
 /// The place an application holds: an office, a day (office time) and an hourly slot.
@@ -197,8 +200,31 @@ impl Application {
     pub fn set_status(&mut self, status: Status, at: DateTime<Utc>) {
         self.status = status;
         self.timeline.push(TimelineEntry { status, at });
+        self.updated_at = Some(at);
+    }
+
+    /// When the application last changed: a draft untouched this long is abandoned, and an
+    /// ended one has been over this long.
+    pub fn last_changed(&self) -> DateTime<Utc> {
+        let status_changed = self.timeline.last().map_or(self.created_at, |t| t.at);
+        self.updated_at
+            .map_or(status_changed, |u| u.max(status_changed))
     }
 }
+
+/// The purge index: applications whose stored objects come due for deletion on a day
+/// (UTC), in order of the time they come due.
+pub(crate) fn purge_key(due: DateTime<Utc>, id: &str) -> Key {
+    Key::new(
+        format!("PURGE#{}", due.format("%Y-%m-%d")),
+        format!("{:013}#{id}", due.timestamp_millis()),
+    )
+}
+
+/// Days an application's stored objects are kept after it ends, or after a draft was last
+/// touched, unless configured (UU PDP: no longer than the purpose needs; a month leaves room
+/// for a complaint about a decision).
+pub const DEFAULT_DOCUMENT_RETENTION_DAYS: i64 = 30;
 
 fn applicant_key(account_id: &str, applicant_id: &str) -> Key {
     Key::new(
@@ -235,6 +261,8 @@ pub struct Applications {
     /// Longest wait for storage before the client is told to try again (S3 slowing down
     /// must not hold a request until API Gateway's 30 s give up).
     storage_timeout: std::time::Duration,
+    /// How long the stored objects stay once the application ended or was left as a draft.
+    document_retention: TimeDelta,
 }
 
 /// How long a storage call may take by default.
@@ -251,7 +279,34 @@ impl Applications {
             // The oldest NIK key: the locks' names must outlive a rotation of the newest.
             pii_key: secrets.nik_keys.last().cloned().unwrap_or_default(),
             storage_timeout: STORAGE_TIMEOUT,
+            document_retention: TimeDelta::days(DEFAULT_DOCUMENT_RETENTION_DAYS),
         }
+    }
+
+    pub fn with_document_retention_days(mut self, days: i64) -> Self {
+        self.document_retention = TimeDelta::days(days);
+        self
+    }
+
+    pub fn document_retention(&self) -> TimeDelta {
+        self.document_retention
+    }
+
+    /// The write that schedules a look at an application's stored objects one retention
+    /// after `changed`: written with every change that ends an application (and when a
+    /// draft is made), in the same transaction, so no ending goes unscheduled.
+    pub fn purge_entry(&self, id: &str, changed: DateTime<Utc>) -> Result<Write, Error> {
+        self.purge_entry_at(id, changed + self.document_retention)
+    }
+
+    pub(crate) fn purge_entry_at(&self, id: &str, due: DateTime<Utc>) -> Result<Write, Error> {
+        Ok(Write::Put {
+            item: Item::from_record(
+                purge_key(due, id),
+                &serde_json::json!({"application_id": id, "due_ms": due.timestamp_millis()}),
+            )?,
+            cond: None,
+        })
     }
 
     pub fn with_storage_timeout(mut self, timeout: std::time::Duration) -> Self {
@@ -468,6 +523,7 @@ impl Applications {
             billing: None,
             reschedules: 0,
             lapsed_booking: None,
+            updated_at: Some(now),
         };
         let id = &application.application_id;
         let mut writes = vec![
@@ -489,6 +545,8 @@ impl Applications {
                 )?,
                 cond: Some(Cond::NotExists),
             },
+            // A draft left alone loses its uploads; the purge looks again if it was touched.
+            self.purge_entry(id, now)?,
         ];
         writes.extend(receipt(&application)?);
         match self.ports.table.transact(writes).await {
@@ -538,6 +596,8 @@ impl Applications {
     pub async fn save(&self, app: &mut Application) -> Result<(), Error> {
         let read = app.version;
         app.version += 1;
+        let touched = app.updated_at;
+        app.updated_at = Some(self.ports.clock.now());
         let item = Item::from_record(application_key(&app.application_id), app)?;
         match self
             .ports
@@ -548,6 +608,7 @@ impl Applications {
             Ok(()) => Ok(()),
             Err(StoreError::ConditionFailed { .. }) => {
                 app.version = read;
+                app.updated_at = touched;
                 Err(Error::Conflict)
             }
             Err(e) => Err(e.into()),
@@ -600,7 +661,8 @@ impl Applications {
             return Err(Error::DocumentTooLarge);
         }
         let key = format!(
-            "documents/{id}/{}/{}-{}",
+            "{}{}/{}-{}",
+            documents::upload_prefix(id),
             kind.as_str(),
             ulid::Ulid::new(),
             random_hex()
@@ -673,11 +735,13 @@ impl Applications {
     /// A stored object announced by storage itself (S3's object-created event, or the
     /// local upload target): the same check as `complete`, for clients that never call it.
     pub async fn object_stored(&self, key: &str) -> Result<(), Error> {
-        let mut parts = key.split('/');
-        let (Some("documents"), Some(id), Some(kind)) = (parts.next(), parts.next(), parts.next())
-        else {
-            tracing::warn!("stored object outside documents/ ignored");
-            return Ok(());
+        let mut parts = key.split('/').skip(1);
+        let (id, kind) = match (parts.next(), parts.next()) {
+            (Some(id), Some(kind)) if key.starts_with(&documents::upload_prefix(id)) => (id, kind),
+            _ => {
+                tracing::warn!("stored object outside documents/ ignored");
+                return Ok(());
+            }
         };
         let Some(kind) = DocumentKind::parse(kind) else {
             return Ok(());
@@ -713,17 +777,19 @@ impl Applications {
         if verdict == Inspection::Missing {
             return Ok(Some(verdict));
         }
-        let (_, applied) = self
+        let (_, (applied, replaced)) = self
             .change(None, id, |app, now| {
                 let Some(doc) = app.documents.get_mut(&kind) else {
-                    return Ok(false);
+                    return Ok((false, None));
                 };
                 if doc.pending.as_ref() != Some(pending) || app.status != Status::Draft {
-                    return Ok(false);
+                    return Ok((false, None));
                 }
                 doc.pending = None;
+                let mut replaced = None;
                 match &verdict {
                     Inspection::Accepted { size } => {
+                        replaced = doc.key.take().filter(|old| *old != pending.key);
                         *doc = DocumentState {
                             uploaded: true,
                             content_type: Some(pending.content_type),
@@ -737,7 +803,7 @@ impl Applications {
                     Inspection::Rejected { reason } => doc.rejected = Some((*reason).to_owned()),
                     Inspection::Missing => {}
                 }
-                Ok(true)
+                Ok((true, replaced))
             })
             .await?;
         if let Inspection::Rejected { .. } = verdict
@@ -745,6 +811,12 @@ impl Applications {
             && let Err(e) = self.ports.documents.delete(&pending.key).await
         {
             tracing::warn!(error = %e, "rejected upload not deleted");
+        }
+        // The file a re-upload replaced; if this fails, the purge deletes it with the rest.
+        if let Some(old) = replaced
+            && let Err(e) = self.storage(self.ports.documents.delete(&old)).await
+        {
+            tracing::warn!(error = %e, "replaced upload not deleted; the purge will");
         }
         Ok(applied.then_some(verdict))
     }

@@ -736,6 +736,7 @@ impl Booking {
                     cond: Some(Cond::eq("version", app.version)),
                 },
                 self.applications.release_nik(&app),
+                self.applications.purge_entry(id, now)?,
             ];
             if let Some(b) = &app.booking {
                 writes.extend(release_place(b, id));

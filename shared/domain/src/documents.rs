@@ -13,6 +13,24 @@ pub const MAX_DOCUMENT_BYTES: u64 = 2 * 1024 * 1024;
 /// How long an upload form stays valid.
 pub const UPLOAD_URL_SECS: i64 = 15 * 60;
 
+/// Where an application's uploads are stored: `documents/{id}/{kind}/{object}`.
+pub fn upload_prefix(application_id: &str) -> String {
+    format!("documents/{application_id}/")
+}
+
+/// Where the invoices and receipts rendered for an application are stored.
+pub fn invoice_prefix(application_id: &str) -> String {
+    format!("invoices/{application_id}/")
+}
+
+/// Every prefix an application's objects live under: deleting them deletes all it stored.
+pub fn application_prefixes(application_id: &str) -> [String; 2] {
+    [
+        upload_prefix(application_id),
+        invoice_prefix(application_id),
+    ]
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ContentType {
     #[serde(rename = "image/jpeg")]
@@ -96,6 +114,13 @@ pub trait DocumentStore: Send + Sync {
 
     /// A whole stored object, if it exists.
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError>;
+
+    /// The keys of every object whose key starts with `prefix`, in key order.
+    async fn list(&self, prefix: &str) -> Result<Vec<String>, StorageError>;
+
+    /// Deletes every object whose key starts with `prefix`; answers how many there were.
+    /// Safe to repeat: a second call finds nothing.
+    async fn delete_prefix(&self, prefix: &str) -> Result<u64, StorageError>;
 }
 
 /// The verdict on a stored upload.

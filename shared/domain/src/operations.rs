@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use crate::{
     Error, Ports,
-    applications::{Application, Applications, Status, application_key},
+    applications::{Application, Applications, DocumentState, Status, application_key, purge_key},
     booking::Booking,
     store::{Cond, Item, Key, StoreError, Write},
 };
@@ -60,21 +60,13 @@ pub struct Operations {
     ports: Ports,
     applications: Arc<Applications>,
     booking: Arc<Booking>,
-    /// How long an application's documents are kept after its decision.
-    document_retention: chrono::TimeDelta,
-}
-
-/// Days the documents stay after a decision unless configured (UU PDP: no longer than the
-/// purpose needs; a month leaves room for a complaint about the decision).
-pub const DEFAULT_DOCUMENT_RETENTION_DAYS: i64 = 30;
-
-/// The purge index: applications whose documents are due for deletion on a day.
-fn purge_key(due: DateTime<Utc>, id: &str) -> Key {
-    Key::new(format!("PURGE#{}", due.format("%Y-%m-%d")), id)
 }
 
 /// How many days back a purge looks, so a sweeper that was down catches up.
 const PURGE_LOOKBACK_DAYS: i64 = 14;
+
+/// Purge entries read at once; a day with more is read again until none is due.
+const PURGE_PAGE: usize = 1000;
 
 impl Operations {
     pub fn new(ports: Ports, applications: Arc<Applications>, booking: Arc<Booking>) -> Self {
@@ -82,69 +74,136 @@ impl Operations {
             ports,
             applications,
             booking,
-            document_retention: chrono::TimeDelta::days(DEFAULT_DOCUMENT_RETENTION_DAYS),
         }
     }
 
-    pub fn with_document_retention_days(mut self, days: i64) -> Self {
-        self.document_retention = chrono::TimeDelta::days(days);
-        self
-    }
-
-    /// Deletes the documents of decided applications whose retention has passed: the
-    /// stored files, then their keys on the application, then the index entry. Each step
-    /// is safe to repeat, so a crash midway is finished by the next run. Answers how many
-    /// applications were purged.
+    /// Deletes every stored object of the applications whose retention has passed: ended
+    /// (decided, cancelled, expired) that long ago, or drafts untouched that long. An entry
+    /// that comes due for an application still in use moves to one retention after its last
+    /// change. Each step is safe to repeat, so a crash midway is finished by the next run.
+    /// Answers how many applications lost their objects.
     pub async fn purge_documents(&self) -> Result<u32, Error> {
         let now = self.ports.clock.now();
         let mut purged = 0;
         for back in (0..=PURGE_LOOKBACK_DAYS).rev() {
             let day = now - chrono::TimeDelta::days(back);
-            let pk = format!("PURGE#{}", day.format("%Y-%m-%d"));
-            for item in self.ports.table.query(&pk, "", 1000).await? {
-                let due = item
-                    .attrs
-                    .get("due_ms")
-                    .and_then(Value::as_i64)
-                    .unwrap_or_default();
-                if due > now.timestamp_millis() {
-                    continue;
+            let pk = purge_key(day, "").pk;
+            // Every entry handled leaves the day or is moved past now, and entries sort by
+            // the time they come due: read the day again until a page holds none due.
+            loop {
+                let items = self.ports.table.query(&pk, "", PURGE_PAGE).await?;
+                let full = items.len() == PURGE_PAGE;
+                let mut handled = 0;
+                for item in items {
+                    let due = item
+                        .attrs
+                        .get("due_ms")
+                        .and_then(Value::as_i64)
+                        .unwrap_or_default();
+                    if due > now.timestamp_millis() {
+                        continue;
+                    }
+                    // Entries from before the id was an attribute had it as the sort key.
+                    let id = item
+                        .attrs
+                        .get("application_id")
+                        .and_then(Value::as_str)
+                        .unwrap_or(&item.key.sk)
+                        .to_owned();
+                    purged += u32::from(self.purge_one(&id, &item.key, now).await?);
+                    handled += 1;
                 }
-                let id = item.key.sk.clone();
-                self.purge_one(&id).await?;
-                self.ports.table.delete(&item.key, None).await?;
-                purged += 1;
+                if !full || handled == 0 {
+                    break;
+                }
             }
         }
         Ok(purged)
     }
 
-    async fn purge_one(&self, id: &str) -> Result<(), Error> {
+    /// Handles one due purge entry: deletes the application's objects if its retention has
+    /// passed (answers true), or moves the entry to when it will have.
+    async fn purge_one(&self, id: &str, entry: &Key, now: DateTime<Utc>) -> Result<bool, Error> {
+        let retention = self.applications.document_retention();
         let app = match self.applications.load(id).await {
-            Ok(app) => app,
-            Err(Error::NotFound) => return Ok(()),
+            Ok(app) => Some(app),
+            Err(Error::NotFound) => None,
             Err(e) => return Err(e),
         };
-        for doc in app.documents.values() {
-            if let Some(key) = &doc.key {
-                self.ports.documents.delete(key).await.map_err(|e| {
-                    tracing::error!(error = %e, "document not deleted; the next purge retries");
+        if let Some(app) = &app {
+            let due = app.last_changed() + retention;
+            let over = !app.status.is_active() || app.status == Status::Draft;
+            if !over || due > now {
+                // In use (an expired application booked again, too), or changed since the
+                // entry was written: look again one retention after its last change.
+                let later = if due > now { due } else { now + retention };
+                self.move_purge(id, entry, later, now).await?;
+                return Ok(false);
+            }
+        }
+        for prefix in crate::documents::application_prefixes(id) {
+            self.ports
+                .documents
+                .delete_prefix(&prefix)
+                .await
+                .map_err(|e| {
+                    tracing::error!(error = %e, "stored objects not deleted; the next purge retries");
                     Error::Busy {
                         retry_after_secs: 60,
                     }
                 })?;
-            }
         }
-        self.applications
-            .change(None, id, |app, _| {
-                for doc in app.documents.values_mut() {
-                    doc.key = None;
-                    doc.pending = None;
-                }
-                Ok(())
-            })
-            .await?;
-        tracing::info!("documents of a decided application deleted after retention");
+        let mut draft = false;
+        if app.is_some() {
+            self.applications
+                .change(None, id, |app, _| {
+                    draft = app.status == Status::Draft;
+                    for doc in app.documents.values_mut() {
+                        if draft {
+                            // Uploaded no more: the applicant uploads again to go on.
+                            *doc = DocumentState::default();
+                        } else {
+                            doc.key = None;
+                            doc.pending = None;
+                        }
+                    }
+                    Ok(())
+                })
+                .await?;
+        }
+        if draft {
+            // A draft may be taken up again and left again: keep looking.
+            self.move_purge(id, entry, now + retention, now).await?;
+        } else {
+            self.ports.table.delete(entry, None).await?;
+        }
+        tracing::info!(
+            draft,
+            "stored objects of an application deleted after retention"
+        );
+        Ok(true)
+    }
+
+    /// Replaces a purge entry by one due at `due`, atomically. Never due before the next
+    /// run, so one run ends whatever the retention.
+    async fn move_purge(
+        &self,
+        id: &str,
+        entry: &Key,
+        due: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<(), Error> {
+        let due = due.max(now + chrono::TimeDelta::minutes(1));
+        let next = self.applications.purge_entry_at(id, due)?;
+        let same = matches!(&next, Write::Put { item, .. } if item.key == *entry);
+        let mut writes = vec![next];
+        if !same {
+            writes.push(Write::Delete {
+                key: entry.clone(),
+                cond: None,
+            });
+        }
+        self.ports.table.transact(writes).await?;
         Ok(())
     }
 
@@ -304,18 +363,10 @@ impl Operations {
                 Outcome::Rejected => Status::Rejected,
             };
             next.set_status(status, now);
-            let due = now + self.document_retention;
-            let purge = Write::Put {
-                item: Item {
-                    key: purge_key(due, id),
-                    attrs: serde_json::json!({"due_ms": due.timestamp_millis()})
-                        .as_object()
-                        .cloned()
-                        .unwrap_or_default(),
-                },
-                cond: None,
-            };
-            Ok(vec![self.applications.release_nik(next), purge])
+            Ok(vec![
+                self.applications.release_nik(next),
+                self.applications.purge_entry(id, now)?,
+            ])
         })
         .await
     }

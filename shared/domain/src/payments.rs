@@ -554,6 +554,7 @@ impl Payments {
                 cond: None,
             },
             self.applications.release_nik(&app),
+            self.applications.purge_entry(id, now)?,
         ];
         if let Some(b) = &app.booking {
             writes.extend(release_place(b, id));

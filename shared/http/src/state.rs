@@ -24,8 +24,8 @@ pub struct Settings {
     /// Requests a minute from one client address to one family of routes
     /// (`PASPOR_ADDRESS_LIMIT_PER_MINUTE`): an abuse ceiling, sized in SECURITY.md.
     pub address_limit_per_minute: i64,
-    /// Days an application's documents are kept after its decision
-    /// (`PASPOR_DOCUMENT_RETENTION_DAYS`).
+    /// Days an application's stored objects are kept after it ends, or after a draft was
+    /// last touched (`PASPOR_DOCUMENT_RETENTION_DAYS`).
     pub document_retention_days: i64,
 }
 
@@ -36,7 +36,7 @@ impl Default for Settings {
             ops_token: None,
             rate_limits: true,
             address_limit_per_minute: DEFAULT_ADDRESS_PER_MINUTE,
-            document_retention_days: paspor_domain::operations::DEFAULT_DOCUMENT_RETENTION_DAYS,
+            document_retention_days: paspor_domain::applications::DEFAULT_DOCUMENT_RETENTION_DAYS,
         }
     }
 }
@@ -87,7 +87,10 @@ impl AppState {
     pub fn new(ports: Ports, secrets: &Secrets, settings: Settings) -> Self {
         // Personal data is sealed on its way into the table, whatever the backend.
         let ports = paspor_domain::sealed::seal(&ports, secrets);
-        let applications = Arc::new(Applications::new(ports.clone(), secrets));
+        let applications = Arc::new(
+            Applications::new(ports.clone(), secrets)
+                .with_document_retention_days(settings.document_retention_days),
+        );
         let booking = Arc::new(Booking::new(
             ports.clone(),
             applications.clone(),
@@ -99,10 +102,11 @@ impl AppState {
                 secrets,
                 AccountsConfig::default(),
             )),
-            operations: Arc::new(
-                Operations::new(ports.clone(), applications.clone(), booking.clone())
-                    .with_document_retention_days(settings.document_retention_days),
-            ),
+            operations: Arc::new(Operations::new(
+                ports.clone(),
+                applications.clone(),
+                booking.clone(),
+            )),
             ops_token: settings.ops_token.filter(|t| !t.is_empty()).map(Arc::from),
             limits: Arc::new(RateLimiter::new(
                 ports.clone(),

@@ -22,6 +22,41 @@ pub struct BillingDocument {
     pub paid_at: Option<String>,
 }
 
+/// Bumped whenever [`render`] draws differently, so documents stored by an older layout are
+/// not served again.
+const LAYOUT: u8 = 1;
+
+impl BillingDocument {
+    /// A SHA-256 digest (hex) of everything the document shows: equal digests render the
+    /// same PDF, so a stored rendering is reused only while nothing on it has changed.
+    pub fn digest(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        h.update([LAYOUT]);
+        // Each field length-prefixed, so no two different documents hash the same bytes.
+        let mut field = |bytes: &[u8]| {
+            h.update((bytes.len() as u64).to_be_bytes());
+            h.update(bytes);
+        };
+        field(self.billing_code.as_bytes());
+        field(&self.amount_idr.to_be_bytes());
+        field(self.deadline.as_bytes());
+        field(self.applicant.as_bytes());
+        field(self.application_id.as_bytes());
+        field(self.office.as_bytes());
+        field(self.office_address.as_bytes());
+        field(self.appointment.as_bytes());
+        match &self.paid_at {
+            Some(at) => {
+                field(b"paid");
+                field(at.as_bytes());
+            }
+            None => field(b"unpaid"),
+        }
+        format!("{:x}", h.finalize())
+    }
+}
+
 /// Rupiah with dots between thousands: "Rp650.000".
 pub fn rupiah(amount: i64) -> String {
     let digits = amount.abs().to_string();
@@ -250,6 +285,34 @@ mod tests {
             appointment: "27-11-2026 09:00 WIB".into(),
             paid_at: paid.then(|| "25-11-2026 13:00 WIB".into()),
         }
+    }
+
+    #[test]
+    fn the_digest_follows_every_field() {
+        let base = doc(true);
+        assert_eq!(base.digest(), doc(true).digest());
+        assert_eq!(base.digest().len(), 64);
+        let changes: [fn(&mut BillingDocument); 9] = [
+            |d| d.billing_code.push('0'),
+            |d| d.amount_idr += 1,
+            |d| d.deadline.push('x'),
+            |d| d.applicant.push('x'),
+            |d| d.application_id.push('x'),
+            |d| d.office.push('x'),
+            |d| d.office_address.push('x'),
+            |d| d.appointment = "27-11-2026 10:00 WIB".into(),
+            |d| d.paid_at = None,
+        ];
+        for change in changes {
+            let mut other = base.clone();
+            change(&mut other);
+            assert_ne!(base.digest(), other.digest(), "{other:?}");
+        }
+        // Moving text from one field to the next is a change too.
+        let mut shifted = base.clone();
+        shifted.office.push_str(&shifted.office_address.clone());
+        shifted.office_address.clear();
+        assert_ne!(base.digest(), shifted.digest());
     }
 
     #[test]

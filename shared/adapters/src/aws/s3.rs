@@ -72,6 +72,35 @@ impl S3Documents {
     pub fn bucket(&self) -> &str {
         &self.bucket
     }
+
+    /// One page of keys under `prefix` (at most 1000, S3's page), and the token for the
+    /// next page if there is one.
+    async fn page(
+        &self,
+        prefix: &str,
+        token: Option<String>,
+    ) -> Result<(Vec<String>, Option<String>), StorageError> {
+        let out = self
+            .client
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix(prefix)
+            .set_continuation_token(token)
+            .send()
+            .await
+            .map_err(|e| storage(aws_sdk_s3::error::DisplayErrorContext(e)))?;
+        let keys = out
+            .contents()
+            .iter()
+            .filter_map(|o| o.key().map(str::to_owned))
+            .collect();
+        let next = out
+            .is_truncated()
+            .unwrap_or(false)
+            .then(|| out.next_continuation_token().map(str::to_owned))
+            .flatten();
+        Ok((keys, next))
+    }
 }
 
 #[async_trait]
@@ -203,6 +232,58 @@ impl DocumentStore for S3Documents {
             )),
             Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => Ok(None),
             Err(e) => Err(storage(aws_sdk_s3::error::DisplayErrorContext(e))),
+        }
+    }
+
+    async fn list(&self, prefix: &str) -> Result<Vec<String>, StorageError> {
+        let mut keys = Vec::new();
+        let mut token = None;
+        loop {
+            let (page, next) = self.page(prefix, token).await?;
+            keys.extend(page);
+            match next {
+                Some(t) => token = Some(t),
+                None => return Ok(keys),
+            }
+        }
+    }
+
+    async fn delete_prefix(&self, prefix: &str) -> Result<u64, StorageError> {
+        use aws_sdk_s3::types::{Delete, ObjectIdentifier};
+        let mut deleted = 0;
+        // A page holds at most 1000 keys, DeleteObjects' limit. Deleted keys leave the
+        // listing, so the first page is asked for again until it comes back empty.
+        loop {
+            let (keys, _) = self.page(prefix, None).await?;
+            if keys.is_empty() {
+                return Ok(deleted);
+            }
+            let objects = keys
+                .iter()
+                .map(|k| ObjectIdentifier::builder().key(k).build().map_err(storage))
+                .collect::<Result<Vec<_>, _>>()?;
+            let batch = Delete::builder()
+                .set_objects(Some(objects))
+                .quiet(true)
+                .build()
+                .map_err(storage)?;
+            let out = self
+                .client
+                .delete_objects()
+                .bucket(&self.bucket)
+                .delete(batch)
+                .send()
+                .await
+                .map_err(|e| storage(aws_sdk_s3::error::DisplayErrorContext(e)))?;
+            if let Some(e) = out.errors().first() {
+                return Err(storage(format!(
+                    "{} of {} objects not deleted: {}",
+                    out.errors().len(),
+                    keys.len(),
+                    e.code().unwrap_or("error")
+                )));
+            }
+            deleted += keys.len() as u64;
         }
     }
 

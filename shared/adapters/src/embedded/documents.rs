@@ -133,7 +133,58 @@ impl DiskDocuments {
     pub fn dir(&self) -> &Path {
         &self.dir
     }
+
+    /// Every file under `prefix` as (key, path), temporary `.part` files included, and the
+    /// directories walked, deepest last. A key is its path below the folder with `/`.
+    fn walk(&self, prefix: &str) -> Result<Walked, StorageError> {
+        // Only the folder the prefix names (up to its last `/`) can hold matching keys.
+        let folder = match prefix.rfind('/') {
+            Some(i) => self.path(&prefix[..i])?,
+            None if prefix.is_empty() => self.dir.clone(),
+            None => self
+                .path(prefix)?
+                .parent()
+                .map(Path::to_path_buf)
+                .unwrap_or_default(),
+        };
+        let (mut files, mut dirs) = (Vec::new(), Vec::new());
+        if folder != self.dir {
+            dirs.push(folder.clone());
+        }
+        let mut stack = vec![folder];
+        while let Some(dir) = stack.pop() {
+            let entries = match std::fs::read_dir(&dir) {
+                Ok(entries) => entries,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(storage(e)),
+            };
+            for entry in entries {
+                let path = entry.map_err(storage)?.path();
+                let Ok(rel) = path.strip_prefix(&self.dir) else {
+                    continue;
+                };
+                let key = rel
+                    .components()
+                    .map(|c| c.as_os_str().to_string_lossy())
+                    .collect::<Vec<_>>()
+                    .join("/");
+                if path.is_dir() {
+                    if key.starts_with(prefix) || prefix.starts_with(&format!("{key}/")) {
+                        stack.push(path.clone());
+                        dirs.push(path);
+                    }
+                } else if key.starts_with(prefix) {
+                    files.push((key, path));
+                }
+            }
+        }
+        files.sort();
+        Ok((files, dirs))
+    }
 }
+
+/// What [`DiskDocuments::walk`] found: files as (key, path), and the folders it went through.
+type Walked = (Vec<(String, PathBuf)>, Vec<PathBuf>);
 
 fn tmp_path(path: &Path) -> PathBuf {
     let mut name = path
@@ -212,6 +263,32 @@ impl DocumentStore for DiskDocuments {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(storage(e)),
         }
+    }
+
+    async fn list(&self, prefix: &str) -> Result<Vec<String>, StorageError> {
+        let (files, _) = self.walk(prefix)?;
+        Ok(files
+            .into_iter()
+            .map(|(key, _)| key)
+            .filter(|key| !key.ends_with(".part"))
+            .collect())
+    }
+
+    async fn delete_prefix(&self, prefix: &str) -> Result<u64, StorageError> {
+        let (files, dirs) = self.walk(prefix)?;
+        let mut deleted = 0;
+        for (key, path) in files {
+            match tokio::fs::remove_file(&path).await {
+                Ok(()) => deleted += u64::from(!key.ends_with(".part")),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(storage(e)),
+            }
+        }
+        // Folders left empty go too (S3 has none); one still holding files stays.
+        for dir in dirs.iter().rev() {
+            let _ = tokio::fs::remove_dir(dir).await;
+        }
+        Ok(deleted)
     }
 }
 
