@@ -31,7 +31,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 FUNCTIONS = ["accounts", "otp", "applications", "uploads", "booking", "billing", "payments",
              "operators", "worker", "sweeper", "web"]
 PREFIX = "/paspor/bench"
-SECRETS = {"token-key": "11" * 32, "otp-key": "22" * 32, "nik-key": "33" * 32,
+SECRETS = {"token-key": "11" * 32, "otp-key": "22" * 32, "nik-key": "33" * 32, "nik-lock-key": "44" * 32,
            "webhook-secrets": "whsec-a,whsec-b"}
 CA_BUNDLES = ["/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-bundle.crt"]
 

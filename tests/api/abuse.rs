@@ -14,7 +14,15 @@ use crate::{BIN, server};
 const CEILING: &str = "30";
 
 async fn small_ceiling() -> LocalServer {
-    let s = LocalServer::start_with(BIN, &["--address-limit-per-minute", CEILING]);
+    let s = LocalServer::start_with(
+        BIN,
+        &[
+            "--address-limit-per-minute",
+            CEILING,
+            "--email-address-limit-per-minute",
+            CEILING,
+        ],
+    );
     start_of_a_minute(&s).await;
     s
 }

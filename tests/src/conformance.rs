@@ -1270,6 +1270,83 @@ pub async fn sweep_pages_through_an_hour(f: &Fixture) {
     assert_eq!(a["days"][0]["slots"][0]["remaining"], 20, "{}", f.name);
 }
 
+/// A NIK-key rotation: items sealed under the old key (and one written before sealing
+/// existed) are re-sealed page by page under the new one; afterwards the new key alone
+/// opens every item, and a second pass has nothing left to do.
+pub async fn a_nik_key_rotation_reseals_every_item(f: &Fixture) {
+    use paspor_domain::sealed::SealedTable;
+    let with = |keys: &[&[u8]]| paspor_domain::Secrets {
+        nik_keys: keys.iter().map(|k| k.to_vec()).collect(),
+        ..test_secrets()
+    };
+    let (k1, k2): (&[u8], &[u8]) = (
+        b"old-nik-key-0123456789abcdefghij",
+        b"new-nik-key-0123456789abcdefghij",
+    );
+    let old = SealedTable::new(f.ports.table.clone(), &with(&[k1]));
+    let pk = unique("RESEAL");
+    let clear = |i: i64| json!({"nik": format!("31710101019000{i:02}"), "applicant": {"nik": "3171010101900099", "full_name": "Sari"}, "version": i, "note": null});
+    for i in 0..5 {
+        old.put(item(&pk, &format!("{i}"), clear(i)), None)
+            .await
+            .expect("put");
+    }
+    // Written before sealing existed: clear in the table.
+    f.ports
+        .table
+        .put(
+            item(&pk, "legacy", json!({"nik": "3171010101900100"})),
+            None,
+        )
+        .await
+        .expect("put");
+    let rotating = SealedTable::new(f.ports.table.clone(), &with(&[k2, k1]));
+    let (mut after, mut resealed, mut pages) = (None, 0, 0);
+    loop {
+        let page = rotating.reseal_page(after.as_ref(), 2).await.expect("page");
+        resealed += page.resealed;
+        pages += 1;
+        match page.next {
+            Some(k) => after = Some(k),
+            None => break,
+        }
+    }
+    assert_eq!(resealed, 6, "{}", f.name);
+    assert!(pages >= 3, "{}: {pages} pages", f.name);
+    let rotated = SealedTable::new(f.ports.table.clone(), &with(&[k2]));
+    for i in 0..5 {
+        let got = rotated
+            .get(&Key::new(pk.clone(), format!("{i}")))
+            .await
+            .expect("opens with the new key alone")
+            .expect("item");
+        assert_eq!(Value::Object(got.attrs), clear(i), "{}", f.name);
+    }
+    let legacy = rotated
+        .get(&Key::new(pk.clone(), "legacy"))
+        .await
+        .expect("get")
+        .expect("item");
+    assert_eq!(legacy.attrs["nik"], "3171010101900100");
+    let raw = f
+        .ports
+        .table
+        .get(&Key::new(pk.clone(), "legacy"))
+        .await
+        .expect("get")
+        .expect("item");
+    assert!(
+        !raw.attrs["nik"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("3171010101900100"),
+        "{}",
+        f.name
+    );
+    let again = rotated.reseal_page(None, 1000).await.expect("again");
+    assert_eq!(again.resealed, 0, "{}", f.name);
+}
+
 /// Declares the whole suite as tests on one backend: `$make` builds a `(Fixture, guard)`.
 /// Both backends run exactly the same list.
 #[macro_export]
@@ -1295,6 +1372,7 @@ macro_rules! conformance_suite {
             oversized_keys_are_refused_alike => oversized_keys_are_refused_alike(&f);
             a_second_sign_up_cannot_take_over_an_email => a_second_sign_up_cannot_take_over_an_email(&f);
             sweep_pages_through_an_hour => sweep_pages_through_an_hour(&f);
+            a_nik_key_rotation_reseals_every_item => a_nik_key_rotation_reseals_every_item(&f);
         );
     };
     (@tests $make:expr; $($name:ident => $check:ident(&f $(, $arg:expr)*);)*) => {$(

@@ -223,6 +223,17 @@ impl Table for CountingTable {
         out
     }
 
+    async fn scan(&self, after: Option<&Key>, limit: usize) -> Result<Vec<Item>, StoreError> {
+        let out = self.inner.scan(after, limit).await;
+        let bytes = match &out {
+            Ok(items) => items.iter().map(|i| item_size(&i.key, &i.attrs)).sum(),
+            Err(_) => 0,
+        };
+        self.ledger
+            .record("DynamoDB Scan", |t| t.read_units += read_units(bytes));
+        out
+    }
+
     async fn query_from(
         &self,
         pk: &str,

@@ -173,6 +173,15 @@ impl Table for FaultyTable {
         self.wrote(r)
     }
 
+    async fn scan(&self, after: Option<&Key>, limit: usize) -> Result<Vec<Item>, StoreError> {
+        if Faults::take(&self.faults.busy_reads) {
+            return Err(StoreError::Busy(
+                "ProvisionedThroughputExceededException".into(),
+            ));
+        }
+        self.inner.scan(after, limit).await
+    }
+
     async fn query_from(
         &self,
         pk: &str,

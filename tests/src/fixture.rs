@@ -32,6 +32,7 @@ pub fn test_secrets() -> Secrets {
         token_keys: vec![b"conformance-token-key-0123456789".to_vec()],
         otp_key: b"conformance-otp-key-0123456789ab".to_vec(),
         nik_keys: vec![b"conformance-nik-key-0123456789abc".to_vec()],
+        nik_lock_key: b"conformance-nik-lock-key-0123456".to_vec(),
         webhook_secrets: vec![b"whsec-test".to_vec()],
     }
 }

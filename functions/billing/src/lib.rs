@@ -99,10 +99,14 @@ async fn invoice(
         Some(bytes) => bytes,
         None => {
             let bytes = paspor_pdf::render(&doc);
-            store
-                .put(&key, bytes.clone(), "application/pdf")
-                .await
-                .map_err(internal)?;
+            // An ended application's objects are purged after its retention: nothing is
+            // stored for it any more, or the purge would leave this copy behind.
+            if app.status.is_active() {
+                store
+                    .put(&key, bytes.clone(), "application/pdf")
+                    .await
+                    .map_err(internal)?;
+            }
             bytes
         }
     };

@@ -13,7 +13,9 @@ use paspor_adapters::embedded::{
     AdvanceError, Embedded, OffsetClock, SqliteQueue, load_or_create_local_credentials,
 };
 use paspor_domain::{
-    booking::BookingConfig, offices::demo_offices, ratelimit::DEFAULT_ADDRESS_PER_MINUTE,
+    booking::BookingConfig,
+    offices::demo_offices,
+    ratelimit::{DEFAULT_ADDRESS_PER_MINUTE, DEFAULT_EMAIL_ADDRESS_PER_MINUTE},
 };
 use paspor_http::{ApiError, AppState, Json, Routes, Settings};
 use paspor_worker::{JobError, Worker};
@@ -56,6 +58,9 @@ pub struct Config {
     /// sign-in, codes, booking) before it is refused: an abuse ceiling (SECURITY.md).
     #[arg(long, env = "PASPOR_ADDRESS_LIMIT_PER_MINUTE", default_value_t = DEFAULT_ADDRESS_PER_MINUTE)]
     pub address_limit_per_minute: i64,
+    /// The same for the routes that send email (sign-up, codes), lower.
+    #[arg(long, env = "PASPOR_EMAIL_ADDRESS_LIMIT_PER_MINUTE", default_value_t = DEFAULT_EMAIL_ADDRESS_PER_MINUTE)]
+    pub email_address_limit_per_minute: i64,
     /// Days an application's stored objects are kept after it ends, or after a draft was last touched.
     #[arg(long, env = "PASPOR_DOCUMENT_RETENTION_DAYS", default_value_t = 30)]
     pub document_retention_days: u32,
@@ -91,13 +96,14 @@ impl Local {
         let embedded = Embedded::open(&config.data_dir, webhook)?;
         let settings = Settings {
             booking: BookingConfig {
-                payment_ttl_secs: config.payment_ttl_secs as i64,
+                payment_ttl_secs: i64::try_from(config.payment_ttl_secs).unwrap_or(i64::MAX),
                 availability_ttl: Duration::from_millis(config.availability_ttl_ms),
                 ..BookingConfig::default()
             },
             ops_token: Some(ops_token),
             rate_limits: paspor_http::state::rate_limits_on(Some(&config.rate_limits)),
             address_limit_per_minute: config.address_limit_per_minute,
+            email_address_limit_per_minute: config.email_address_limit_per_minute,
             document_retention_days: i64::from(config.document_retention_days),
         };
         let state = AppState::new(embedded.ports(), &embedded.secrets, settings);

@@ -10,7 +10,7 @@ use axum::{
 use chrono::NaiveDate;
 use paspor_domain::{
     Error,
-    booking::valid_slot_time,
+    booking::{MAX_CAPACITY, valid_slot_time},
     offices::{Office, TimeZone},
     operations::Decision,
     passport::PassportType,
@@ -28,6 +28,7 @@ pub fn routes() -> Routes {
         .post("/v1/ops/applications/{id}/decision", decision)
         .get("/v1/ops/applications/{id}/audit", audit)
         .get("/v1/ops/payments/exceptions", exceptions)
+        .post("/v1/ops/maintenance/reseal", reseal)
 }
 
 #[derive(Deserialize)]
@@ -120,7 +121,7 @@ async fn put_quota(
     if b.slots.is_empty()
         || b.slots
             .iter()
-            .any(|(t, c)| !valid_slot_time(t) || !(0..=10_000).contains(c))
+            .any(|(t, c)| !valid_slot_time(t) || !(0..=MAX_CAPACITY).contains(c))
     {
         return Err(invalid(
             "slots",
@@ -217,5 +218,70 @@ async fn exceptions(
 ) -> Result<impl IntoResponse, ApiError> {
     Ok(axum::Json(
         json!({"items": state.payments.exceptions().await?}),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ResealBody {
+    /// Where to go on: the `next` of the previous page.
+    after: Option<String>,
+    limit: Option<usize>,
+}
+
+/// The key a cursor stands for: hex of `[pk, sk]`, opaque to the caller.
+fn cursor(key: &paspor_domain::store::Key) -> String {
+    hex::encode(serde_json::to_vec(&[&key.pk, &key.sk]).unwrap_or_default())
+}
+
+fn key_of(cursor: &str) -> Option<paspor_domain::store::Key> {
+    let raw = hex::decode(cursor).ok()?;
+    let [pk, sk]: [String; 2] = serde_json::from_slice(&raw).ok()?;
+    Some(paspor_domain::store::Key::new(pk, sk))
+}
+
+/// `POST /v1/ops/maintenance/reseal`: one page of the re-seal after a NIK-key rotation
+/// (SECURITY.md). The operator's tool calls it again with `next` until `next` is null;
+/// then the old key may go.
+async fn reseal(
+    State(state): State<AppState>,
+    Operator(who): Operator,
+    Json(b): Json<ResealBody>,
+) -> Result<impl IntoResponse, ApiError> {
+    let limit = b.limit.unwrap_or(500);
+    if !(1..=1000).contains(&limit) {
+        return Err(invalid(
+            "limit",
+            "limit 1 sampai 1000.",
+            "limit is 1 to 1000.",
+        ));
+    }
+    let after = match b.after.as_deref() {
+        None => None,
+        Some(c) => Some(key_of(c).ok_or_else(|| {
+            invalid(
+                "after",
+                "after harus nilai next dari halaman sebelumnya.",
+                "after must be the previous page's next.",
+            )
+        })?),
+    };
+    let page = state
+        .sealed
+        .reseal_page(after.as_ref(), limit)
+        .await
+        .map_err(Error::from)?;
+    let next = page.next.as_ref().map(cursor);
+    state
+        .operations
+        .audit(
+            &who,
+            "reseal",
+            "maintenance:reseal",
+            json!({"checked": page.checked, "resealed": page.resealed}),
+        )
+        .await?;
+    Ok(axum::Json(
+        json!({"checked": page.checked, "resealed": page.resealed, "next": next}),
     ))
 }

@@ -238,72 +238,93 @@ impl Accounts {
         let phone = phone.map_err(|e| Error::Invalid(vec![e]))?;
         let full_name = input.full_name.trim().to_owned();
 
-        let existing = self.account_by_email(&email).await?;
-        if existing
-            .as_ref()
-            .is_some_and(|a| a.status == AccountStatus::Verified)
-        {
-            return Err(Error::EmailTaken);
-        }
-        // The resend limits hold for a repeated sign-up too; check them before changing anything.
-        self.claim_send(&email).await?;
-        let now = self.ports.clock.now();
-        let account = match existing {
-            Some(mut account) => {
-                // Still unverified, and anyone may sign up any email: a repeat never takes
-                // over the first. The same password is the same person (their newest name
-                // and phone win); another password makes the password unknowable, so the
-                // code (which proves only the mailbox) activates none, and the owner sets
-                // one with a reset.
-                let same = !account.password_hash.is_empty()
-                    && verify_password(input.password, account.password_hash.clone()).await?;
-                if same {
-                    account.full_name = full_name;
-                    account.phone = phone;
-                } else {
-                    account.password_hash = String::new();
+        // Twice at most: a parallel first sign-up of the same email that wins the insert is
+        // then met as a repeat, so it cannot take the account over either.
+        let mut account = None;
+        for _ in 0..2 {
+            match self.account_by_email(&email).await? {
+                Some(a) if a.status == AccountStatus::Verified => return Err(Error::EmailTaken),
+                Some(a) => {
+                    account = Some(
+                        self.repeat_sign_up(a, &input.password, &full_name, &phone)
+                            .await?,
+                    );
+                    break;
                 }
-                self.ports
-                    .table
-                    .put(
-                        Item::from_record(account_key(&account.account_id), &account)?,
-                        Some(Cond::eq("status", "unverified")),
-                    )
-                    .await
-                    .map_err(|e| match e {
-                        StoreError::ConditionFailed { .. } => Error::EmailTaken,
-                        e => e.into(),
-                    })?;
-                account
+                None => {
+                    let fresh = AccountRecord {
+                        account_id: ulid::Ulid::new().to_string(),
+                        email: email.clone(),
+                        full_name: full_name.clone(),
+                        phone: phone.clone(),
+                        password_hash: hash_password(input.password.clone()).await?,
+                        status: AccountStatus::Unverified,
+                        created_at: self.ports.clock.now(),
+                        tokens_valid_after_ms: 0,
+                        surviving_sid: None,
+                    };
+                    match self.insert(&fresh).await {
+                        Ok(()) => {
+                            account = Some(fresh);
+                            break;
+                        }
+                        Err(StoreError::ConditionFailed { .. }) => continue,
+                        Err(e) => return Err(e.into()),
+                    }
+                }
             }
-            None => {
-                let account = AccountRecord {
-                    account_id: ulid::Ulid::new().to_string(),
-                    email: email.clone(),
-                    full_name,
-                    phone,
-                    password_hash: hash_password(input.password).await?,
-                    status: AccountStatus::Unverified,
-                    created_at: now,
-                    tokens_valid_after_ms: 0,
-                    surviving_sid: None,
-                };
-                self.insert(&account).await.map_err(|e| match e {
-                    // A parallel sign-up for the same email won the race.
-                    StoreError::ConditionFailed { .. } => Error::OtpCooldown {
-                        retry_after_secs: otp::COOLDOWN_SECS as u64,
-                    },
-                    e => e.into(),
-                })?;
-                account
-            }
+        }
+        let Some(account) = account else {
+            return Err(Error::Busy {
+                retry_after_secs: 1,
+            });
         };
+        // The resend limits hold for every sign-up; the account's password was settled first.
+        self.claim_send(&email).await?;
         self.send_code(&account, Purpose::Signup, lang).await?;
         Ok(SignedUp {
             account_id: account.account_id,
             email: account.email,
             status: AccountStatus::Unverified,
         })
+    }
+
+    /// A sign-up of an email still unverified. Anyone may sign up any email, so a repeat
+    /// never takes over the first: the same password is the same person (their newest name
+    /// and phone win); another password makes the password unknowable, so the code (which
+    /// proves only the mailbox) activates none, and the owner sets one with a reset.
+    async fn repeat_sign_up(
+        &self,
+        mut account: AccountRecord,
+        password: &str,
+        full_name: &str,
+        phone: &str,
+    ) -> Result<AccountRecord, Error> {
+        // An unknowable password is compared with the dummy hash: every answer takes as long.
+        let phc = match account.password_hash.as_str() {
+            "" => self.dummy_hash().await?,
+            stored => stored.to_owned(),
+        };
+        let same =
+            verify_password(password.to_owned(), phc).await? && !account.password_hash.is_empty();
+        if same {
+            account.full_name = full_name.to_owned();
+            account.phone = phone.to_owned();
+        } else {
+            account.password_hash = String::new();
+        }
+        self.ports
+            .table
+            .put(
+                Item::from_record(account_key(&account.account_id), &account)?,
+                Some(Cond::eq("status", "unverified")),
+            )
+            .await
+            .map_err(|e| match e {
+                StoreError::ConditionFailed { .. } => Error::EmailTaken,
+                e => e.into(),
+            })?;
+        Ok(account)
     }
 
     /// Writes a new account and its email index together; either exists already: nothing.

@@ -276,8 +276,7 @@ impl Applications {
     pub fn new(ports: Ports, secrets: &crate::Secrets) -> Self {
         Self {
             ports,
-            // The oldest NIK key: the locks' names must outlive a rotation of the newest.
-            pii_key: secrets.nik_keys.last().cloned().unwrap_or_default(),
+            pii_key: secrets.nik_lock_key.clone(),
             storage_timeout: STORAGE_TIMEOUT,
             document_retention: TimeDelta::days(DEFAULT_DOCUMENT_RETENTION_DAYS),
         }
@@ -548,11 +547,15 @@ impl Applications {
             // A draft left alone loses its uploads; the purge looks again if it was touched.
             self.purge_entry(id, now)?,
         ];
+        let receipt_at = writes.len();
         writes.extend(receipt(&application)?);
         match self.ports.table.transact(writes).await {
             Ok(()) => Ok(application),
             Err(StoreError::ConditionFailed { index: Some(0) }) => {
                 Err(Error::ActiveApplicationExists)
+            }
+            Err(StoreError::ConditionFailed { index: Some(i) }) if i == receipt_at => {
+                Err(crate::booking::receipt_lost())
             }
             Err(e) => Err(e.into()),
         }

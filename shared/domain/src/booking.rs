@@ -573,6 +573,7 @@ impl Booking {
             let nik_index = writes.len() + extra.len() - 1;
             let has_nik = app.status == Status::Expired && !paid_without_place;
             writes.extend(extra);
+            let receipt_at = writes.len();
             writes.extend(receipt(&next)?);
             match self.ports.table.transact(writes).await {
                 Ok(()) => {
@@ -597,6 +598,7 @@ impl Booking {
                     Err(Error::SlotFull)
                 }
                 Err(StoreError::ConditionFailed { index: Some(i) }) if has_nik && i == nik_index => Err(Error::ActiveApplicationExists),
+                Err(StoreError::ConditionFailed { index: Some(i) }) if i == receipt_at => Err(receipt_lost()),
                 // The application changed meanwhile, or a billing code collided: again.
                 Err(StoreError::ConditionFailed { .. }) => Err(Error::Conflict),
                 Err(e) => Err(e.into()),
@@ -688,6 +690,7 @@ impl Booking {
                     cond: None,
                 },
             ];
+            let receipt_at = writes.len();
             writes.extend(receipt(&next)?);
             match self.ports.table.transact(writes).await {
                 Ok(()) => {
@@ -707,6 +710,9 @@ impl Booking {
                 Err(StoreError::ConditionFailed { index: Some(0) }) => {
                     self.mark_full(&new_slot, true);
                     Err(Error::SlotFull)
+                }
+                Err(StoreError::ConditionFailed { index: Some(i) }) if i == receipt_at => {
+                    Err(receipt_lost())
                 }
                 Err(StoreError::ConditionFailed { .. }) => Err(Error::Conflict),
                 Err(e) => Err(e.into()),
@@ -773,6 +779,14 @@ impl Booking {
             billing.status = BillingStatus::Expired;
         }
         Ok(billing)
+    }
+}
+
+/// The caller's claim on its answer is gone (another request with the same
+/// `Idempotency-Key` took it over): nothing was written, and that request answers.
+pub fn receipt_lost() -> Error {
+    Error::IdempotencyInProgress {
+        retry_after_secs: 1,
     }
 }
 

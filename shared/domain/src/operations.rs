@@ -88,12 +88,18 @@ impl Operations {
         for back in (0..=PURGE_LOOKBACK_DAYS).rev() {
             let day = now - chrono::TimeDelta::days(back);
             let pk = purge_key(day, "").pk;
-            // Every entry handled leaves the day or is moved past now, and entries sort by
-            // the time they come due: read the day again until a page holds none due.
+            // Page by page after the last entry seen: an entry that fails (a storage outage,
+            // a record that does not open) is logged and left for the next run, and never
+            // holds up the entries after it.
+            let mut after: Option<String> = None;
             loop {
-                let items = self.ports.table.query(&pk, "", PURGE_PAGE).await?;
-                let full = items.len() == PURGE_PAGE;
-                let mut handled = 0;
+                let items = self
+                    .ports
+                    .table
+                    .query_from(&pk, "", after.as_deref(), PURGE_PAGE)
+                    .await?;
+                let full = items.len() >= PURGE_PAGE;
+                after = items.last().map(|i| i.key.sk.clone());
                 for item in items {
                     let due = item
                         .attrs
@@ -110,10 +116,14 @@ impl Operations {
                         .and_then(Value::as_str)
                         .unwrap_or(&item.key.sk)
                         .to_owned();
-                    purged += u32::from(self.purge_one(&id, &item.key, now).await?);
-                    handled += 1;
+                    match self.purge_one(&id, &item.key, now).await {
+                        Ok(done) => purged += u32::from(done),
+                        Err(e) => {
+                            tracing::error!(application = %id, error = %e, "purge failed; the next run retries");
+                        }
+                    }
                 }
-                if !full || handled == 0 {
+                if !full {
                     break;
                 }
             }

@@ -24,8 +24,11 @@ pub struct Secrets {
     /// Keys the OTP hashes, so a leaked table reveals no code.
     pub otp_key: Vec<u8>,
     /// Seal NIKs at rest (AES-256-GCM), newest first: the newest seals, each sealed value
-    /// names the key that opens it. The last one (the oldest) keys the NIK's locks.
+    /// names the key that opens it.
     pub nik_keys: Vec<Vec<u8>>,
+    /// Names the one-NIK-one-application locks (a keyed hash of the NIK). Never rotated:
+    /// the locks of the applications in progress are found by it.
+    pub nik_lock_key: Vec<u8>,
     /// Payment channels' webhook secrets; several are valid at once during a rotation.
     pub webhook_secrets: Vec<Vec<u8>>,
 }
@@ -39,19 +42,26 @@ impl Secrets {
         token_keys: &str,
         otp_key: &str,
         nik_keys: &str,
+        nik_lock_key: &str,
         webhook_secrets: Vec<Vec<u8>>,
     ) -> Result<Self, String> {
-        let otp = parse_keys("otp-key", otp_key)?;
-        if otp.len() != 1 {
-            return Err("otp-key: exactly one key".into());
-        }
         Ok(Self {
             token_keys: parse_keys("token-key", token_keys)?,
-            otp_key: otp.into_iter().next().unwrap_or_default(),
+            otp_key: one_key("otp-key", otp_key)?,
             nik_keys: parse_keys("nik-key", nik_keys)?,
+            nik_lock_key: one_key("nik-lock-key", nik_lock_key)?,
             webhook_secrets,
         })
     }
+}
+
+/// Exactly one key, as [`parse_keys`] reads it.
+pub fn one_key(name: &str, text: &str) -> Result<Vec<u8>, String> {
+    let mut keys = parse_keys(name, text)?;
+    if keys.len() != 1 {
+        return Err(format!("{name}: exactly one key"));
+    }
+    Ok(keys.swap_remove(0))
 }
 
 /// Comma-separated keys, each hex or (standard, padded) base64, each at least
@@ -111,7 +121,8 @@ mod tests {
         assert!(e.contains("token-key") && e.contains("31 bytes"), "{e}");
         assert!(parse_keys("k", " , ").is_err());
         assert!(parse_keys("k", "not a key!").is_err());
-        assert!(Secrets::from_text(&a, &format!("{a},{a}"), &a, vec![]).is_err());
-        assert!(Secrets::from_text(&a, &a, &a, vec![]).is_ok());
+        assert!(Secrets::from_text(&a, &format!("{a},{a}"), &a, &a, vec![]).is_err());
+        assert!(Secrets::from_text(&a, &a, &a, &format!("{a},{a}"), vec![]).is_err());
+        assert!(Secrets::from_text(&a, &a, &a, &a, vec![]).is_ok());
     }
 }

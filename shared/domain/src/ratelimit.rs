@@ -47,11 +47,17 @@ impl Rule {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AddressRule {
     pub name: &'static str,
+    /// Each request sends an email (and hashes a password): held to the lower
+    /// [`RateLimitConfig::email_address_per_minute`], which guards the mail service's
+    /// quota and reputation.
+    pub sends_email: bool,
 }
 
 /// Requests a minute from one public address to one family of routes before it is refused
 /// (SECURITY.md, "Rate limits", has the reasoning).
 pub const DEFAULT_ADDRESS_PER_MINUTE: i64 = 3000;
+/// The same for the routes that send email (sign-up and the code routes).
+pub const DEFAULT_EMAIL_ADDRESS_PER_MINUTE: i64 = 300;
 const ADDRESS_WINDOW_SECS: i64 = 60;
 /// At most this many items per address and window; a request counts in one at random.
 const ADDRESS_SHARDS: i64 = 10;
@@ -63,10 +69,22 @@ pub mod rules {
     use super::{AddressRule, Rule};
     pub const SIGN_IN_PER_ACCOUNT: Rule = Rule::new("signin-account", 20, 600);
     pub const BOOKING_PER_ACCOUNT: Rule = Rule::new("booking-account", 30, 60);
-    pub const SIGN_UP_PER_IP: AddressRule = AddressRule { name: "signup-ip" };
-    pub const SIGN_IN_PER_IP: AddressRule = AddressRule { name: "signin-ip" };
-    pub const OTP_PER_IP: AddressRule = AddressRule { name: "otp-ip" };
-    pub const BOOKING_PER_IP: AddressRule = AddressRule { name: "booking-ip" };
+    pub const SIGN_UP_PER_IP: AddressRule = AddressRule {
+        name: "signup-ip",
+        sends_email: true,
+    };
+    pub const SIGN_IN_PER_IP: AddressRule = AddressRule {
+        name: "signin-ip",
+        sends_email: false,
+    };
+    pub const OTP_PER_IP: AddressRule = AddressRule {
+        name: "otp-ip",
+        sends_email: true,
+    };
+    pub const BOOKING_PER_IP: AddressRule = AddressRule {
+        name: "booking-ip",
+        sends_email: false,
+    };
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,6 +92,7 @@ pub struct RateLimitConfig {
     /// Off only for the contract fuzzer and load benchmarks, which come from one address.
     pub enabled: bool,
     pub address_per_minute: i64,
+    pub email_address_per_minute: i64,
 }
 
 impl Default for RateLimitConfig {
@@ -81,6 +100,7 @@ impl Default for RateLimitConfig {
         Self {
             enabled: true,
             address_per_minute: DEFAULT_ADDRESS_PER_MINUTE,
+            email_address_per_minute: DEFAULT_EMAIL_ADDRESS_PER_MINUTE,
         }
     }
 }
@@ -141,7 +161,12 @@ impl RateLimiter {
         if !self.config.enabled {
             return Ok(());
         }
-        let (shards, per_shard) = shares(self.config.address_per_minute);
+        let ceiling = if rule.sends_email {
+            self.config.email_address_per_minute
+        } else {
+            self.config.address_per_minute
+        };
+        let (shards, per_shard) = shares(ceiling);
         let shard = rand::rngs::OsRng.gen_range(0..shards);
         let subject = format!("{}#{shard}", self.subjects.hash(ip));
         self.count(
@@ -228,6 +253,7 @@ mod tests {
             token_keys: vec![b"token-key".to_vec()],
             otp_key: otp_key.to_vec(),
             nik_keys: vec![b"nik-key".to_vec()],
+            nik_lock_key: b"nik-lock-key".to_vec(),
             webhook_secrets: vec![],
         }
     }

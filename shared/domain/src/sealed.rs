@@ -36,9 +36,24 @@ const V2: &str = "sealed:v2:";
 
 /// The services' ports with the table sealing personal data.
 pub fn seal(ports: &Ports, secrets: &Secrets) -> Ports {
+    seal_keeping(ports, secrets).0
+}
+
+/// [`seal`], keeping the sealed table itself for maintenance ([`SealedTable::reseal_page`]).
+pub fn seal_keeping(ports: &Ports, secrets: &Secrets) -> (Ports, Arc<SealedTable>) {
+    let table = Arc::new(SealedTable::new(ports.table.clone(), secrets));
     let mut sealed = ports.clone();
-    sealed.table = Arc::new(SealedTable::new(ports.table.clone(), secrets));
-    sealed
+    sealed.table = table.clone();
+    (sealed, table)
+}
+
+/// What one page of a re-seal did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResealPage {
+    pub checked: usize,
+    pub resealed: usize,
+    /// Where the next page starts; `None` once the whole table was read.
+    pub next: Option<Key>,
 }
 
 pub struct SealedTable {
@@ -155,6 +170,53 @@ impl SealedTable {
         stale.into_inner()
     }
 
+    /// Re-seals one page of the table (`limit` items after `after`): every item whose
+    /// personal values are clear or sealed under an older key is written back sealed under
+    /// the newest, on condition that it did not change since it was read (every attribute
+    /// but nulls as read; an item changed meanwhile was written through this table, so it
+    /// is sealed anew already). Run page after page until `next` is `None`; then an old key
+    /// may be removed.
+    pub async fn reseal_page(
+        &self,
+        after: Option<&Key>,
+        limit: usize,
+    ) -> Result<ResealPage, StoreError> {
+        let items = self.inner.scan(after, limit.max(1)).await?;
+        let next = (items.len() >= limit.max(1))
+            .then(|| items.last().map(|i| i.key.clone()))
+            .flatten();
+        let mut page = ResealPage {
+            checked: items.len(),
+            resealed: 0,
+            next,
+        };
+        for raw in items {
+            if !self.stale(&raw.attrs) {
+                continue;
+            }
+            let unchanged = Cond::All(
+                raw.attrs
+                    .iter()
+                    .filter(|(_, v)| !v.is_null())
+                    .map(|(k, v)| Cond::Eq(k.clone(), v.clone()))
+                    .collect(),
+            );
+            let mut attrs = raw.attrs.clone();
+            self.open_attrs(&mut attrs)?;
+            self.seal_attrs(&mut attrs)?;
+            let item = Item {
+                key: raw.key,
+                attrs,
+            };
+            match self.inner.put(item, Some(unchanged)).await {
+                Ok(()) => page.resealed += 1,
+                Err(StoreError::ConditionFailed { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(page)
+    }
+
     fn walk(
         &self,
         value: &mut Value,
@@ -261,6 +323,14 @@ impl Table for SealedTable {
         self.inner.transact(writes).await
     }
 
+    async fn scan(&self, after: Option<&Key>, limit: usize) -> Result<Vec<Item>, StoreError> {
+        let mut items = self.inner.scan(after, limit).await?;
+        for item in &mut items {
+            self.open_attrs(&mut item.attrs)?;
+        }
+        Ok(items)
+    }
+
     async fn query_from(
         &self,
         pk: &str,
@@ -286,6 +356,7 @@ mod tests {
             token_keys: vec![b"t".to_vec()],
             otp_key: b"o".to_vec(),
             nik_keys: nik_keys.iter().map(|k| k.to_vec()).collect(),
+            nik_lock_key: b"l".to_vec(),
             webhook_secrets: vec![],
         }
     }
@@ -317,6 +388,9 @@ mod tests {
             }
             async fn transact(&self, _: Vec<Write>) -> Result<(), StoreError> {
                 Ok(())
+            }
+            async fn scan(&self, _: Option<&Key>, _: usize) -> Result<Vec<Item>, StoreError> {
+                Ok(vec![])
             }
             async fn query_from(
                 &self,

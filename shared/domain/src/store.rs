@@ -211,6 +211,11 @@ pub trait Table: Send + Sync {
         limit: usize,
     ) -> Result<Vec<Item>, StoreError>;
 
+    /// Every item of the table, in the store's own order, at most `limit` after the key
+    /// `after` (the last of the previous page). For maintenance that must see every item
+    /// (a re-seal after a key rotation), never for a request's own work.
+    async fn scan(&self, after: Option<&Key>, limit: usize) -> Result<Vec<Item>, StoreError>;
+
     /// The first page: [`Self::query_from`] from the start.
     async fn query(
         &self,

@@ -156,7 +156,11 @@ where
         return Ok((status, axum::Json(body)).into_response());
     };
     let table = &state.ports.table;
-    let record_key = Key::new(format!("IDEM#{account_id}#{key}"), scope.to_owned());
+    // The scope holds a path id of any length: its digest keeps the sort key bounded.
+    let record_key = Key::new(
+        format!("IDEM#{account_id}#{key}"),
+        hex::encode(Sha256::digest(scope.as_bytes())),
+    );
     let print = fingerprint(scope, request);
     let now_ms = state.ports.clock.now_ms();
     let claimed = Arc::new(Claimed {
@@ -198,7 +202,11 @@ where
                     }
                     .into());
                 }
-                Cond::eq("claim", stored.claim.as_str())
+                // Still the dead claim, still running: an answer recorded meanwhile stays.
+                Cond::All(vec![
+                    Cond::eq("claim", stored.claim.as_str()),
+                    Cond::eq("running", true),
+                ])
             }
         };
         match table.put(claim_item.clone(), Some(cond)).await {
@@ -240,11 +248,31 @@ where
             Ok((status, axum::Json(body)).into_response())
         }
         Err(e) => {
-            // Nothing happened: free the key for a retry (its lease frees it otherwise).
-            if let Err(e) = table.delete(&record_key, mine).await {
-                tracing::info!(error = %e, "idempotency claim not released");
+            // Nothing happened, as far as this request knows: free the key for a retry (its
+            // lease frees it otherwise). If the claim is no longer running, the effect did
+            // happen (a commit whose answer was lost on the way back): that answer is given.
+            match table.delete(&record_key, mine).await {
+                Ok(()) => Err(e),
+                Err(StoreError::ConditionFailed { .. }) => {
+                    match table
+                        .get(&record_key)
+                        .await
+                        .map(|item| item.map(|i| i.record::<Stored>()))
+                    {
+                        Ok(Some(Ok(stored))) if stored.fingerprint == print => {
+                            match stored.status {
+                                Some(status) => Ok(replay(status, stored.body)),
+                                None => Err(e),
+                            }
+                        }
+                        _ => Err(e),
+                    }
+                }
+                Err(release) => {
+                    tracing::info!(error = %release, "idempotency claim not released");
+                    Err(e)
+                }
             }
-            Err(e)
         }
     }
 }

@@ -365,6 +365,9 @@ impl Table for DynamoTable {
             .client
             .transact_write_items()
             .set_transact_items(Some(items))
+            // The SDK's own retry of a call that committed but whose answer was lost then
+            // succeeds again instead of failing its conditions (idempotent for 10 minutes).
+            .client_request_token(ulid::Ulid::new().to_string())
             .send()
             .await
         {
@@ -390,6 +393,31 @@ impl Table for DynamoTable {
                     ));
                 }
                 Err(classify(err))
+            }
+        }
+    }
+
+    async fn scan(&self, after: Option<&Key>, limit: usize) -> Result<Vec<Item>, StoreError> {
+        let mut items = Vec::new();
+        let mut start: Option<AttrMap> = after.map(key_map);
+        loop {
+            let remaining = i32::try_from(limit - items.len()).unwrap_or(i32::MAX);
+            let out = self
+                .client
+                .scan()
+                .table_name(&self.table)
+                .consistent_read(true)
+                .limit(remaining.max(1))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(classify)?;
+            for map in out.items.unwrap_or_default() {
+                items.push(item_of(map)?);
+            }
+            match out.last_evaluated_key {
+                Some(k) if items.len() < limit => start = Some(k),
+                _ => return Ok(items),
             }
         }
     }

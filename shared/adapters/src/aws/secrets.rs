@@ -2,8 +2,8 @@
 
 use paspor_domain::Secrets;
 
-/// Reads `<prefix>/token-key`, `<prefix>/otp-key`, `<prefix>/nik-key` and
-/// `<prefix>/webhook-secrets` in one call: keys as text (hex or base64, comma separated
+/// Reads `<prefix>/token-key`, `<prefix>/otp-key`, `<prefix>/nik-key`,
+/// `<prefix>/nik-lock-key` and `<prefix>/webhook-secrets` in one call: keys as text (hex or base64, comma separated
 /// where several are valid during a rotation), each at least 32 bytes, or the start fails.
 pub async fn load_secrets(sdk: &aws_config::SdkConfig, prefix: &str) -> Result<Secrets, String> {
     load_secrets_from(sdk, None, prefix).await
@@ -20,8 +20,14 @@ pub async fn load_secrets_from(
         conf = conf.endpoint_url(url);
     }
     let client = aws_sdk_ssm::Client::from_conf(conf.build());
-    let names =
-        ["token-key", "otp-key", "nik-key", "webhook-secrets"].map(|n| format!("{prefix}/{n}"));
+    let names = [
+        "token-key",
+        "otp-key",
+        "nik-key",
+        "nik-lock-key",
+        "webhook-secrets",
+    ]
+    .map(|n| format!("{prefix}/{n}"));
     let out = client
         .get_parameters()
         .set_names(Some(names.to_vec()))
@@ -42,7 +48,7 @@ pub async fn load_secrets_from(
             .map(str::to_owned)
             .ok_or_else(|| format!("SSM parameter {name} is missing"))
     };
-    let webhook_secrets = value(&names[3])?
+    let webhook_secrets = value(&names[4])?
         .split(',')
         .map(|s| s.trim().as_bytes().to_vec())
         .filter(|s| !s.is_empty())
@@ -51,6 +57,7 @@ pub async fn load_secrets_from(
         &value(&names[0])?,
         &value(&names[1])?,
         &value(&names[2])?,
+        &value(&names[3])?,
         webhook_secrets,
     )
 }

@@ -17,6 +17,10 @@ struct Stored {
     /// Seals NIKs at rest; folders made before it existed get one on their next start.
     #[serde(default)]
     nik_key: Option<String>,
+    /// Names the NIK locks. A folder from before it existed named them with its OTP key,
+    /// which it keeps doing, so the locks of its applications in progress are still found.
+    #[serde(default)]
+    nik_lock_key: Option<String>,
     /// Signs the local upload target's forms (S3 signs with AWS credentials instead).
     upload_key: String,
 }
@@ -42,6 +46,7 @@ pub fn load_or_create_secrets(
                 token_key: random_hex(),
                 otp_key: random_hex(),
                 nik_key: Some(random_hex()),
+                nik_lock_key: Some(random_hex()),
                 upload_key: random_hex(),
             };
             write_private(&path, &to_json(&stored)?, true)?;
@@ -49,19 +54,18 @@ pub fn load_or_create_secrets(
         }
         Err(e) => return Err(e.into()),
     };
-    let nik_key = match stored.nik_key.clone() {
-        Some(k) => k,
-        None => {
-            let k = random_hex();
-            stored.nik_key = Some(k.clone());
-            write_private(&path, &to_json(&stored)?, false)?;
-            k
-        }
-    };
+    if stored.nik_key.is_none() || stored.nik_lock_key.is_none() {
+        stored.nik_key.get_or_insert_with(random_hex);
+        stored
+            .nik_lock_key
+            .get_or_insert_with(|| stored.otp_key.clone());
+        write_private(&path, &to_json(&stored)?, false)?;
+    }
     let secrets = Secrets::from_text(
         &stored.token_key,
         &stored.otp_key,
-        &nik_key,
+        stored.nik_key.as_deref().unwrap_or_default(),
+        stored.nik_lock_key.as_deref().unwrap_or_default(),
         webhook_secrets,
     )
     .map_err(bad)?;
@@ -164,5 +168,8 @@ mod tests {
         assert_eq!(upload, vec![0x33; 32]);
         let (reloaded, _) = load_or_create_secrets(dir.path(), vec![]).expect("reload");
         assert_eq!(reloaded.nik_keys, secrets.nik_keys);
+        // Its NIK locks keep the names its OTP key gave them (as before NIK keys existed).
+        assert_eq!(reloaded.nik_lock_key, vec![0x22; 32]);
+        assert_eq!(secrets.otp_key, vec![0x22; 32]);
     }
 }

@@ -212,6 +212,43 @@ impl Table for SqliteTable {
         .await
     }
 
+    async fn scan(&self, after: Option<&Key>, limit: usize) -> Result<Vec<Item>, StoreError> {
+        let (pk, sk) = match after {
+            Some(k) => (Some(k.pk.clone()), k.sk.clone()),
+            None => (None, String::new()),
+        };
+        self.with_tx(move |tx| {
+            let mut stmt = tx
+                .prepare_cached(
+                    "SELECT pk, sk, attrs FROM items
+                     WHERE ?1 IS NULL OR pk > ?1 OR (pk = ?1 AND sk > ?2)
+                     ORDER BY pk, sk LIMIT ?3",
+                )
+                .map_err(unavailable)?;
+            let rows = stmt
+                .query_map(params![pk, sk, limit as i64], |row| {
+                    Ok((
+                        row.get::<_, String>(0)?,
+                        row.get::<_, String>(1)?,
+                        row.get::<_, String>(2)?,
+                    ))
+                })
+                .map_err(unavailable)?;
+            let mut items = Vec::new();
+            for row in rows {
+                let (pk, sk, raw) = row.map_err(unavailable)?;
+                let attrs =
+                    serde_json::from_str(&raw).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                items.push(Item {
+                    key: Key::new(pk, sk),
+                    attrs,
+                });
+            }
+            Ok(items)
+        })
+        .await
+    }
+
     async fn query_from(
         &self,
         pk: &str,
