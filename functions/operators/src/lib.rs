@@ -246,8 +246,25 @@ fn key_of(cursor: &str) -> Option<paspor_domain::store::Key> {
 async fn reseal(
     State(state): State<AppState>,
     Operator(who): Operator,
-    Json(b): Json<ResealBody>,
+    Json(raw): Json<serde_json::Value>,
 ) -> Result<impl IntoResponse, ApiError> {
+    // An object, as the document says (serde would also take `[]` for a struct of options).
+    let b: ResealBody = match raw {
+        serde_json::Value::Object(_) => serde_json::from_value(raw).map_err(|_| {
+            invalid(
+                "after",
+                "Badan permintaan tidak valid.",
+                "The request body is not valid.",
+            )
+        })?,
+        _ => {
+            return Err(invalid(
+                "body",
+                "Badan permintaan harus objek JSON.",
+                "The request body must be a JSON object.",
+            ));
+        }
+    };
     let limit = b.limit.unwrap_or(500);
     if !(1..=1000).contains(&limit) {
         return Err(invalid(
