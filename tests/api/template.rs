@@ -139,3 +139,120 @@ fn the_data_is_private_durable_and_encrypted() {
         );
     }
 }
+
+// ------------------------------------------------------------------ helpers for the checks below
+
+/// The value under `tag` (`Ref`, `GetAtt`, `Sub`, …), if `value` is that intrinsic.
+fn intrinsic<'a>(value: &'a Value, tag: &str) -> Option<&'a Value> {
+    match value {
+        Value::Tagged(t) if t.tag == tag => Some(&t.value),
+        Value::Mapping(m) if m.len() == 1 => m
+            .get(format!("Fn::{tag}").as_str())
+            .or_else(|| (tag == "Ref").then(|| m.get("Ref")).flatten()),
+        _ => None,
+    }
+}
+
+/// The logical id a `!Ref X` or `!GetAtt X.Attr` names.
+fn names(value: &Value) -> Option<String> {
+    if let Some(name) = intrinsic(value, "Ref").and_then(Value::as_str) {
+        return Some(name.to_owned());
+    }
+    let target = intrinsic(value, "GetAtt")?;
+    let dotted = match target {
+        Value::Sequence(parts) => parts.first()?.as_str()?.to_owned(),
+        other => other.as_str()?.split('.').next()?.to_owned(),
+    };
+    Some(dotted)
+}
+
+fn is_ref_to(value: &Value, name: &str) -> bool {
+    names(value).as_deref() == Some(name)
+}
+
+fn strings(value: &Value) -> Vec<String> {
+    match value {
+        Value::String(s) => vec![s.clone()],
+        Value::Sequence(items) => items
+            .iter()
+            .filter_map(|v| v.as_str().map(str::to_owned))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn allows_service_from_this_account(statement: &Value, service: &str) -> bool {
+    statement["Effect"].as_str() == Some("Allow")
+        && strings(&statement["Principal"]["Service"])
+            .iter()
+            .any(|s| s == service)
+        && is_ref_to(
+            &statement["Condition"]["StringEquals"]["aws:SourceAccount"],
+            "AWS::AccountId",
+        )
+}
+
+// ------------------------------------------------------------------ alarms reach someone
+
+#[test]
+fn alarm_topic_key_lets_cloudwatch_publish() {
+    let t = template();
+    let resources = &t["Resources"];
+    let key_ref = &resources["AlarmTopic"]["Properties"]["KmsMasterKeyId"];
+    let key_id = names(key_ref).unwrap_or_else(|| {
+        panic!("the alarm topic's key is a key of this stack, not {key_ref:?}: CloudWatch cannot use the AWS-managed alias/aws/sns")
+    });
+    let key = &resources[key_id.as_str()];
+    assert_eq!(key["Type"].as_str(), Some("AWS::KMS::Key"), "{key_id}");
+    assert_eq!(
+        key["Properties"]["EnableKeyRotation"].as_bool(),
+        Some(true),
+        "{key_id} rotates"
+    );
+    let statements = key["Properties"]["KeyPolicy"]["Statement"]
+        .as_sequence()
+        .expect("key policy");
+    assert!(
+        statements
+            .iter()
+            .any(|s| s["Effect"].as_str() == Some("Allow")
+                && strings(&s["Action"]).iter().any(|a| a == "kms:*")
+                && intrinsic(&s["Principal"]["AWS"], "Sub")
+                    .and_then(Value::as_str)
+                    .is_some_and(|arn| arn.ends_with(":iam::${AWS::AccountId}:root"))),
+        "the account administers {key_id} (else the key is locked for good)"
+    );
+    let cloudwatch = statements
+        .iter()
+        .find(|s| allows_service_from_this_account(s, "cloudwatch.amazonaws.com"))
+        .expect("the key policy lets cloudwatch.amazonaws.com of this account use the key");
+    let actions = strings(&cloudwatch["Action"]);
+    for action in ["kms:Decrypt", "kms:GenerateDataKey*"] {
+        assert!(
+            actions.iter().any(|a| a == action),
+            "cloudwatch may {action}: {actions:?}"
+        );
+    }
+    let policy = resources
+        .as_mapping()
+        .expect("Resources")
+        .values()
+        .find(|r| {
+            r["Type"].as_str() == Some("AWS::SNS::TopicPolicy")
+                && r["Properties"]["Topics"]
+                    .as_sequence()
+                    .is_some_and(|topics| topics.iter().any(|v| is_ref_to(v, "AlarmTopic")))
+        })
+        .expect("a topic policy on AlarmTopic");
+    let statements = policy["Properties"]["PolicyDocument"]["Statement"]
+        .as_sequence()
+        .expect("statements");
+    assert!(
+        statements.iter().any(
+            |s| allows_service_from_this_account(s, "cloudwatch.amazonaws.com")
+                && strings(&s["Action"]).iter().any(|a| a == "sns:Publish")
+                && is_ref_to(&s["Resource"], "AlarmTopic")
+        ),
+        "the topic policy lets cloudwatch.amazonaws.com of this account publish: {statements:?}"
+    );
+}
