@@ -256,3 +256,105 @@ fn alarm_topic_key_lets_cloudwatch_publish() {
         "the topic policy lets cloudwatch.amazonaws.com of this account publish: {statements:?}"
     );
 }
+
+// ------------------------------------------------------------------ every function gets its settings
+
+fn repo_file(path: &str) -> String {
+    let full = format!("{}/../../{path}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read_to_string(&full).unwrap_or_else(|e| panic!("read {full}: {e}"))
+}
+
+/// Every function of the stack: (logical id, binary).
+fn functions(t: &Value) -> Vec<(String, String)> {
+    t["Resources"]
+        .as_mapping()
+        .expect("Resources")
+        .iter()
+        .filter(|(_, r)| r["Type"].as_str() == Some("AWS::Serverless::Function"))
+        .map(|(k, r)| {
+            let binary = r["Metadata"]["BuildProperties"]["Binary"]
+                .as_str()
+                .expect("Binary");
+            (k.as_str().expect("id").to_owned(), binary.to_owned())
+        })
+        .collect()
+}
+
+fn env_names(function_properties: &Value) -> BTreeSet<String> {
+    function_properties["Environment"]["Variables"]
+        .as_mapping()
+        .map(|m| {
+            m.keys()
+                .filter_map(|k| k.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The `"PASPOR_…"` names quoted in `source` between `from` and the end of that function.
+fn env_reads(source: &str, from: &str) -> BTreeSet<String> {
+    let start = source
+        .find(from)
+        .unwrap_or_else(|| panic!("{from} not found"));
+    let body = &source[start..];
+    let body = &body[..body.find("\n    }\n").expect("end of the function")];
+    body.split('"')
+        .skip(1)
+        .step_by(2)
+        .filter(|s| s.starts_with("PASPOR_") && !s.ends_with("_ENDPOINT"))
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn retention_days_reach_every_function_that_reads_it() {
+    let t = template();
+    let retention =
+        &t["Globals"]["Function"]["Environment"]["Variables"]["PASPOR_DOCUMENT_RETENTION_DAYS"];
+    assert!(
+        is_ref_to(retention, "DocumentRetentionDays"),
+        "the retention is one parameter, set for every function in Globals: {retention:?}"
+    );
+    assert!(
+        t["Parameters"]["DocumentRetentionDays"].is_mapping(),
+        "parameter DocumentRetentionDays"
+    );
+    // Every knob the Lambda edge reads at a cold start: Settings::from_env for the routers and
+    // the sweeper, AwsSettings::from_env (the required names; endpoints are the stand-ins') for
+    // every function that talks to AWS.
+    let settings = env_reads(&repo_file("shared/http/src/state.rs"), "pub fn from_env");
+    let aws = env_reads(
+        &repo_file("shared/adapters/src/aws/mod.rs"),
+        "pub fn from_env",
+    );
+    assert!(
+        settings.contains("PASPOR_DOCUMENT_RETENTION_DAYS"),
+        "{settings:?}"
+    );
+    assert!(aws.contains("PASPOR_TABLE"), "{aws:?}");
+    let globals = env_names(&t["Globals"]["Function"]);
+    for (id, binary) in functions(&t) {
+        let main = repo_file(&format!("functions/{binary}/src/main.rs"));
+        let mut reads = BTreeSet::new();
+        if main.contains("run_http") || main.contains("run_scheduled") {
+            reads.extend(settings.iter().cloned());
+        }
+        if main.contains("paspor_lambda::") {
+            reads.extend(aws.iter().cloned());
+        }
+        let own = env_names(&t["Resources"][id.as_str()]["Properties"]);
+        for name in &reads {
+            assert!(
+                globals.contains(name) || own.contains(name),
+                "{id} ({binary}) reads {name} but the template sets it neither in Globals nor on the function: it runs on the code's default"
+            );
+        }
+        // What every function must agree on is set once.
+        for shared in ["PASPOR_DOCUMENT_RETENTION_DAYS", "PASPOR_PAYMENT_TTL_SECS"] {
+            assert!(
+                !own.contains(shared),
+                "{id} sets {shared} of its own; it belongs in Globals"
+            );
+        }
+    }
+}
