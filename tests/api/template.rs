@@ -358,3 +358,235 @@ fn retention_days_reach_every_function_that_reads_it() {
         }
     }
 }
+
+// ------------------------------------------------------------------ alarms watch this stack
+
+struct Watched<'a> {
+    namespace: String,
+    metric: String,
+    dimensions: Vec<(String, &'a Value)>,
+}
+
+/// Every metric an alarm reads, whether it names one metric or does metric math.
+fn watched(alarm: &Value) -> Vec<Watched<'_>> {
+    let props = &alarm["Properties"];
+    let specs: Vec<&Value> = match props["Metrics"].as_sequence() {
+        Some(metrics) => metrics
+            .iter()
+            .filter(|m| m["MetricStat"].is_mapping())
+            .map(|m| &m["MetricStat"]["Metric"])
+            .collect(),
+        None => vec![props],
+    };
+    specs
+        .into_iter()
+        .map(|spec| Watched {
+            namespace: spec["Namespace"].as_str().expect("Namespace").to_owned(),
+            metric: spec["MetricName"].as_str().expect("MetricName").to_owned(),
+            dimensions: spec["Dimensions"]
+                .as_sequence()
+                .map(|dims| {
+                    dims.iter()
+                        .map(|d| (d["Name"].as_str().expect("Name").to_owned(), &d["Value"]))
+                        .collect()
+                })
+                .unwrap_or_default(),
+        })
+        .collect()
+}
+
+fn alarms(t: &Value) -> Vec<(String, &Value)> {
+    t["Resources"]
+        .as_mapping()
+        .expect("Resources")
+        .iter()
+        .filter(|(_, r)| r["Type"].as_str() == Some("AWS::CloudWatch::Alarm"))
+        .map(|(k, r)| (k.as_str().expect("id").to_owned(), r))
+        .collect()
+}
+
+#[test]
+fn every_alarm_is_scoped_to_this_stack() {
+    let t = template();
+    let resources = t["Resources"].as_mapping().expect("Resources");
+    for (id, alarm) in alarms(&t) {
+        let metrics = watched(alarm);
+        assert!(!metrics.is_empty(), "{id} watches no metric");
+        for m in metrics {
+            // SES reputation is the account's own, with no dimension to scope it: such an
+            // alarm has a condition, so a second stage in the same account can leave it out.
+            if m.namespace == "AWS/SES" {
+                assert!(
+                    alarm["Condition"].is_string(),
+                    "{id}: an account-wide alarm has a Condition"
+                );
+                continue;
+            }
+            let scoped = m.dimensions.iter().any(|(_, value)| {
+                names(value).is_some_and(|n| n == "Stage" || resources.contains_key(n.as_str()))
+            });
+            assert!(
+                scoped,
+                "{id}: {}/{} has no dimension naming a resource of this stack, so it watches the whole account",
+                m.namespace, m.metric
+            );
+        }
+        let actions = alarm["Properties"]["AlarmActions"]
+            .as_sequence()
+            .expect("AlarmActions");
+        assert!(
+            actions.iter().any(|a| is_ref_to(a, "AlarmTopic")),
+            "{id} tells the alarm topic"
+        );
+    }
+}
+
+#[test]
+fn every_function_has_its_own_error_and_throttle_alarms() {
+    let t = template();
+    let all = alarms(&t);
+    for (function, _) in functions(&t) {
+        for metric in ["Errors", "Throttles"] {
+            let found = all.iter().any(|(_, alarm)| {
+                watched(alarm).iter().any(|m| {
+                    m.namespace == "AWS/Lambda"
+                        && m.metric == metric
+                        && m.dimensions
+                            .iter()
+                            .any(|(n, v)| n == "FunctionName" && is_ref_to(v, &function))
+                })
+            });
+            assert!(found, "no alarm on {metric} of {function}");
+        }
+    }
+}
+
+#[test]
+fn the_quiet_failures_have_alarms() {
+    let t = template();
+    let all = alarms(&t);
+    let find = |namespace: &str, metric: &str, dimension: &str, of: &str| {
+        all.iter()
+            .find(|(_, alarm)| {
+                watched(alarm).iter().any(|m| {
+                    m.namespace == namespace
+                        && m.metric == metric
+                        && (dimension.is_empty()
+                            || m.dimensions
+                                .iter()
+                                .any(|(n, v)| n == dimension && is_ref_to(v, of)))
+                })
+            })
+            .map(|(_, alarm)| &alarm["Properties"])
+            .unwrap_or_else(|| panic!("no alarm on {namespace} {metric} {dimension}={of}"))
+    };
+    // The sweeper stopped: no invocation is no data, and no data must page.
+    let sweeper = find(
+        "AWS/Lambda",
+        "Invocations",
+        "FunctionName",
+        "SweeperFunction",
+    );
+    assert_eq!(
+        sweeper["ComparisonOperator"].as_str(),
+        Some("LessThanThreshold")
+    );
+    assert_eq!(sweeper["Threshold"].as_f64(), Some(1.0));
+    assert_eq!(sweeper["TreatMissingData"].as_str(), Some("breaching"));
+    // OTP emails late.
+    let age = find(
+        "AWS/SQS",
+        "ApproximateAgeOfOldestMessage",
+        "QueueName",
+        "JobsQueue",
+    );
+    assert_eq!(
+        age["ComparisonOperator"].as_str(),
+        Some("GreaterThanThreshold")
+    );
+    assert!(
+        age["Threshold"].as_f64().is_some_and(|s| s <= 300.0),
+        "{:?}",
+        age["Threshold"]
+    );
+    // DynamoDB throttling, reads and writes.
+    find("AWS/DynamoDB", "ReadThrottleEvents", "TableName", "Table");
+    find("AWS/DynamoDB", "WriteThrottleEvents", "TableName", "Table");
+    // SES reputation, below the rates at which SES reviews the account.
+    for (metric, threshold) in [
+        ("Reputation.BounceRate", 0.05),
+        ("Reputation.ComplaintRate", 0.001),
+    ] {
+        let ses = find("AWS/SES", metric, "", "");
+        assert_eq!(ses["Threshold"].as_f64(), Some(threshold), "{metric}");
+        assert_eq!(
+            ses["ComparisonOperator"].as_str(),
+            Some("GreaterThanThreshold"),
+            "{metric}"
+        );
+    }
+}
+
+/// A dashboard metric row with CloudWatch's `.` and `...` shorthands spelled out.
+fn expand(previous: &[String], row: &[serde_json::Value]) -> Vec<String> {
+    let items: Vec<String> = row
+        .iter()
+        .filter_map(|v| v.as_str().map(str::to_owned))
+        .collect();
+    if items.first().map(String::as_str) == Some("...") {
+        let keep = previous.len().saturating_sub(items.len() - 1);
+        return previous[..keep]
+            .iter()
+            .cloned()
+            .chain(items[1..].iter().cloned())
+            .collect();
+    }
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            if s == "." {
+                previous.get(i).cloned().unwrap_or_default()
+            } else {
+                s.clone()
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn dashboard_lambda_widgets_name_each_function() {
+    let t = template();
+    let body = intrinsic(
+        &t["Resources"]["Dashboard"]["Properties"]["DashboardBody"],
+        "Sub",
+    )
+    .and_then(Value::as_str)
+    .expect("DashboardBody is a !Sub string");
+    let body: serde_json::Value = serde_json::from_str(body).expect("the dashboard is JSON");
+    let mut seen = BTreeSet::new();
+    for widget in body["widgets"].as_array().expect("widgets") {
+        let Some(rows) = widget["properties"]["metrics"].as_array() else {
+            continue;
+        };
+        let mut previous: Vec<String> = Vec::new();
+        for row in rows {
+            let row = expand(&previous, row.as_array().expect("a metric row"));
+            if row.first().map(String::as_str) == Some("AWS/Lambda") {
+                let at = row.iter().position(|s| s == "FunctionName").unwrap_or_else(|| {
+                    panic!("{}: {row:?} has no FunctionName: it sums every function of the account", widget["properties"]["title"])
+                });
+                seen.insert((row[1].clone(), row[at + 1].clone()));
+            }
+            previous = row;
+        }
+    }
+    for (function, _) in functions(&t) {
+        for metric in ["Errors", "Throttles"] {
+            assert!(
+                seen.contains(&(metric.to_owned(), format!("${{{function}}}"))),
+                "the dashboard shows no {metric} of {function}"
+            );
+        }
+    }
+}
