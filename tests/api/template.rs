@@ -590,3 +590,159 @@ fn dashboard_lambda_widgets_name_each_function() {
         }
     }
 }
+
+// ------------------------------------------------------------------ stages and origins
+
+type Sections = std::collections::BTreeMap<String, std::collections::BTreeMap<String, String>>;
+
+/// samconfig.toml as `section -> key -> value` (its strings, numbers and booleans only).
+fn samconfig() -> Sections {
+    let mut sections = Sections::new();
+    let mut current = String::new();
+    for line in repo_file("samconfig.toml").lines().map(str::trim) {
+        if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            current = name.to_owned();
+            sections.entry(current.clone()).or_default();
+        } else if let Some((key, value)) = line.split_once('=') {
+            if line.starts_with('#') {
+                continue;
+            }
+            let value = value.trim();
+            let value = value
+                .strip_prefix('"')
+                .and_then(|v| v.strip_suffix('"'))
+                .unwrap_or(value);
+            sections
+                .entry(current.clone())
+                .or_default()
+                .insert(key.trim().to_owned(), value.replace("\\\"", "\""));
+        }
+    }
+    sections
+}
+
+/// `Key=Value` pairs of a `parameter_overrides` string (values may be double-quoted).
+fn overrides(line: &str) -> std::collections::BTreeMap<String, String> {
+    let mut out = std::collections::BTreeMap::new();
+    let mut rest = line.trim();
+    while let Some((key, tail)) = rest.split_once('=') {
+        let (value, tail) = match tail.strip_prefix('"') {
+            Some(quoted) => quoted.split_once('"').expect("closing quote"),
+            None => tail.split_once(' ').unwrap_or((tail, "")),
+        };
+        out.insert(key.trim().to_owned(), value.to_owned());
+        rest = tail.trim();
+    }
+    out
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Eval {
+    Bool(bool),
+    Str(String),
+    List(Vec<String>),
+}
+
+/// Evaluates the rule functions CloudFormation allows in `Rules` over some parameter values.
+fn eval(value: &Value, params: &std::collections::BTreeMap<&str, Eval>) -> Eval {
+    let args = |tag: &str| intrinsic(value, tag).and_then(Value::as_sequence);
+    if let Some(name) = intrinsic(value, "Ref").and_then(Value::as_str) {
+        return params
+            .get(name)
+            .cloned()
+            .unwrap_or_else(|| panic!("no value for {name}"));
+    }
+    if let Some([a, b]) = args("Equals").map(Vec::as_slice) {
+        return Eval::Bool(eval(a, params) == eval(b, params));
+    }
+    if let Some([a]) = args("Not").map(Vec::as_slice) {
+        return Eval::Bool(eval(a, params) == Eval::Bool(false));
+    }
+    if let Some(all) = args("And") {
+        return Eval::Bool(all.iter().all(|v| eval(v, params) == Eval::Bool(true)));
+    }
+    if let Some(any) = args("Or") {
+        return Eval::Bool(any.iter().any(|v| eval(v, params) == Eval::Bool(true)));
+    }
+    if let Some([list, item]) = args("Contains").map(Vec::as_slice) {
+        let Eval::List(list) = eval(list, params) else {
+            panic!("Contains takes a list")
+        };
+        let Eval::Str(item) = eval(item, params) else {
+            panic!("Contains looks for a string")
+        };
+        return Eval::Bool(list.contains(&item));
+    }
+    match value {
+        Value::String(s) => Eval::Str(s.clone()),
+        Value::Bool(b) => Eval::Bool(*b),
+        Value::Sequence(items) => Eval::List(strings(&Value::Sequence(items.clone()))),
+        other => panic!("a rule function this test does not know: {other:?}"),
+    }
+}
+
+/// Whether CloudFormation would accept these parameter values under the template's Rules.
+fn rules_accept(t: &Value, stage: &str, origins: &[&str]) -> bool {
+    let params = std::collections::BTreeMap::from([
+        ("Stage", Eval::Str(stage.to_owned())),
+        (
+            "AllowedOrigins",
+            Eval::List(origins.iter().map(|s| (*s).to_owned()).collect()),
+        ),
+    ]);
+    let Some(rules) = t["Rules"].as_mapping() else {
+        return true;
+    };
+    rules.values().all(|rule| {
+        let applies = rule["RuleCondition"].is_null()
+            || eval(&rule["RuleCondition"], &params) == Eval::Bool(true);
+        !applies
+            || rule["Assertions"]
+                .as_sequence()
+                .expect("Assertions")
+                .iter()
+                .all(|a| eval(&a["Assert"], &params) == Eval::Bool(true))
+    })
+}
+
+#[test]
+fn prod_origins_are_not_star() {
+    let t = template();
+    // Both CORS configurations take the one parameter the rule checks.
+    let api = &t["Resources"]["HttpApi"]["Properties"]["CorsConfiguration"]["AllowOrigins"];
+    let bucket = &t["Resources"]["DocumentsBucket"]["Properties"]["CorsConfiguration"]["CorsRules"]
+        [0]["AllowedOrigins"];
+    assert!(is_ref_to(api, "AllowedOrigins") && is_ref_to(bucket, "AllowedOrigins"));
+    let default = t["Parameters"]["AllowedOrigins"]["Default"]
+        .as_str()
+        .unwrap_or("*");
+    let default: Vec<&str> = default.split(',').collect();
+    assert!(
+        !rules_accept(&t, "prod", &["*"]),
+        "a prod stack with AllowedOrigins=* is refused"
+    );
+    assert!(
+        !rules_accept(&t, "prod", &["https://a.example", "*"]),
+        "… also among others"
+    );
+    assert!(
+        !rules_accept(&t, "prod", &default),
+        "prod does not deploy on the default {default:?}"
+    );
+    let prod = overrides(&samconfig()["prod.deploy.parameters"]["parameter_overrides"]);
+    let origins = prod
+        .get("AllowedOrigins")
+        .expect("samconfig's prod section names its origins");
+    let origins: Vec<&str> = origins.split(',').map(str::trim).collect();
+    for origin in &origins {
+        assert!(
+            origin.starts_with("https://") && !origin.contains('*'),
+            "prod origin {origin}"
+        );
+    }
+    assert!(
+        rules_accept(&t, "prod", &origins),
+        "prod's own origins pass the rule"
+    );
+    assert!(rules_accept(&t, "dev", &["*"]), "dev may stay open");
+}
