@@ -746,3 +746,154 @@ fn prod_origins_are_not_star() {
     );
     assert!(rules_accept(&t, "dev", &["*"]), "dev may stay open");
 }
+
+fn stages(t: &Value) -> Vec<String> {
+    strings(&t["Parameters"]["Stage"]["AllowedValues"])
+}
+
+#[test]
+fn every_stage_has_its_own_samconfig_section() {
+    let t = template();
+    let config = samconfig();
+    let mut stacks = BTreeSet::new();
+    for stage in stages(&t) {
+        let deploy = config
+            .get(&format!("{stage}.deploy.parameters"))
+            .unwrap_or_else(|| panic!("samconfig.toml has no [{stage}.deploy.parameters]"));
+        let stack = deploy
+            .get("stack_name")
+            .or_else(|| {
+                config
+                    .get(&format!("{stage}.global.parameters"))?
+                    .get("stack_name")
+            })
+            .unwrap_or_else(|| panic!("{stage} has no stack_name"));
+        assert_eq!(stack, &format!("paspor-{stage}"));
+        assert!(
+            stacks.insert(stack.clone()),
+            "two stages deploy into {stack}"
+        );
+        assert!(deploy.contains_key("region"), "{stage} names its region");
+        let params = overrides(deploy.get("parameter_overrides").map_or("", String::as_str));
+        assert_eq!(params.get("Stage"), Some(&stage), "{stage}'s Stage");
+        assert_eq!(
+            params.get("SsmPrefix"),
+            Some(&format!("/paspor/{stage}")),
+            "{stage}'s SsmPrefix"
+        );
+        assert!(
+            config
+                .get(&format!("{stage}.build.parameters"))
+                .is_some_and(|b| b.contains_key("template_file")),
+            "{stage} builds infra/template.yaml"
+        );
+    }
+}
+
+/// Runs scripts/deploy with stand-in `aws` and `sam` first on the PATH (they log their
+/// arguments and succeed), so no real account is ever touched.
+fn deploy(args: &[&str], env: &[(&str, &str)]) -> (std::process::Output, Vec<String>) {
+    use std::os::unix::fs::PermissionsExt;
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_nanos();
+    let dir = std::env::temp_dir().join(format!("paspor-deploy-{}-{nanos}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let log = dir.join("calls.log");
+    for tool in ["aws", "sam"] {
+        let path = dir.join(tool);
+        std::fs::write(
+            &path,
+            format!("#!/bin/sh\necho \"{tool} $*\" >> '{}'\n", log.display()),
+        )
+        .expect("stand-in");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    }
+    let path = format!(
+        "{}:{}",
+        dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let mut command = std::process::Command::new("bash");
+    command
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/deploy"))
+        .args(args)
+        .env("PATH", path)
+        .env_remove("AWS_REGION")
+        .env_remove("AWS_PROFILE")
+        .env_remove("PASPOR_MAIL_FROM");
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    let output = command.output().expect("run scripts/deploy");
+    let calls = std::fs::read_to_string(&log)
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    let _ = std::fs::remove_dir_all(&dir);
+    (output, calls)
+}
+
+#[test]
+fn deploy_refuses_a_stage_without_its_section() {
+    let (output, calls) = deploy(&["qa"], &[]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !output.status.success(),
+        "scripts/deploy qa must fail; it called {calls:?}"
+    );
+    assert!(
+        calls.is_empty(),
+        "nothing runs for a stage without a section: {calls:?}"
+    );
+    assert!(stderr.contains("qa"), "says which stage: {stderr}");
+
+    for stage in stages(&template()) {
+        for mail in [None, Some("no-reply@paspor.example")] {
+            let env: Vec<(&str, &str)> =
+                mail.map(|m| ("PASPOR_MAIL_FROM", m)).into_iter().collect();
+            let (output, calls) = deploy(&[stage.as_str()], &env);
+            assert!(
+                output.status.success(),
+                "scripts/deploy {stage}: {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+            let sam: Vec<&String> = calls.iter().filter(|c| c.starts_with("sam ")).collect();
+            assert_eq!(sam.len(), 2, "{calls:?}");
+            for call in &sam {
+                assert!(
+                    call.contains(&format!("--config-env {stage}")),
+                    "{stage}: {call}"
+                );
+            }
+            // SAM replaces the section's parameter_overrides with the command line's, so the
+            // command line carries them all or none.
+            let deploy = sam[1];
+            if let Some((_, given)) = deploy.split_once("--parameter-overrides ") {
+                let given = overrides(given);
+                assert_eq!(given.get("Stage"), Some(&stage), "{deploy}");
+                assert!(given.contains_key("SsmPrefix"), "{deploy}");
+                if stage == "prod" {
+                    assert!(given.contains_key("AllowedOrigins"), "{deploy}");
+                }
+            }
+            assert_eq!(
+                mail.is_some(),
+                deploy.contains("MailFrom=no-reply@paspor.example"),
+                "{deploy}"
+            );
+            for aws in calls.iter().filter(|c| c.starts_with("aws ")) {
+                assert!(
+                    aws.contains(&format!("/paspor/{stage}/")),
+                    "{stage}'s secrets: {aws}"
+                );
+                assert!(
+                    aws.contains("--region ap-southeast-3"),
+                    "the section's region: {aws}"
+                );
+            }
+        }
+    }
+}
