@@ -897,3 +897,43 @@ fn deploy_refuses_a_stage_without_its_section() {
         }
     }
 }
+
+// ------------------------------------------------------------------ access logs
+
+#[test]
+fn access_logs_carry_the_request_id() {
+    let t = template();
+    let settings = &t["Resources"]["HttpApi"]["Properties"]["AccessLogSettings"];
+    let group =
+        names(&settings["DestinationArn"]).expect("access logs go to a log group of this stack");
+    let group = &t["Resources"][group.as_str()];
+    assert_eq!(group["Type"].as_str(), Some("AWS::Logs::LogGroup"));
+    assert!(is_ref_to(
+        &group["Properties"]["RetentionInDays"],
+        "LogRetentionDays"
+    ));
+    let format: serde_json::Value =
+        serde_json::from_str(settings["Format"].as_str().expect("Format"))
+            .expect("the format is JSON");
+    let fields: BTreeSet<&str> = format
+        .as_object()
+        .expect("one JSON object a request")
+        .values()
+        .filter_map(serde_json::Value::as_str)
+        .collect();
+    for variable in [
+        "$context.requestId",
+        "$context.routeKey",
+        "$context.status",
+        "$context.integrationLatency",
+        "$context.responseLatency",
+        "$context.identity.sourceIp",
+        "$context.integrationErrorMessage",
+        "$context.identity.userAgent",
+    ] {
+        assert!(
+            fields.contains(variable),
+            "the access log has no {variable}: {fields:?}"
+        );
+    }
+}
