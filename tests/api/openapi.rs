@@ -32,3 +32,82 @@ fn document_and_routers_agree() {
         "in openapi.yaml but not served: {missing:?}"
     );
 }
+
+/// On AWS the operators' routes take SigV4 (API Gateway's AWS_IAM authorizer); only
+/// paspor-local takes the ops token. And the answers API Gateway gives itself, which are
+/// not problem+json, are documented.
+#[test]
+fn ops_routes_document_sigv4_and_the_ops_token() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../openapi.yaml");
+    let raw = std::fs::read_to_string(path).expect("read openapi.yaml");
+    let doc: serde_json::Value = serde_norway::from_str(&raw).expect("parse openapi.yaml");
+    let schemes = &doc["components"]["securitySchemes"];
+    let sigv4 = &schemes["sigv4"];
+    assert_eq!(sigv4["type"], "apiKey", "{sigv4}");
+    assert_eq!(sigv4["in"], "header");
+    assert_eq!(sigv4["name"], "Authorization");
+    assert_eq!(sigv4["x-amazon-apigateway-authtype"], "awsSigv4");
+    assert!(
+        sigv4["description"]
+            .as_str()
+            .is_some_and(|d| d.contains("execute-api"))
+    );
+    assert!(
+        schemes["ops"]["description"]
+            .as_str()
+            .is_some_and(|d| d.contains("paspor-local")),
+        "the ops token is the local server's"
+    );
+    for (path, item) in doc["paths"].as_object().expect("paths") {
+        for (method, op) in item.as_object().expect("path item") {
+            let names: Vec<&str> = op["security"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|r| r.as_object())
+                .flat_map(|r| r.keys().map(String::as_str))
+                .collect();
+            if path.starts_with("/v1/ops/") {
+                assert!(
+                    names.contains(&"sigv4") && names.contains(&"ops"),
+                    "{method} {path}: {names:?}"
+                );
+                let mut forbidden = &op["responses"]["403"];
+                if let Some(name) = forbidden["$ref"]
+                    .as_str()
+                    .and_then(|r| r.strip_prefix("#/components/responses/"))
+                {
+                    forbidden = &doc["components"]["responses"][name];
+                }
+                assert_eq!(
+                    forbidden["content"]["application/json"]["schema"]["$ref"],
+                    "#/components/schemas/ApiGatewayMessage",
+                    "{method} {path}: API Gateway's 403"
+                );
+            } else {
+                assert!(
+                    !names.contains(&"sigv4"),
+                    "{method} {path} is not IAM-authorised"
+                );
+            }
+        }
+    }
+    let message = &doc["components"]["schemas"]["ApiGatewayMessage"];
+    assert_eq!(message["required"], serde_json::json!(["message"]));
+    let info = doc["info"]["description"]
+        .as_str()
+        .expect("info.description");
+    for body in [
+        r#"403 `{"message":"Forbidden"}`"#,
+        r#"404 `{"message":"Not Found"}`"#,
+        r#"413 `{"message":"Request Entity Too Large"}`"#,
+        r#"429 `{"message":"Too Many Requests"}`"#,
+        r#"500 `{"message":"Internal Server Error"}`"#,
+        r#"503 `{"message":"Service Unavailable"}`"#,
+    ] {
+        assert!(
+            info.contains(body),
+            "info.description documents API Gateway's {body}"
+        );
+    }
+}
