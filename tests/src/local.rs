@@ -20,8 +20,39 @@ pub const WEBHOOK_SECRET: &str = "test-webhook-secret";
 /// A second secret, valid at the same time, as during a rotation.
 pub const OLD_WEBHOOK_SECRET: &str = "old-webhook-secret";
 
+/// Set (to the stack's data directory) when the black-box suite runs against the
+/// deployed shape (`scripts/stack`) instead of a `paspor-local` per test.
+pub const STACK_VAR: &str = "PASPOR_TEST_STACK";
+
+/// Whether the suite runs against the stack.
+pub fn on_stack() -> bool {
+    std::env::var_os(STACK_VAR).is_some()
+}
+
+/// Ends a test that needs what only `paspor-local` has (its clock, its flags, a restart
+/// of the server, its ops token) when the suite runs against the stack.
+#[macro_export]
+macro_rules! local_only {
+    ($why:expr) => {
+        if $crate::local::on_stack() {
+            eprintln!("local only ({}): not run against the stack", $why);
+            return;
+        }
+    };
+}
+
+/// The operators' credentials the stack hands out (`ops-credentials.json`).
+#[derive(Debug, Clone)]
+struct StackOps {
+    access_key_id: String,
+    secret_access_key: String,
+    region: String,
+}
+
 pub struct LocalServer {
-    child: Child,
+    /// `None` on the stack, which the test command starts once for the whole suite.
+    child: Option<Child>,
+    stack: Option<StackOps>,
     /// Everything the server printed (its logs), kept when started with `start_logged`.
     logs: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
     pub base: String,
@@ -59,6 +90,9 @@ impl Answer {
 impl LocalServer {
     /// Starts the server on a fresh data directory.
     pub fn start(bin: &str) -> Self {
+        if on_stack() {
+            return Self::stack();
+        }
         let tmp = tempfile::tempdir().expect("tempdir");
         let mut server = Self::start_on(bin, tmp.path());
         server._tmp = Some(tmp);
@@ -68,6 +102,9 @@ impl LocalServer {
     /// Starts the server on a fresh data directory with the demo seed (real offices and
     /// 30 days of quota, 20 places an hour).
     pub fn start_seeded(bin: &str) -> Self {
+        if on_stack() {
+            return Self::stack();
+        }
         let tmp = tempfile::tempdir().expect("tempdir");
         let mut server = Self::spawn(bin, tmp.path(), &["--seed", "demo"]);
         server._tmp = Some(tmp);
@@ -138,7 +175,49 @@ impl LocalServer {
         Self::spawn_with(bin, data_dir, extra, "warn", false)
     }
 
+    /// The stack the test command started (always seeded with the demo offices).
+    fn stack() -> Self {
+        let dir = PathBuf::from(std::env::var_os(STACK_VAR).expect("PASPOR_TEST_STACK"));
+        let read = |name: &str| -> Value {
+            let text = std::fs::read_to_string(dir.join(name))
+                .unwrap_or_else(|e| panic!("{name} in the stack's data directory: {e}"));
+            serde_json::from_str(&text).expect("json")
+        };
+        let record = read("stack.json");
+        let ops = read("ops-credentials.json");
+        let field = |v: &Value, k: &str| v[k].as_str().expect(k).to_owned();
+        Self {
+            child: None,
+            stack: Some(StackOps {
+                access_key_id: field(&ops, "access_key_id"),
+                secret_access_key: field(&ops, "secret_access_key"),
+                region: field(&ops, "region"),
+            }),
+            logs: Default::default(),
+            base: field(&record, "url"),
+            data_dir: dir,
+            bin: PathBuf::new(),
+            _tmp: None,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    /// Whether this server is the stack (see [`on_stack`]).
+    pub fn is_stack(&self) -> bool {
+        self.stack.is_some()
+    }
+
+    fn child(&mut self) -> &mut Child {
+        self.child
+            .as_mut()
+            .expect("only paspor-local is started per test; mark the test local_only!")
+    }
+
     fn spawn_with(bin: &str, data_dir: &Path, extra: &[&str], level: &str, keep: bool) -> Self {
+        assert!(
+            !on_stack(),
+            "this test starts paspor-local with its own flags or data; mark it local_only!"
+        );
         let mut child = Command::new(bin)
             .args(["--addr", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir)
@@ -188,7 +267,8 @@ impl LocalServer {
             }
         });
         Self {
-            child,
+            child: Some(child),
+            stack: None,
             logs,
             base,
             data_dir: data_dir.to_path_buf(),
@@ -201,8 +281,8 @@ impl LocalServer {
     /// Kills the server outright (SIGKILL: no graceful anything) and starts it again on
     /// the same data directory.
     pub fn crash_and_restart(mut self) -> Self {
-        self.child.kill().expect("SIGKILL");
-        self.child.wait().expect("wait");
+        self.child().kill().expect("SIGKILL");
+        self.child().wait().expect("wait");
         let tmp = self._tmp.take();
         let mut next = Self::start_on(self.bin.to_str().expect("bin path"), &self.data_dir);
         next._tmp = tmp;
@@ -221,13 +301,13 @@ impl LocalServer {
     /// SIGTERM, then waits for a clean exit.
     pub fn terminate(&mut self) {
         let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
+            .args(["-TERM", &self.child().id().to_string()])
             .status()
             .expect("kill");
         assert!(status.success());
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            if let Some(exit) = self.child.try_wait().expect("wait") {
+            if let Some(exit) = self.child().try_wait().expect("wait") {
                 assert!(exit.success(), "paspor-local exited with {exit} on SIGTERM");
                 return;
             }
@@ -244,12 +324,32 @@ impl LocalServer {
         token: Option<&str>,
         headers: &[(&str, &str)],
     ) -> Answer {
-        let mut req = self.http.request(method, format!("{}{path}", self.base));
-        if let Some(b) = body {
-            req = req.json(&b);
+        let url = format!("{}{path}", self.base);
+        let mut req = self.http.request(method.clone(), &url);
+        let raw = body.map(|b| serde_json::to_vec(&b).expect("json"));
+        if let Some(b) = &raw {
+            req = req
+                .header("content-type", "application/json")
+                .body(b.clone());
         }
-        if let Some(t) = token {
-            req = req.bearer_auth(t);
+        match (&self.stack, token) {
+            // On AWS the operators' routes take SigV4 (IAM), not the local ops token.
+            (Some(ops), Some(OPS_TOKEN)) if path.starts_with("/v1/ops/") => {
+                let signed = paspor_stack::seed::sign(
+                    method.as_str(),
+                    &url,
+                    raw.as_deref().unwrap_or_default(),
+                    &ops.access_key_id,
+                    &ops.secret_access_key,
+                    &ops.region,
+                )
+                .expect("sign");
+                for (k, v) in signed {
+                    req = req.header(k, v);
+                }
+            }
+            (_, Some(t)) => req = req.bearer_auth(t),
+            (_, None) => {}
         }
         for (k, v) in headers {
             req = req.header(*k, *v);
@@ -312,6 +412,7 @@ impl LocalServer {
 
     /// Moves the server's one clock forward.
     pub async fn advance_clock(&self, secs: i64) {
+        assert!(!self.is_stack(), "the stack runs on real time; mark the test local_only!");
         let a = self
             .post("/_local/clock", serde_json::json!({"advance_secs": secs}))
             .await;
@@ -373,8 +474,10 @@ impl LocalServer {
 
 impl Drop for LocalServer {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        if let Some(child) = self.child.as_mut() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 }
 
@@ -540,6 +643,9 @@ impl LocalServer {
 impl LocalServer {
     /// The server's clock, now.
     pub async fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        if self.is_stack() {
+            return chrono::Utc::now();
+        }
         let a = self
             .post("/_local/clock", serde_json::json!({"advance_secs": 0}))
             .await;

@@ -311,12 +311,13 @@ async fn serve(
     // Every function answers before the stack says it is listening: one cold start each.
     warm_up(&instances).await?;
 
-    // The worker's queues and the schedules.
+    // The worker's queues and the schedules; stopped before the stand-ins they read.
+    let mut tasks = tokio::task::JoinSet::new();
     for (f, instance) in instances.values() {
         for m in &f.sqs {
             let url = physical.refs.get(&m.queue_logical).cloned().context("mapped queue")?;
             let arn = events::queue_arn(&clients.sqs, &url).await?;
-            tokio::spawn(events::poll(
+            tasks.spawn(events::poll(
                 clients.sqs.clone(),
                 events::Mapping {
                     queue_url: url,
@@ -331,7 +332,7 @@ async fn serve(
         if let Some(secs) = f.schedule_secs {
             let every = Duration::from_secs(config.sweep_secs.unwrap_or(secs).max(1));
             let arn = format!("arn:aws:scheduler:{REGION}:{ACCOUNT}:schedule/default/{}", f.logical);
-            tokio::spawn(events::schedule(instance.clone(), every, arn));
+            tasks.spawn(events::schedule(instance.clone(), every, arn));
         }
     }
 
@@ -350,6 +351,7 @@ async fn serve(
     println!("paspor-stack listening on {base}");
 
     shutdown().await;
+    tasks.abort_all();
     eprintln!("{}", proxy.report());
     eprintln!(
         "paspor-stack: {} HTTP requests; invocations (cold starts): {}",

@@ -115,10 +115,11 @@ pub async fn create(template: &Template, clients: &Clients) -> Result<Physical> 
                 )
                 .send()
                 .await
+                .map(|_| ())
                 .or_else(|e| {
                     // Already enabled, from an earlier start on the same data.
-                    let text = format!("{e:?}");
-                    if text.contains("already enabled") { Ok(Default::default()) } else { Err(e) }
+                    let text = format!("{}", aws_sdk_dynamodb::error::DisplayErrorContext(&e));
+                    if text.contains("already enabled") { Ok(()) } else { Err(anyhow::anyhow!(text)) }
                 })
                 .context("enable TTL")?;
         }
@@ -182,7 +183,7 @@ async fn create_table(clients: &Clients, name: &str, keys: &[(String, String, St
     match req.send().await {
         Ok(_) => Ok(()),
         Err(e) if format!("{e:?}").contains("ResourceInUseException") => Ok(()),
-        Err(e) => Err(anyhow::Error::new(aws_sdk_dynamodb::error::DisplayErrorContext(e)))
+        Err(e) => Err(anyhow::anyhow!("{}", aws_sdk_dynamodb::error::DisplayErrorContext(e)))
             .with_context(|| format!("create table {name}")),
     }
 }

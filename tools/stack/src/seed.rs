@@ -8,6 +8,7 @@ use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
 
 /// SigV4 headers (service `execute-api`) for one request: what an operator's client adds.
+/// The signature covers `host` and `content-type: application/json`, which the caller sends.
 pub fn sign(
     method: &str,
     url: &str,
@@ -38,7 +39,6 @@ pub fn sign(
     Ok(signed
         .into_iter()
         .map(|h| (h.name().to_owned(), h.value().to_owned()))
-        .chain([("content-type".to_owned(), "application/json".to_owned())])
         .collect())
 }
 
@@ -67,7 +67,10 @@ pub(crate) async fn demo(base: &str, ops: &crate::OpsCredentials, root: &Path) -
         ] {
             let url = format!("{base}{path}");
             let raw = serde_json::to_vec(&body)?;
-            let mut req = http.put(&url).body(raw.clone());
+            let mut req = http
+                .put(&url)
+                .header("content-type", "application/json")
+                .body(raw.clone());
             for (k, v) in sign("PUT", &url, &raw, &ops.access_key_id, &ops.secret_access_key, &ops.region)? {
                 req = req.header(k, v);
             }
