@@ -44,6 +44,7 @@ fn assert_limited(a: &Answer, window: u64) {
 
 #[tokio::test]
 async fn otp_routes_are_limited_per_address_then_open_again() {
+    paspor_tests::local_only!("the clock");
     let s = small_ceiling().await;
     // Unknown emails answer 202 (nobody learns who has an account), and still count.
     for i in 0..30 {
@@ -161,6 +162,7 @@ async fn booking_is_limited_per_account() {
 
 #[tokio::test]
 async fn five_hundred_people_behind_one_address_book_in_one_minute() {
+    paspor_tests::local_only!("imported accounts and flags");
     // One carrier-grade NAT on a release morning: every request comes from 127.0.0.1.
     let (s, tokens) = LocalServer::start_with_accounts(BIN, 500, &[]).await;
     let url = "/v1/applications/no-such-application/booking";
@@ -181,6 +183,7 @@ async fn five_hundred_people_behind_one_address_book_in_one_minute() {
 
 #[tokio::test]
 async fn a_script_with_many_accounts_meets_the_address_ceiling() {
+    paspor_tests::local_only!("imported accounts and flags");
     let (s, tokens) =
         LocalServer::start_with_accounts(BIN, 31, &["--address-limit-per-minute", CEILING]).await;
     start_of_a_minute(&s).await;

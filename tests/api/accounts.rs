@@ -86,6 +86,7 @@ async fn sign_up_refuses_bad_fields_in_both_languages() {
 
 #[tokio::test]
 async fn repeated_sign_up_sends_a_fresh_code_and_voids_the_old() {
+    paspor_tests::local_only!("the clock");
     let s = server();
     let mail = email("ulang");
     let body = json!({"email": mail, "password": "rahasia-satu", "full_name": "Ulang", "phone": "081234567890"});
@@ -129,6 +130,7 @@ async fn repeated_sign_up_sends_a_fresh_code_and_voids_the_old() {
 
 #[tokio::test]
 async fn wrong_codes_lock_and_codes_expire() {
+    paspor_tests::local_only!("the clock");
     let s = server();
     let mail = email("otp");
     let a = s.post("/v1/accounts", json!({"email": mail, "password": "rahasia-otp", "full_name": "Otp", "phone": "081234567890"})).await;
@@ -209,6 +211,7 @@ async fn resend_answers_alike_for_unknown_emails_and_cools_down() {
 
 #[tokio::test]
 async fn sign_in_failures_unverified_and_lockout() {
+    paspor_tests::local_only!("the clock");
     let s = server();
     let mail = email("masuk");
     let unverified = s.post("/v1/accounts", json!({"email": mail, "password": "rahasia-masuk", "full_name": "Masuk", "phone": "081234567890"})).await;
@@ -275,6 +278,7 @@ async fn sign_in_failures_unverified_and_lockout() {
 
 #[tokio::test]
 async fn forgot_and_reset_void_every_token() {
+    paspor_tests::local_only!("the clock");
     let s = server();
     let mail = email("lupa");
     let old_token = s.verified_account(&mail, "rahasia-lama").await;
@@ -389,6 +393,7 @@ async fn password_change_keeps_only_the_changing_session() {
 
 #[tokio::test]
 async fn tokens_expire_on_the_one_clock() {
+    paspor_tests::local_only!("the clock");
     let s = server();
     let token = s.verified_account(&email("waktu"), "rahasia-waktu").await;
     assert_eq!(s.get("/v1/me", Some(&token)).await.status, 200);
@@ -407,6 +412,7 @@ async fn tokens_expire_on_the_one_clock() {
 
 #[tokio::test]
 async fn data_and_tokens_survive_a_restart() {
+    paspor_tests::local_only!("a restart");
     let s = server();
     let mail = email("tahan");
     let token = s.verified_account(&mail, "rahasia-tahan").await;

@@ -589,6 +589,7 @@ async fn uploads_go_straight_to_storage_and_are_checked() {
 
 #[tokio::test]
 async fn uploads_are_checked_without_complete_and_forms_expire() {
+    paspor_tests::local_only!("the clock");
     let s = server();
     let (token, id) = draft(&s, "lupa").await;
     let form = s

@@ -137,6 +137,7 @@ async fn availability_is_cacheable_and_bounded() {
 
 #[tokio::test]
 async fn booking_issues_a_billing_and_every_failure_is_clear() {
+    paspor_tests::local_only!("the clock");
     let s = seeded();
     let token = s.verified_account(&email("pesan"), "rahasia-pesan").await;
     let id = s

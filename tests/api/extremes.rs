@@ -171,6 +171,7 @@ async fn send(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn extreme_values_at_every_parameter_of_every_route_are_clear_4xx() {
+    paspor_tests::local_only!("its own flags");
     let s = LocalServer::start_with(
         env!("CARGO_BIN_EXE_paspor-local"),
         &["--seed", "demo", "--rate-limits", "off"],

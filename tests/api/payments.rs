@@ -288,6 +288,7 @@ async fn fifty_parallel_deliveries_record_one_payment() {
 
 #[tokio::test]
 async fn unpaid_billings_expire_and_late_payments_are_honoured() {
+    paspor_tests::local_only!("the clock");
     let s = seeded();
     let (mail, _, id, code, amount, date) = booked(&s, "telat", "denpasar", "13:00", 4).await;
     assert_eq!(remaining(&s, &date).await, 19);
@@ -317,6 +318,7 @@ async fn unpaid_billings_expire_and_late_payments_are_honoured() {
 
 #[tokio::test]
 async fn a_late_payment_whose_place_is_gone_books_again_for_free() {
+    paspor_tests::local_only!("the clock");
     let s = seeded();
     let (mail, _, id, code, amount, date) = booked(&s, "penuh", "batam", "08:00", 5).await;
     s.advance_clock(2 * 3600 + 1).await;
@@ -410,6 +412,7 @@ async fn invoice_then_receipt_as_real_pdfs() {
 
 #[tokio::test]
 async fn an_acknowledged_payment_survives_sigkill() {
+    paspor_tests::local_only!("a crash of the server");
     let s = seeded();
     let (_, token, id, code, amount, _) = booked(&s, "kill", "tangerang", "14:00", 7).await;
     assert_eq!(
@@ -427,6 +430,7 @@ async fn an_acknowledged_payment_survives_sigkill() {
 
 #[tokio::test]
 async fn reschedule_once_paid_until_the_day_before() {
+    paspor_tests::local_only!("the clock");
     let s = seeded();
     let (_, token, id, code, amount, date) = booked(&s, "pindah", "makassar", "08:00", 8).await;
     let url = format!("/v1/applications/{id}/booking");
@@ -522,4 +526,37 @@ async fn the_receipt_shows_the_booking_as_it_is_now() {
         after.contains(&format!("{day} 11:00")) && !after.contains(&format!("{day} 08:00")),
         "the receipt still shows the old booking:\n{after}"
     );
+}
+
+/// The stack runs on real time with a short payment deadline (`PASPOR_PAYMENT_TTL_SECS`
+/// from the test command) and a fast schedule: the sweeper, invoked as EventBridge invokes
+/// it, expires the billing and the place comes back; a lagging bank's payment is honoured.
+#[tokio::test]
+async fn unpaid_billings_expire_in_real_time_on_the_stack() {
+    if !paspor_tests::local::on_stack() {
+        eprintln!("stack only: paspor-local covers expiry with its clock");
+        return;
+    }
+    let s = seeded();
+    let (mail, _, id, code, amount, date) = booked(&s, "telat-nyata", "jayapura", "15:00", 6).await;
+    assert_eq!(s.remaining("jayapura", &date, "15:00").await, 19);
+    let token = sign_in(&s, &mail).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    let app = loop {
+        let app = status_of(&s, &token, &id).await;
+        if app["status"] == "expired" {
+            break app;
+        }
+        assert!(std::time::Instant::now() < deadline, "never expired: {app}");
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    };
+    assert!(app["booking"].is_null());
+    let back = std::time::Instant::now() + Duration::from_secs(30);
+    while s.remaining("jayapura", &date, "15:00").await != 20 {
+        assert!(std::time::Instant::now() < back, "the place never came back");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let late = s.pay(&code, amount, "late-real-time").await;
+    assert_eq!(late.body, json!({"result": "accepted"}), "{:?}", late.body);
+    assert_eq!(status_of(&s, &token, &id).await["status"], "paid");
 }

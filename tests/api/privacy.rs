@@ -48,6 +48,7 @@ fn document_keys(dir: &Path) -> Vec<String> {
 
 #[tokio::test]
 async fn a_whole_journey_logs_no_personal_data_and_stores_no_clear_nik() {
+    paspor_tests::local_only!("its logs and its SQLite file");
     let s = LocalServer::start_logged(env!("CARGO_BIN_EXE_paspor-local"), "debug");
     let who = email("pdp");
     let password = "kata-sandi-rahasia-sekali";
@@ -125,6 +126,7 @@ async fn a_whole_journey_logs_no_personal_data_and_stores_no_clear_nik() {
 
 #[tokio::test]
 async fn rate_limit_windows_store_no_client_address() {
+    paspor_tests::local_only!("its SQLite file");
     let s = crate::server();
     let who = email("alamat");
     s.verified_account(&who, "kata-sandi-alamat").await;

@@ -81,6 +81,7 @@ async fn malformed_wrong_type_oversized_unknown() {
 
 #[tokio::test]
 async fn local_clock_moves_forward_only() {
+    paspor_tests::local_only!("the clock");
     let s = server();
     let a = s.post("/_local/clock", json!({"advance_secs": 7200})).await;
     assert_eq!(a.status, 200);
@@ -93,6 +94,7 @@ async fn local_clock_moves_forward_only() {
 
 #[tokio::test]
 async fn local_clock_refuses_a_move_past_a_century_and_keeps_the_folder_usable() {
+    paspor_tests::local_only!("the clock");
     let s = server();
     for secs in [9_000_000_000_000_i64, i64::MAX, 101 * 366 * 86_400] {
         let a = s.post("/_local/clock", json!({"advance_secs": secs})).await;

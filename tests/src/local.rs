@@ -41,6 +41,12 @@ macro_rules! local_only {
     };
 }
 
+/// Each test's client on the stack speaks from its own loopback address (as people do from
+/// their own phones), so the per-address ceilings of one test never meet another's.
+fn rand_octet() -> u8 {
+    (ulid::Ulid::new().random() % 254) as u8 + 1
+}
+
 /// The operators' credentials the stack hands out (`ops-credentials.json`).
 #[derive(Debug, Clone)]
 struct StackOps {
@@ -198,7 +204,15 @@ impl LocalServer {
             data_dir: dir,
             bin: PathBuf::new(),
             _tmp: None,
-            http: reqwest::Client::new(),
+            http: reqwest::Client::builder()
+                .local_address(std::net::IpAddr::V4(std::net::Ipv4Addr::new(
+                    127,
+                    rand_octet(),
+                    rand_octet(),
+                    rand_octet(),
+                )))
+                .build()
+                .expect("client"),
         }
     }
 
