@@ -4,4 +4,5 @@
 //! the HTTP API's routes, the queues and their event source mappings, the schedule.
 
 pub mod iam;
+pub mod proxy;
 pub mod sigv4;
