@@ -844,10 +844,12 @@ impl Proxy {
                 );
             }
         }
-        if service == Service::Ses && status.is_success() {
-            if let Err(e) = self.write_eml(&body) {
-                tracing_warn(&format!("outbox: {e}"));
-            }
+        if service == Service::Ses
+            && status.is_success()
+            && path.trim_end_matches('/') == "/v2/email/outbound-emails"
+            && let Err(e) = self.write_eml(&body)
+        {
+            tracing_warn(&format!("outbox: {e}"));
         }
         let mut r = Response::new(Body::from(up_body));
         *r.status_mut() = status;
@@ -870,7 +872,12 @@ impl Proxy {
         bucket: String,
         key: String,
     ) {
-        let q = sigv4::query_pairs(query);
+        // The SDK tags every call with `x-id=<Operation>`; any other parameter is a
+        // subresource (tagging, a multipart part), not a new object.
+        let q: Vec<_> = sigv4::query_pairs(query)
+            .into_iter()
+            .filter(|(k, _)| k != "x-id")
+            .collect();
         let etag = up_headers
             .get(http::header::ETAG)
             .and_then(|v| v.to_str().ok())
@@ -1139,4 +1146,919 @@ pub fn router(proxy: Arc<Proxy>) -> Router {
 /// Serves the proxy on `listener` until the task is dropped.
 pub async fn serve(listener: tokio::net::TcpListener, proxy: Arc<Proxy>) -> std::io::Result<()> {
     axum::serve(listener, router(proxy)).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const REGION: &str = "ap-southeast-3";
+    const ACCOUNT: &str = "123456789012";
+    const TABLE: &str = "arn:aws:dynamodb:ap-southeast-3:123456789012:table/paspor-table";
+    const BUCKET: &str = "paspor-docs";
+
+    fn hdrs(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(
+                http::HeaderName::from_bytes(k.as_bytes()).expect("name"),
+                HeaderValue::from_str(v).expect("value"),
+            );
+        }
+        h
+    }
+
+    fn run(
+        service: Service,
+        method: Method,
+        path: &str,
+        query: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Result<Vec<Check>, String> {
+        let h = hdrs(headers);
+        classify(
+            service,
+            &RequestParts {
+                method: &method,
+                path,
+                query,
+                headers: &h,
+                body,
+            },
+            REGION,
+            ACCOUNT,
+        )
+    }
+
+    fn pairs(checks: &[Check]) -> Vec<(&str, &str)> {
+        checks
+            .iter()
+            .map(|c| (c.action.as_str(), c.resource.as_str()))
+            .collect()
+    }
+
+    #[test]
+    fn dynamodb_transactions_check_each_element() {
+        let body = json!({
+            "TransactItems": [
+                {"Put": {"TableName": "paspor-table", "Item": {}}},
+                {"Update": {"TableName": "paspor-table", "Key": {}, "UpdateExpression": "SET a = :a"}},
+                {"Delete": {"TableName": "other", "Key": {}}},
+                {"ConditionCheck": {"TableName": "paspor-table", "Key": {}, "ConditionExpression": "attribute_exists(pk)"}}
+            ],
+            "ClientRequestToken": "x"
+        });
+        let c = run(
+            Service::DynamoDb,
+            Method::POST,
+            "/",
+            "",
+            &[("x-amz-target", "DynamoDB_20120810.TransactWriteItems")],
+            body.to_string().as_bytes(),
+        )
+        .expect("classified");
+        assert_eq!(
+            pairs(&c),
+            vec![
+                ("dynamodb:PutItem", TABLE),
+                ("dynamodb:UpdateItem", TABLE),
+                (
+                    "dynamodb:DeleteItem",
+                    "arn:aws:dynamodb:ap-southeast-3:123456789012:table/other"
+                ),
+                ("dynamodb:ConditionCheckItem", TABLE),
+            ]
+        );
+        assert_eq!(
+            c[0].context
+                .get("dynamodb:EnclosingOperation")
+                .map(String::as_str),
+            Some("TransactWriteItems")
+        );
+        let get = json!({"TransactItems": [{"Get": {"TableName": "paspor-table", "Key": {}}}]});
+        let c = run(
+            Service::DynamoDb,
+            Method::POST,
+            "/",
+            "",
+            &[("x-amz-target", "DynamoDB_20120810.TransactGetItems")],
+            get.to_string().as_bytes(),
+        )
+        .expect("classified");
+        assert_eq!(pairs(&c), vec![("dynamodb:GetItem", TABLE)]);
+        let q = json!({"TableName": "paspor-table", "IndexName": "gsi1", "KeyConditionExpression": "pk = :p"});
+        let c = run(
+            Service::DynamoDb,
+            Method::POST,
+            "/",
+            "",
+            &[("x-amz-target", "DynamoDB_20120810.Query")],
+            q.to_string().as_bytes(),
+        )
+        .expect("classified");
+        assert_eq!(
+            pairs(&c),
+            vec![("dynamodb:Query", &*format!("{TABLE}/index/gsi1"))]
+        );
+        let b = json!({"RequestItems": {"paspor-table": [{"PutRequest": {"Item": {}}}]}});
+        let c = run(
+            Service::DynamoDb,
+            Method::POST,
+            "/",
+            "",
+            &[("x-amz-target", "DynamoDB_20120810.BatchWriteItem")],
+            b.to_string().as_bytes(),
+        )
+        .expect("classified");
+        assert_eq!(pairs(&c), vec![("dynamodb:BatchWriteItem", TABLE)]);
+        assert!(run(Service::DynamoDb, Method::POST, "/", "", &[], b"{}").is_err());
+    }
+
+    #[test]
+    fn sqs_and_ssm_and_ses() {
+        let body = json!({"QueueUrl": "http://127.0.0.1:4566/123456789012/paspor-jobs", "MessageBody": "{}"});
+        let c = run(
+            Service::Sqs,
+            Method::POST,
+            "/",
+            "",
+            &[("x-amz-target", "AmazonSQS.SendMessage")],
+            body.to_string().as_bytes(),
+        )
+        .expect("classified");
+        assert_eq!(
+            pairs(&c),
+            vec![(
+                "sqs:SendMessage",
+                "arn:aws:sqs:ap-southeast-3:123456789012:paspor-jobs"
+            )]
+        );
+        let form = b"Action=SendMessage&QueueUrl=http%3A%2F%2Fh%2F123456789012%2Fq&MessageBody=x";
+        let c = run(Service::Sqs, Method::POST, "/", "", &[], form).expect("classified");
+        assert_eq!(
+            pairs(&c),
+            vec![(
+                "sqs:SendMessage",
+                "arn:aws:sqs:ap-southeast-3:123456789012:q"
+            )]
+        );
+
+        let body = json!({"Names": ["/paspor/dev/token-key", "/paspor/dev/otp-key"], "WithDecryption": true});
+        let c = run(
+            Service::Ssm,
+            Method::POST,
+            "/",
+            "",
+            &[("x-amz-target", "AmazonSSM.GetParameters")],
+            body.to_string().as_bytes(),
+        )
+        .expect("classified");
+        assert_eq!(
+            pairs(&c),
+            vec![
+                (
+                    "ssm:GetParameters",
+                    "arn:aws:ssm:ap-southeast-3:123456789012:parameter/paspor/dev/token-key"
+                ),
+                (
+                    "ssm:GetParameters",
+                    "arn:aws:ssm:ap-southeast-3:123456789012:parameter/paspor/dev/otp-key"
+                ),
+            ]
+        );
+
+        let mail = json!({"FromEmailAddress": "Paspor <noreply@paspor.example>", "Destination": {"ToAddresses": ["a@b.c"]}, "Content": {"Simple": {}}});
+        let c = run(
+            Service::Ses,
+            Method::POST,
+            "/v2/email/outbound-emails",
+            "",
+            &[],
+            mail.to_string().as_bytes(),
+        )
+        .expect("classified");
+        assert_eq!(
+            pairs(&c),
+            vec![(
+                "ses:SendEmail",
+                "arn:aws:ses:ap-southeast-3:123456789012:identity/noreply@paspor.example"
+            )]
+        );
+        assert!(
+            run(
+                Service::Ses,
+                Method::GET,
+                "/v2/email/identities",
+                "",
+                &[],
+                b""
+            )
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn s3_paths() {
+        let obj = "arn:aws:s3:::paspor-docs/documents/app%201/passport.jpg";
+        let c = |m: Method, path: &str, q: &str, h: &[(&str, &str)], body: &[u8]| {
+            run(Service::S3, m, path, q, h, body).expect("classified")
+        };
+        // Keys are decoded from the path: the ARN holds the key itself.
+        let p = "/paspor-docs/documents/app%25201/passport.jpg";
+        assert_eq!(
+            pairs(&c(Method::GET, p, "", &[], b"")),
+            vec![("s3:GetObject", obj)]
+        );
+        assert_eq!(
+            pairs(&c(Method::HEAD, p, "", &[], b"")),
+            vec![("s3:GetObject", obj)]
+        );
+        assert_eq!(
+            pairs(&c(Method::PUT, p, "x-id=PutObject", &[], b"data")),
+            vec![("s3:PutObject", obj)]
+        );
+        assert_eq!(
+            pairs(&c(Method::DELETE, p, "x-id=DeleteObject", &[], b"")),
+            vec![("s3:DeleteObject", obj)]
+        );
+        let list = c(
+            Method::GET,
+            "/paspor-docs",
+            "list-type=2&prefix=documents%2Fapp1%2F",
+            &[],
+            b"",
+        );
+        assert_eq!(
+            pairs(&list),
+            vec![("s3:ListBucket", "arn:aws:s3:::paspor-docs")]
+        );
+        assert_eq!(
+            list[0].context.get("s3:prefix").map(String::as_str),
+            Some("documents/app1/")
+        );
+        let del = br#"<?xml version="1.0" encoding="UTF-8"?><Delete><Object><Key>documents/a&amp;b</Key></Object><Object><Key>invoices/c.pdf</Key></Object><Quiet>true</Quiet></Delete>"#;
+        assert_eq!(
+            pairs(&c(Method::POST, "/paspor-docs", "delete", &[], del)),
+            vec![
+                ("s3:DeleteObject", "arn:aws:s3:::paspor-docs/documents/a&b"),
+                ("s3:DeleteObject", "arn:aws:s3:::paspor-docs/invoices/c.pdf")
+            ]
+        );
+        assert_eq!(
+            pairs(&c(Method::PUT, "/paspor-docs", "", &[], b"")),
+            vec![("s3:CreateBucket", "arn:aws:s3:::paspor-docs")]
+        );
+        assert_eq!(
+            pairs(&c(Method::PUT, "/paspor-docs", "cors", &[], b"")),
+            vec![("s3:PutBucketCORS", "arn:aws:s3:::paspor-docs")]
+        );
+        assert_eq!(
+            pairs(&c(Method::HEAD, "/paspor-docs", "", &[], b"")),
+            vec![("s3:ListBucket", "arn:aws:s3:::paspor-docs")]
+        );
+        let (ct, form) = upload_form("documents/app1/${filename}", "photo.jpg", b"JFIFDATA");
+        assert_eq!(
+            pairs(&c(
+                Method::POST,
+                "/paspor-docs",
+                "",
+                &[("content-type", &ct)],
+                &form
+            )),
+            vec![(
+                "s3:PutObject",
+                "arn:aws:s3:::paspor-docs/documents/app1/photo.jpg"
+            )]
+        );
+    }
+
+    fn upload_form(key: &str, filename: &str, file: &[u8]) -> (String, Vec<u8>) {
+        let b = "----paspor7MA4YWxk";
+        let mut body = Vec::new();
+        for (k, v) in [
+            ("key", key),
+            ("Content-Type", "image/jpeg"),
+            (
+                "x-amz-credential",
+                "AKIDUP/20261202/ap-southeast-3/s3/aws4_request",
+            ),
+            ("policy", "e30="),
+        ] {
+            body.extend_from_slice(
+                format!("--{b}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n")
+                    .as_bytes(),
+            );
+        }
+        body.extend_from_slice(format!("--{b}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{filename}\"\r\nContent-Type: image/jpeg\r\n\r\n").as_bytes());
+        body.extend_from_slice(file);
+        body.extend_from_slice(format!("\r\n--{b}--\r\n").as_bytes());
+        (format!("multipart/form-data; boundary={b}"), body)
+    }
+
+    // ------------------------------------------------------------ in process
+
+    /// What the fake upstream saw.
+    #[derive(Default)]
+    struct Seen {
+        requests: Vec<(String, String, Option<String>, Vec<u8>)>,
+    }
+
+    /// A stand-in for every service: records the request; `/paspor-docs/missing*` is S3's
+    /// 404 NoSuchKey; a PUT answers with an ETag.
+    async fn fake_upstream(seen: Arc<Mutex<Seen>>) -> String {
+        let app = Router::new().fallback(move |req: http::Request<Body>| {
+            let seen = seen.clone();
+            async move {
+                let (parts, body) = req.into_parts();
+                let body = axum::body::to_bytes(body, MAX_BODY).await.expect("body");
+                let host = parts
+                    .headers
+                    .get("host")
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned);
+                seen.lock().expect("lock").requests.push((
+                    parts.method.to_string(),
+                    parts.uri.to_string(),
+                    host,
+                    body.to_vec(),
+                ));
+                let path = parts.uri.path();
+                if path.starts_with("/paspor-docs/documents/missing") {
+                    return response(
+                        StatusCode::NOT_FOUND,
+                        &[("content-type", "application/xml".into())],
+                        "<Error><Code>NoSuchKey</Code></Error>",
+                    );
+                }
+                if parts.method == Method::HEAD {
+                    return response(
+                        StatusCode::OK,
+                        &[
+                            ("content-length", "1234".into()),
+                            ("etag", "\"abc\"".into()),
+                        ],
+                        Body::empty(),
+                    );
+                }
+                if parts.method == Method::PUT {
+                    return response(StatusCode::OK, &[("etag", "\"etag-put\"".into())], "");
+                }
+                if parts.method == Method::POST
+                    && path == "/paspor-docs"
+                    && parts.uri.query().is_none()
+                {
+                    return response(
+                        StatusCode::NO_CONTENT,
+                        &[("etag", "\"etag-post\"".into())],
+                        Body::empty(),
+                    );
+                }
+                response(
+                    StatusCode::OK,
+                    &[
+                        ("content-type", "application/x-amz-json-1.0".into()),
+                        ("x-upstream", "yes".into()),
+                    ],
+                    r#"{"ok":true}"#,
+                )
+            }
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        format!("http://{addr}")
+    }
+
+    fn policy(statements: serde_json::Value) -> Policy {
+        Policy::from_statements(statements.as_array().expect("list")).expect("policy")
+    }
+
+    struct Harness {
+        url: String,
+        proxy: Arc<Proxy>,
+        seen: Arc<Mutex<Seen>>,
+        created: Arc<Mutex<Vec<ObjectCreated>>>,
+        outbox: tempfile::TempDir,
+        http: reqwest::Client,
+    }
+
+    async fn harness() -> Harness {
+        let seen = Arc::new(Mutex::new(Seen::default()));
+        let up = fake_upstream(seen.clone()).await;
+        let created = Arc::new(Mutex::new(Vec::new()));
+        let outbox = tempfile::tempdir().expect("tempdir");
+        let docs = format!("arn:aws:s3:::{BUCKET}");
+        let identities = HashMap::from([
+            (
+                "AKIDUPLOADS".to_owned(),
+                Identity {
+                    function: "uploads".into(),
+                    role_arn: format!("arn:aws:iam::{ACCOUNT}:role/paspor-dev-UploadsRole-X"),
+                    policy: policy(json!([
+                        {"Effect": "Allow", "Action": ["dynamodb:GetItem", "dynamodb:PutItem"], "Resource": TABLE},
+                        {"Effect": "Allow", "Action": ["s3:PutObject", "s3:GetObject", "s3:DeleteObject"], "Resource": format!("{docs}/documents/*")},
+                        {"Effect": "Allow", "Action": "s3:ListBucket", "Resource": docs},
+                        {"Effect": "Allow", "Action": "ssm:GetParameters", "Resource": format!("arn:aws:ssm:{REGION}:{ACCOUNT}:parameter/paspor/dev/*")},
+                    ])),
+                },
+            ),
+            (
+                "AKIDWORKER".to_owned(),
+                Identity {
+                    function: "worker".into(),
+                    role_arn: format!("arn:aws:iam::{ACCOUNT}:role/paspor-dev-WorkerRole-Y"),
+                    policy: policy(json!([
+                        {"Effect": "Allow", "Action": ["s3:GetObject"], "Resource": format!("{docs}/documents/*")},
+                        {"Effect": "Allow", "Action": ["ses:SendEmail"], "Resource": format!("arn:aws:ses:{REGION}:{ACCOUNT}:identity/*")},
+                        {"Effect": "Allow", "Action": ["sqs:SendMessage"], "Resource": format!("arn:aws:sqs:{REGION}:{ACCOUNT}:paspor-jobs")},
+                    ])),
+                },
+            ),
+        ]);
+        let sink = created.clone();
+        let config = ProxyConfig {
+            region: REGION.into(),
+            account: ACCOUNT.into(),
+            upstreams: Upstreams {
+                dynamodb: up.clone(),
+                s3: up.clone(),
+                sqs: up.clone(),
+                ses: up.clone(),
+                ssm: up,
+            },
+            identities,
+            outbox: outbox.path().join("outbox"),
+            on_object_created: Arc::new(move |c| sink.lock().expect("lock").push(c)),
+        };
+        let proxy = Arc::new(Proxy::new(config).expect("proxy"));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        tokio::spawn(serve(listener, proxy.clone()));
+        Harness {
+            url,
+            proxy,
+            seen,
+            created,
+            outbox,
+            http: reqwest::Client::builder()
+                .no_proxy()
+                .build()
+                .expect("client"),
+        }
+    }
+
+    /// An Authorization header naming `akid` for `service` (the proxy does not verify).
+    fn auth(akid: &str, service: &str) -> String {
+        format!(
+            "AWS4-HMAC-SHA256 Credential={akid}/20261202/{REGION}/{service}/aws4_request, SignedHeaders=host;x-amz-date, Signature={}",
+            "0".repeat(64)
+        )
+    }
+
+    impl Harness {
+        async fn send(
+            &self,
+            method: Method,
+            path: &str,
+            akid: &str,
+            service: &str,
+            headers: &[(&str, &str)],
+            body: Vec<u8>,
+        ) -> (StatusCode, HeaderMap, String) {
+            let mut req = self
+                .http
+                .request(method, format!("{}{path}", self.url))
+                .header("authorization", auth(akid, service))
+                .header("host", "signed.example:1234");
+            for (k, v) in headers {
+                req = req.header(*k, *v);
+            }
+            let r = req.body(body).send().await.expect("send");
+            let (s, h) = (r.status(), r.headers().clone());
+            (s, h, r.text().await.expect("text"))
+        }
+
+        fn forwarded(&self) -> usize {
+            self.seen.lock().expect("lock").requests.len()
+        }
+    }
+
+    #[tokio::test]
+    async fn forwards_allowed_requests_byte_for_byte() {
+        let h = harness().await;
+        let body = json!({"TableName": "paspor-table", "Key": {"pk": {"S": "a"}}}).to_string();
+        let (s, hd, text) = h
+            .send(
+                Method::POST,
+                "/",
+                "AKIDUPLOADS",
+                "dynamodb",
+                &[("x-amz-target", "DynamoDB_20120810.GetItem")],
+                body.clone().into_bytes(),
+            )
+            .await;
+        assert_eq!((s, text.as_str()), (StatusCode::OK, r#"{"ok":true}"#));
+        assert_eq!(
+            hd.get("x-upstream").map(|v| v.as_bytes()),
+            Some(&b"yes"[..])
+        );
+        let seen = h
+            .seen
+            .lock()
+            .expect("lock")
+            .requests
+            .last()
+            .cloned()
+            .expect("forwarded");
+        assert_eq!(seen.0, "POST");
+        assert_eq!(
+            seen.2.as_deref(),
+            Some("signed.example:1234"),
+            "the Host header stays as signed"
+        );
+        assert_eq!(seen.3, body.as_bytes());
+
+        // The path and query reach the upstream as encoded by the client.
+        let (s, hd, _) = h
+            .send(
+                Method::HEAD,
+                "/paspor-docs/documents/a%20b.jpg?x-id=HeadObject",
+                "AKIDUPLOADS",
+                "s3",
+                &[],
+                vec![],
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK);
+        assert_eq!(
+            hd.get("content-length").map(|v| v.as_bytes()),
+            Some(&b"1234"[..]),
+            "HEAD keeps its content-length"
+        );
+        let seen = h
+            .seen
+            .lock()
+            .expect("lock")
+            .requests
+            .last()
+            .cloned()
+            .expect("forwarded");
+        assert_eq!(seen.1, "/paspor-docs/documents/a%20b.jpg?x-id=HeadObject");
+
+        let t = h.proxy.totals();
+        assert_eq!(
+            (t.requests, t.refused_requests, t.checks, t.refused_checks),
+            (2, 0, 2, 0)
+        );
+    }
+
+    #[tokio::test]
+    async fn refusals_answer_as_aws_does() {
+        let h = harness().await;
+        let body =
+            json!({"TableName": "paspor-table", "KeyConditionExpression": "pk = :p"}).to_string();
+        let (s, hd, text) = h
+            .send(
+                Method::POST,
+                "/",
+                "AKIDUPLOADS",
+                "dynamodb",
+                &[("x-amz-target", "DynamoDB_20120810.Query")],
+                body.into_bytes(),
+            )
+            .await;
+        assert_eq!(s, StatusCode::BAD_REQUEST);
+        assert_eq!(
+            hd.get("content-type").map(|v| v.as_bytes()),
+            Some(&b"application/x-amz-json-1.0"[..])
+        );
+        let v: Value = serde_json::from_str(&text).expect("json");
+        assert_eq!(
+            v["__type"],
+            "com.amazon.coral.service#AccessDeniedException"
+        );
+        assert_eq!(
+            v["Message"],
+            format!(
+                "User: arn:aws:sts::{ACCOUNT}:assumed-role/paspor-dev-UploadsRole-X/uploads is not authorized to perform: dynamodb:Query on resource: {TABLE} because no identity-based policy allows the dynamodb:Query action"
+            )
+        );
+
+        // One element of a transaction the role may not do refuses the whole transaction.
+        let tx = json!({"TransactItems": [{"Put": {"TableName": "paspor-table", "Item": {}}}, {"Delete": {"TableName": "paspor-table", "Key": {}}}]}).to_string();
+        let (s, _, text) = h
+            .send(
+                Method::POST,
+                "/",
+                "AKIDUPLOADS",
+                "dynamodb",
+                &[("x-amz-target", "DynamoDB_20120810.TransactWriteItems")],
+                tx.into_bytes(),
+            )
+            .await;
+        assert_eq!(s, StatusCode::BAD_REQUEST);
+        assert!(text.contains("dynamodb:DeleteItem"), "{text}");
+
+        let sqs = json!({"QueueUrl": "http://x/123456789012/paspor-jobs", "MessageBody": "m"})
+            .to_string();
+        let (s, hd, text) = h
+            .send(
+                Method::POST,
+                "/",
+                "AKIDUPLOADS",
+                "sqs",
+                &[("x-amz-target", "AmazonSQS.SendMessage")],
+                sqs.clone().into_bytes(),
+            )
+            .await;
+        assert_eq!(s, StatusCode::BAD_REQUEST);
+        assert_eq!(
+            hd.get("x-amzn-query-error").map(|v| v.as_bytes()),
+            Some(&b"AccessDenied;Sender"[..])
+        );
+        assert!(
+            text.contains(
+                "sqs:SendMessage on resource: arn:aws:sqs:ap-southeast-3:123456789012:paspor-jobs"
+            ),
+            "{text}"
+        );
+        let (s, _, _) = h
+            .send(
+                Method::POST,
+                "/",
+                "AKIDWORKER",
+                "sqs",
+                &[("x-amz-target", "AmazonSQS.SendMessage")],
+                sqs.into_bytes(),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK);
+
+        let ssm = json!({"Names": ["/paspor/dev/token-key", "/paspor/prod/token-key"]}).to_string();
+        let (s, _, text) = h
+            .send(
+                Method::POST,
+                "/",
+                "AKIDUPLOADS",
+                "ssm",
+                &[("x-amz-target", "AmazonSSM.GetParameters")],
+                ssm.into_bytes(),
+            )
+            .await;
+        assert_eq!(s, StatusCode::BAD_REQUEST);
+        let v: Value = serde_json::from_str(&text).expect("json");
+        assert_eq!(v["__type"], "AccessDeniedException");
+        assert!(
+            v["message"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("parameter/paspor/prod/token-key")
+        );
+
+        let mail = json!({"FromEmailAddress": "noreply@paspor.example", "Destination": {"ToAddresses": ["a@b.c"]}, "Content": {"Simple": {"Subject": {"Data": "s"}, "Body": {"Text": {"Data": "t"}}}}}).to_string();
+        let (s, hd, _) = h
+            .send(
+                Method::POST,
+                "/v2/email/outbound-emails",
+                "AKIDUPLOADS",
+                "ses",
+                &[("content-type", "application/json")],
+                mail.into_bytes(),
+            )
+            .await;
+        assert_eq!(s, StatusCode::FORBIDDEN);
+        assert_eq!(
+            hd.get("x-amzn-errortype").map(|v| v.as_bytes()),
+            Some(&b"AccessDeniedException"[..])
+        );
+
+        let (s, hd, text) = h
+            .send(
+                Method::GET,
+                "/paspor-docs/invoices/a.pdf?x-id=GetObject",
+                "AKIDUPLOADS",
+                "s3",
+                &[],
+                vec![],
+            )
+            .await;
+        assert_eq!(s, StatusCode::FORBIDDEN);
+        assert_eq!(
+            hd.get("content-type").map(|v| v.as_bytes()),
+            Some(&b"application/xml"[..])
+        );
+        assert!(
+            text.contains("<Code>AccessDenied</Code>")
+                && text.contains(
+                    "s3:GetObject on resource: &quot;arn:aws:s3:::paspor-docs/invoices/a.pdf&quot;"
+                ),
+            "{text}"
+        );
+
+        // Nothing refused reached the upstream.
+        assert_eq!(h.forwarded(), 1);
+        let counts = h.proxy.counts();
+        assert_eq!(
+            counts[&("uploads".to_owned(), "dynamodb:Query".to_owned())],
+            Counts {
+                checked: 1,
+                refused: 1
+            }
+        );
+        assert_eq!(
+            counts[&("uploads".to_owned(), "dynamodb:PutItem".to_owned())],
+            Counts {
+                checked: 1,
+                refused: 0
+            }
+        );
+        assert_eq!(
+            counts[&("worker".to_owned(), "sqs:SendMessage".to_owned())],
+            Counts {
+                checked: 1,
+                refused: 0
+            }
+        );
+        let t = h.proxy.totals();
+        assert_eq!((t.requests, t.refused_requests), (7, 6));
+        let report = h.proxy.report();
+        assert!(
+            report.contains("uploads")
+                && report.contains("dynamodb:Query")
+                && report.contains("refused: 6"),
+            "{report}"
+        );
+    }
+
+    #[tokio::test]
+    async fn missing_object_is_403_without_list_bucket() {
+        let h = harness().await;
+        // uploads has s3:ListBucket: S3's own 404 passes through.
+        let (s, _, text) = h
+            .send(
+                Method::GET,
+                "/paspor-docs/documents/missing.jpg?x-id=GetObject",
+                "AKIDUPLOADS",
+                "s3",
+                &[],
+                vec![],
+            )
+            .await;
+        assert_eq!(s, StatusCode::NOT_FOUND);
+        assert!(text.contains("NoSuchKey"));
+        // worker has not: 403, as S3 answers.
+        let (s, _, text) = h
+            .send(
+                Method::GET,
+                "/paspor-docs/documents/missing.jpg?x-id=GetObject",
+                "AKIDWORKER",
+                "s3",
+                &[],
+                vec![],
+            )
+            .await;
+        assert_eq!(s, StatusCode::FORBIDDEN);
+        assert!(text.contains("<Code>AccessDenied</Code>"));
+        let (s, _, text) = h
+            .send(
+                Method::HEAD,
+                "/paspor-docs/documents/missing.jpg",
+                "AKIDWORKER",
+                "s3",
+                &[],
+                vec![],
+            )
+            .await;
+        assert_eq!((s, text.as_str()), (StatusCode::FORBIDDEN, ""));
+        let counts = h.proxy.counts();
+        assert_eq!(
+            counts[&("worker".to_owned(), "s3:ListBucket".to_owned())],
+            Counts {
+                checked: 2,
+                refused: 2
+            }
+        );
+        assert_eq!(
+            counts[&("uploads".to_owned(), "s3:ListBucket".to_owned())],
+            Counts {
+                checked: 1,
+                refused: 0
+            }
+        );
+    }
+
+    #[tokio::test]
+    async fn unknown_keys_are_forwarded_unchecked_and_uploads_are_reported() {
+        let h = harness().await;
+        // The phone's presigned POST: no Authorization header, the credential in the form.
+        let (ct, form) = upload_form("documents/app1/${filename}", "photo.jpg", b"JFIFDATA");
+        let r = h
+            .http
+            .post(format!("{}/paspor-docs", h.url))
+            .header("content-type", ct)
+            .body(form.clone())
+            .send()
+            .await
+            .expect("send");
+        assert_eq!(r.status(), StatusCode::NO_CONTENT);
+        assert_eq!(
+            h.seen
+                .lock()
+                .expect("lock")
+                .requests
+                .last()
+                .map(|r| r.3.clone()),
+            Some(form)
+        );
+
+        // A function's PUT object.
+        let (s, _, _) = h
+            .send(
+                Method::PUT,
+                "/paspor-docs/documents/app1/selfie.jpg?x-id=PutObject",
+                "AKIDUPLOADS",
+                "s3",
+                &[],
+                b"12345".to_vec(),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK);
+        // A key the proxy does not know: forwarded, not checked.
+        let (s, _, _) = h
+            .send(
+                Method::POST,
+                "/",
+                "AKIDSETUP",
+                "dynamodb",
+                &[("x-amz-target", "DynamoDB_20120810.CreateTable")],
+                br#"{"TableName":"t"}"#.to_vec(),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK);
+
+        assert_eq!(
+            *h.created.lock().expect("lock"),
+            vec![
+                ObjectCreated {
+                    bucket: BUCKET.into(),
+                    key: "documents/app1/photo.jpg".into(),
+                    size: 8,
+                    etag: "etag-post".into()
+                },
+                ObjectCreated {
+                    bucket: BUCKET.into(),
+                    key: "documents/app1/selfie.jpg".into(),
+                    size: 5,
+                    etag: "etag-put".into()
+                },
+            ]
+        );
+        let t = h.proxy.totals();
+        assert_eq!((t.requests, t.unchecked, t.refused_requests), (1, 2, 0));
+    }
+
+    #[tokio::test]
+    async fn sent_email_lands_in_the_outbox() {
+        let h = harness().await;
+        let mail = json!({
+            "FromEmailAddress": "Paspor <noreply@paspor.example>",
+            "Destination": {"ToAddresses": ["budi@example.id"]},
+            "Content": {"Simple": {"Subject": {"Data": "Kode verifikasi Anda", "Charset": "UTF-8"}, "Body": {"Text": {"Data": "Kode: 123456", "Charset": "UTF-8"}}}}
+        })
+        .to_string();
+        let (s, _, _) = h
+            .send(
+                Method::POST,
+                "/v2/email/outbound-emails",
+                "AKIDWORKER",
+                "ses",
+                &[("content-type", "application/json")],
+                mail.into_bytes(),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK);
+        let files: Vec<_> = std::fs::read_dir(h.outbox.path().join("outbox"))
+            .expect("outbox")
+            .map(|e| e.expect("entry").path())
+            .collect();
+        assert_eq!(files.len(), 1);
+        assert_eq!(files[0].extension().and_then(|e| e.to_str()), Some("eml"));
+        let eml = std::fs::read_to_string(&files[0]).expect("eml");
+        for want in [
+            "From: <noreply@paspor.example>",
+            "To: <budi@example.id>",
+            "Subject: Kode verifikasi Anda",
+            "Date: ",
+            "Message-ID: <",
+            "Kode: 123456",
+        ] {
+            assert!(eml.contains(want), "{want} in\n{eml}");
+        }
+    }
 }
