@@ -125,14 +125,14 @@ fn all_ids(messages: &[aws_sdk_sqs::types::Message]) -> Vec<String> {
 }
 
 /// The message S3 sends a queue for a new object.
-pub fn object_created(bucket: &str, key: &str, size: u64, etag: &str, method: &str) -> Value {
+pub fn object_created(bucket: &str, key: &str, size: u64, etag: &str) -> Value {
     let now = chrono::Utc::now();
     json!({"Records": [{
         "eventVersion": "2.1",
         "eventSource": "aws:s3",
         "awsRegion": REGION,
         "eventTime": now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-        "eventName": format!("ObjectCreated:{method}"),
+        "eventName": "ObjectCreated:Put",
         "userIdentity": {"principalId": "AWS:STACK"},
         "requestParameters": {"sourceIPAddress": "127.0.0.1"},
         "responseElements": {"x-amz-request-id": ulid::Ulid::new().to_string()},

@@ -242,7 +242,7 @@ async fn serve(
     let on_object_created: Arc<dyn Fn(proxy::ObjectCreated) + Send + Sync> = Arc::new(move |o| {
         for (bucket, key_prefix, url) in &notify {
             if &o.bucket == bucket && o.key.starts_with(key_prefix.as_str()) {
-                let message = events::object_created(&o.bucket, &o.key, o.size, &o.etag, &o.method);
+                let message = events::object_created(&o.bucket, &o.key, o.size, &o.etag);
                 let (sqs, url) = (sqs.clone(), url.clone());
                 tokio::spawn(async move {
                     if let Err(e) = sqs.send_message().queue_url(url).message_body(message.to_string()).send().await {
@@ -265,7 +265,7 @@ async fn serve(
         identities,
         outbox: data_dir.join("outbox"),
         on_object_created,
-    }));
+    })?);
     tokio::spawn(proxy::serve(proxy_listener, proxy.clone()));
 
     // The HTTP API.
@@ -289,12 +289,12 @@ async fn serve(
         cors: api_def.cors.clone(),
         verify_iam: Box::new(move |method, path, query, headers, body| {
             let request = sigv4::Incoming { method: method.as_str(), path, query, headers, body };
-            let key = sigv4::verify(&request, "execute-api", REGION, |k| {
+            let verified = sigv4::verify(&request, "execute-api", REGION, |k| {
                 (k == ops_key).then(|| ops_secret.clone())
             }, chrono::Utc::now())
             .map_err(|e| e.to_string())?;
             Ok(apigw::IamCaller {
-                access_key: key,
+                access_key: verified.access_key_id,
                 user_arn: OPERATOR_ARN.to_owned(),
                 user_id: "AIDAPASPOROPERATOR01".to_owned(),
             })
