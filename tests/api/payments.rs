@@ -553,7 +553,10 @@ async fn unpaid_billings_expire_in_real_time_on_the_stack() {
     assert!(app["booking"].is_null());
     let back = std::time::Instant::now() + Duration::from_secs(30);
     while s.remaining("jayapura", &date, "15:00").await != 20 {
-        assert!(std::time::Instant::now() < back, "the place never came back");
+        assert!(
+            std::time::Instant::now() < back,
+            "the place never came back"
+        );
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     let late = s.pay(&code, amount, "late-real-time").await;

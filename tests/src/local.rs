@@ -426,7 +426,10 @@ impl LocalServer {
 
     /// Moves the server's one clock forward.
     pub async fn advance_clock(&self, secs: i64) {
-        assert!(!self.is_stack(), "the stack runs on real time; mark the test local_only!");
+        assert!(
+            !self.is_stack(),
+            "the stack runs on real time; mark the test local_only!"
+        );
         let a = self
             .post("/_local/clock", serde_json::json!({"advance_secs": secs}))
             .await;

@@ -47,6 +47,8 @@ pub struct Api {
     pub cors: Option<Value>,
     pub verify_iam: Box<VerifyIam>,
     pub requests: std::sync::atomic::AtomicU64,
+    /// Each routed request, timed (`http-requests.jsonl` when the stack stops).
+    pub trace: std::sync::Mutex<Vec<Value>>,
 }
 
 fn message(status: StatusCode, text: &str) -> Response {
@@ -122,14 +124,25 @@ impl Api {
             .iter()
             .filter_map(Value::as_str)
             .find(|o| *o == "*" || *o == origin)
-            .map(|o| if o == "*" { "*".to_owned() } else { origin.to_owned() })
+            .map(|o| {
+                if o == "*" {
+                    "*".to_owned()
+                } else {
+                    origin.to_owned()
+                }
+            })
     }
 
     fn list(&self, key: &str) -> String {
         self.cors
             .as_ref()
             .and_then(|c| c[key].as_array())
-            .map(|v| v.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(","))
+            .map(|v| {
+                v.iter()
+                    .filter_map(Value::as_str)
+                    .collect::<Vec<_>>()
+                    .join(",")
+            })
             .unwrap_or_default()
     }
 
@@ -141,7 +154,11 @@ impl Api {
         let mut response = StatusCode::NO_CONTENT.into_response();
         if let Some(allowed) = self.allowed_origin(origin) {
             let h = response.headers_mut();
-            let max_age = self.cors.as_ref().and_then(|c| c["MaxAge"].as_u64()).unwrap_or(0);
+            let max_age = self
+                .cors
+                .as_ref()
+                .and_then(|c| c["MaxAge"].as_u64())
+                .unwrap_or(0);
             for (k, v) in [
                 ("access-control-allow-origin", allowed),
                 ("access-control-allow-methods", self.list("AllowMethods")),
@@ -156,14 +173,30 @@ impl Api {
         Some(response)
     }
 
-    pub async fn handle(
-        self: Arc<Self>,
-        peer: SocketAddr,
-        request: Request<Body>,
-    ) -> Response {
-        self.requests.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    pub async fn handle(self: Arc<Self>, peer: SocketAddr, request: Request<Body>) -> Response {
+        self.requests
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let request_id = format!("{}=", &ulid::Ulid::new().to_string()[..14]);
+        let start = chrono::Utc::now().timestamp_micros();
+        let (method, path) = (
+            request.method().to_string(),
+            request.uri().path().to_owned(),
+        );
         let mut response = self.serve(peer, request, &request_id).await;
+        if let Ok(mut trace) = self.trace.lock() {
+            let route = self.routes.iter().find(|r| {
+                r.method == method
+                    && path
+                        .strip_prefix(&format!("/{}", self.stage))
+                        .is_some_and(|p| matches(&r.path, p).is_some())
+            });
+            trace.push(json!({
+                "route": route.map(|r| format!("{} {}", r.method, r.path)),
+                "status": response.status().as_u16(),
+                "start_us": start,
+                "end_us": chrono::Utc::now().timestamp_micros(),
+            }));
+        }
         if let Ok(v) = HeaderValue::from_str(&request_id) {
             response.headers_mut().insert("apigw-requestid", v);
         }
@@ -231,7 +264,9 @@ impl Api {
             .and_then(|o| self.allowed_origin(o));
         let mut response = match route.function.invoke(event.to_string().into_bytes()).await {
             Ok(answer) => to_http(&answer),
-            Err(Failure::Timeout) => message(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable"),
+            Err(Failure::Timeout) => {
+                message(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable")
+            }
             Err(failure) => {
                 eprintln!("paspor-stack: {} {}: {failure}", route.method, route.path);
                 message(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
@@ -279,7 +314,12 @@ impl Api {
         for (name, value) in headers {
             let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
             if name == "cookie" {
-                cookies.extend(value.split(';').map(|c| c.trim().to_owned()).filter(|c| !c.is_empty()));
+                cookies.extend(
+                    value
+                        .split(';')
+                        .map(|c| c.trim().to_owned())
+                        .filter(|c| !c.is_empty()),
+                );
                 continue;
             }
             match event_headers.get_mut(name.as_str()) {
@@ -303,7 +343,12 @@ impl Api {
         event_headers.insert("x-forwarded-port".into(), "443".into());
         event_headers.insert(
             "x-amzn-trace-id".into(),
-            format!("Root=1-{:x}-{}", chrono::Utc::now().timestamp(), request_id.trim_end_matches('=')).into(),
+            format!(
+                "Root=1-{:x}-{}",
+                chrono::Utc::now().timestamp(),
+                request_id.trim_end_matches('=')
+            )
+            .into(),
         );
         let host = event_headers
             .get("host")
@@ -378,7 +423,9 @@ impl Api {
             match std::str::from_utf8(body) {
                 Ok(text) if is_text(content_type) => event["body"] = text.into(),
                 _ => {
-                    event["body"] = base64::engine::general_purpose::STANDARD.encode(body).into();
+                    event["body"] = base64::engine::general_purpose::STANDARD
+                        .encode(body)
+                        .into();
                     event["isBase64Encoded"] = true.into();
                 }
             }
@@ -411,7 +458,12 @@ fn to_http(answer: &[u8]) -> Response {
     };
     // An answer without statusCode is taken as a JSON body with 200.
     let Some(status) = value.get("statusCode").and_then(Value::as_u64) else {
-        return (StatusCode::OK, [("content-type", "application/json")], answer.to_vec()).into_response();
+        return (
+            StatusCode::OK,
+            [("content-type", "application/json")],
+            answer.to_vec(),
+        )
+            .into_response();
     };
     let Ok(status) = StatusCode::from_u16(status as u16) else {
         return message(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error");
@@ -421,7 +473,9 @@ fn to_http(answer: &[u8]) -> Response {
         Some(text) if value["isBase64Encoded"].as_bool() == Some(true) => {
             match base64::engine::general_purpose::STANDARD.decode(text) {
                 Ok(b) => b,
-                Err(_) => return message(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error"),
+                Err(_) => {
+                    return message(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error");
+                }
             }
         }
         Some(text) => text.as_bytes().to_vec(),
@@ -437,7 +491,9 @@ fn to_http(answer: &[u8]) -> Response {
                     Value::Array(a) => a.iter().filter_map(Value::as_str).collect(),
                     _ => vec![],
                 };
-                let Ok(name) = HeaderName::from_bytes(name.as_bytes()) else { continue };
+                let Ok(name) = HeaderName::from_bytes(name.as_bytes()) else {
+                    continue;
+                };
                 if key == "headers" {
                     h.remove(&name);
                 }
@@ -449,7 +505,12 @@ fn to_http(answer: &[u8]) -> Response {
             }
         }
     }
-    for cookie in value["cookies"].as_array().into_iter().flatten().filter_map(Value::as_str) {
+    for cookie in value["cookies"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+    {
         if let Ok(v) = HeaderValue::from_str(cookie) {
             h.append("set-cookie", v);
         }
@@ -460,13 +521,14 @@ fn to_http(answer: &[u8]) -> Response {
 /// Serves the API on `listener` until the process stops.
 pub async fn serve(listener: tokio::net::TcpListener, api: Arc<Api>) -> std::io::Result<()> {
     let app = axum::Router::new().fallback(
-        |State(api): State<Arc<Api>>, ConnectInfo(peer): ConnectInfo<SocketAddr>, request: Request<Body>| async move {
-            api.handle(peer, request).await
-        },
+        |State(api): State<Arc<Api>>,
+         ConnectInfo(peer): ConnectInfo<SocketAddr>,
+         request: Request<Body>| async move { api.handle(peer, request).await },
     );
     axum::serve(
         listener,
-        app.with_state(api).into_make_service_with_connect_info::<SocketAddr>(),
+        app.with_state(api)
+            .into_make_service_with_connect_info::<SocketAddr>(),
     )
     .await
 }
@@ -477,7 +539,11 @@ mod tests {
 
     #[test]
     fn route_templates() {
-        let p = matches("/v1/applications/{id}/booking", "/v1/applications/app%201/booking").expect("match");
+        let p = matches(
+            "/v1/applications/{id}/booking",
+            "/v1/applications/app%201/booking",
+        )
+        .expect("match");
         assert_eq!(p["id"], "app 1");
         assert!(matches("/v1/applications/{id}", "/v1/applications/a/booking").is_none());
         assert!(matches("/v1/applications/{id}", "/v1/applications/").is_none());

@@ -94,7 +94,9 @@ pub async fn poll(sqs: aws_sdk_sqs::Client, mapping: Mapping, function: Arc<Inst
             }
         };
         for m in &messages {
-            let (Some(id), Some(handle)) = (m.message_id(), m.receipt_handle()) else { continue };
+            let (Some(id), Some(handle)) = (m.message_id(), m.receipt_handle()) else {
+                continue;
+            };
             let outcome = if failed.iter().any(|f| f == id) {
                 sqs.change_message_visibility()
                     .queue_url(&mapping.queue_url)
@@ -121,7 +123,10 @@ pub async fn poll(sqs: aws_sdk_sqs::Client, mapping: Mapping, function: Arc<Inst
 }
 
 fn all_ids(messages: &[aws_sdk_sqs::types::Message]) -> Vec<String> {
-    messages.iter().filter_map(|m| m.message_id().map(str::to_owned)).collect()
+    messages
+        .iter()
+        .filter_map(|m| m.message_id().map(str::to_owned))
+        .collect()
 }
 
 /// The message S3 sends a queue for a new object.
@@ -178,7 +183,10 @@ pub async fn schedule(function: Arc<Instance>, every: Duration, schedule_arn: St
             "detail": {},
         });
         if let Err(failure) = function.invoke(event.to_string().into_bytes()).await {
-            eprintln!("paspor-stack: scheduled {} failed: {failure}", function.name);
+            eprintln!(
+                "paspor-stack: scheduled {} failed: {failure}",
+                function.name
+            );
         }
     }
 }

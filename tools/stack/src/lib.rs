@@ -31,7 +31,10 @@ use crate::template::{ACCOUNT, REGION, Template};
 
 /// The stack's command line: the same as `paspor-local`'s where they overlap.
 #[derive(Debug, Clone, clap::Parser)]
-#[command(name = "paspor-stack", about = "The Paspor stack as deployed, on this machine")]
+#[command(
+    name = "paspor-stack",
+    about = "The Paspor stack as deployed, on this machine"
+)]
 pub struct Config {
     /// Where the HTTP API listens.
     #[arg(long, default_value = "127.0.0.1:8080")]
@@ -106,7 +109,11 @@ fn ops_credentials(data_dir: &Path) -> Result<OpsCredentials> {
 
 /// A function's own credentials: the proxy knows the caller by its access key.
 fn function_key(binary: &str) -> String {
-    let tag: String = binary.to_uppercase().chars().filter(char::is_ascii_alphanumeric).collect();
+    let tag: String = binary
+        .to_uppercase()
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .collect();
     format!("AKIAFN{tag:0<14}")
 }
 
@@ -129,10 +136,16 @@ pub async fn run(config: Config) -> Result<()> {
         for (logical, _) in &names {
             probe.refs.insert(logical.clone(), String::new());
             for attr in ["Arn", "QueueName"] {
-                probe.attrs.insert(format!("{logical}.{attr}"), String::new());
+                probe
+                    .attrs
+                    .insert(format!("{logical}.{attr}"), String::new());
             }
         }
-        template.functions(&probe)?.into_iter().map(|f| f.binary).collect()
+        template
+            .functions(&probe)?
+            .into_iter()
+            .map(|f| f.binary)
+            .collect()
     };
     for b in &binaries {
         identities.push((function_key(b), function_secret.clone()));
@@ -140,7 +153,10 @@ pub async fn run(config: Config) -> Result<()> {
     for b in &binaries {
         let path = config.bin_dir.join(b);
         if !path.is_file() {
-            bail!("{} is missing: build the functions first (scripts/stack does)", path.display());
+            bail!(
+                "{} is missing: build the functions first (scripts/stack does)",
+                path.display()
+            );
         }
     }
 
@@ -161,7 +177,10 @@ async fn serve(
     let physical = resources::create(template, &clients).await?;
     let functions = template.functions(&physical)?;
     let globals_env = functions.first().map(|f| f.env.clone()).unwrap_or_default();
-    let prefix = globals_env.get("PASPOR_SSM_PREFIX").cloned().context("PASPOR_SSM_PREFIX")?;
+    let prefix = globals_env
+        .get("PASPOR_SSM_PREFIX")
+        .cloned()
+        .context("PASPOR_SSM_PREFIX")?;
     let webhook = config.webhook_secret.clone().unwrap_or_else(secret);
     resources::put_secrets(&clients, &prefix, data_dir, &webhook).await?;
     if let Some(from) = globals_env.get("PASPOR_MAIL_FROM") {
@@ -221,7 +240,10 @@ async fn serve(
             key,
             proxy::Identity {
                 function: f.binary.clone(),
-                role_arn: format!("arn:aws:sts::{ACCOUNT}:assumed-role/{}Role/{fname}", f.logical),
+                role_arn: format!(
+                    "arn:aws:sts::{ACCOUNT}:assumed-role/{}Role/{fname}",
+                    f.logical
+                ),
                 policy: iam::Policy::from_statements(&f.statements)
                     .with_context(|| format!("{}: its role's policy", f.logical))?,
             },
@@ -234,7 +256,11 @@ async fn serve(
     for bucket in template.buckets(&physical)? {
         let name = physical.refs[&bucket.logical].clone();
         for (queue, key_prefix) in &bucket.notifications {
-            let url = physical.refs.get(queue).cloned().context("notification queue")?;
+            let url = physical
+                .refs
+                .get(queue)
+                .cloned()
+                .context("notification queue")?;
             notify.push((name.clone(), key_prefix.clone(), url));
         }
     }
@@ -245,8 +271,17 @@ async fn serve(
                 let message = events::object_created(&o.bucket, &o.key, o.size, &o.etag);
                 let (sqs, url) = (sqs.clone(), url.clone());
                 tokio::spawn(async move {
-                    if let Err(e) = sqs.send_message().queue_url(url).message_body(message.to_string()).send().await {
-                        eprintln!("paspor-stack: S3 notification: {}", aws_sdk_sqs::error::DisplayErrorContext(e));
+                    if let Err(e) = sqs
+                        .send_message()
+                        .queue_url(url)
+                        .message_body(message.to_string())
+                        .send()
+                        .await
+                    {
+                        eprintln!(
+                            "paspor-stack: S3 notification: {}",
+                            aws_sdk_sqs::error::DisplayErrorContext(e)
+                        );
                     }
                 });
             }
@@ -283,15 +318,29 @@ async fn serve(
     }
     let (ops_key, ops_secret) = (ops.access_key_id.clone(), ops.secret_access_key.clone());
     let api = Arc::new(apigw::Api {
-        api_id: physical.refs.get(&api_def.logical).cloned().unwrap_or_default(),
+        api_id: physical
+            .refs
+            .get(&api_def.logical)
+            .cloned()
+            .unwrap_or_default(),
         stage: api_def.stage.clone(),
         routes,
         cors: api_def.cors.clone(),
         verify_iam: Box::new(move |method, path, query, headers, body| {
-            let request = sigv4::Incoming { method: method.as_str(), path, query, headers, body };
-            let verified = sigv4::verify(&request, "execute-api", REGION, |k| {
-                (k == ops_key).then(|| ops_secret.clone())
-            }, chrono::Utc::now())
+            let request = sigv4::Incoming {
+                method: method.as_str(),
+                path,
+                query,
+                headers,
+                body,
+            };
+            let verified = sigv4::verify(
+                &request,
+                "execute-api",
+                REGION,
+                |k| (k == ops_key).then(|| ops_secret.clone()),
+                chrono::Utc::now(),
+            )
             .map_err(|e| e.to_string())?;
             Ok(apigw::IamCaller {
                 access_key: verified.access_key_id,
@@ -300,6 +349,7 @@ async fn serve(
             })
         }),
         requests: 0.into(),
+        trace: Default::default(),
     });
     tokio::spawn(apigw::serve(api_listener, api.clone()));
     let base = if api_def.stage == "$default" {
@@ -315,7 +365,11 @@ async fn serve(
     let mut tasks = tokio::task::JoinSet::new();
     for (f, instance) in instances.values() {
         for m in &f.sqs {
-            let url = physical.refs.get(&m.queue_logical).cloned().context("mapped queue")?;
+            let url = physical
+                .refs
+                .get(&m.queue_logical)
+                .cloned()
+                .context("mapped queue")?;
             let arn = events::queue_arn(&clients.sqs, &url).await?;
             tasks.spawn(events::poll(
                 clients.sqs.clone(),
@@ -331,7 +385,10 @@ async fn serve(
         }
         if let Some(secs) = f.schedule_secs {
             let every = Duration::from_secs(config.sweep_secs.unwrap_or(secs).max(1));
-            let arn = format!("arn:aws:scheduler:{REGION}:{ACCOUNT}:schedule/default/{}", f.logical);
+            let arn = format!(
+                "arn:aws:scheduler:{REGION}:{ACCOUNT}:schedule/default/{}",
+                f.logical
+            );
             tasks.spawn(events::schedule(instance.clone(), every, arn));
         }
     }
@@ -352,7 +409,22 @@ async fn serve(
 
     shutdown().await;
     tasks.abort_all();
-    eprintln!("{}", proxy.report());
+    let trace: Vec<String> = proxy
+        .trace()
+        .iter()
+        .filter_map(|t| serde_json::to_string(t).ok())
+        .collect();
+    std::fs::write(data_dir.join("aws-requests.jsonl"), trace.join("\n"))?;
+    let http: Vec<String> = api
+        .trace
+        .lock()
+        .map(|t| t.iter().map(ToString::to_string).collect())
+        .unwrap_or_default();
+    std::fs::write(data_dir.join("http-requests.jsonl"), http.join("\n"))?;
+    eprintln!(
+        "role check: every AWS request of every function against its role in the template\n{}",
+        proxy.report()
+    );
     eprintln!(
         "paspor-stack: {} HTTP requests; invocations (cold starts): {}",
         api.requests.load(std::sync::atomic::Ordering::Relaxed),

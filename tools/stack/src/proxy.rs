@@ -593,6 +593,30 @@ pub struct Proxy {
     config: ProxyConfig,
     client: reqwest::Client,
     stats: Mutex<Stats>,
+    trace: Mutex<Vec<Traced>>,
+}
+
+/// One AWS request of a function, timed: how BENCHMARKS.md counts the round trips one
+/// HTTP request waits for (requests that do not overlap run one after another).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Traced {
+    pub function: String,
+    /// The operation (`X-Amz-Target`'s name, or the S3 method and whether a key is named).
+    pub operation: String,
+    pub start_us: i64,
+    pub end_us: i64,
+}
+
+fn operation_of<B>(req: &http::Request<B>) -> String {
+    match req
+        .headers()
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+    {
+        Some(t) => t.rsplit('.').next().unwrap_or(t).to_owned(),
+        None if req.uri().path().starts_with("/v2/email") => "SendEmail".to_owned(),
+        None => format!("s3 {}", req.method()),
+    }
 }
 
 /// AWS's request id shape is opaque; a ULID is as good.
@@ -638,6 +662,7 @@ impl Proxy {
             config,
             client,
             stats: Mutex::new(Stats::default()),
+            trace: Mutex::new(Vec::new()),
         })
     }
 
@@ -730,7 +755,30 @@ impl Proxy {
         )
     }
 
+    /// Every function's AWS requests so far, in the order they ended.
+    pub fn trace(&self) -> Vec<Traced> {
+        self.trace.lock().map(|t| t.clone()).unwrap_or_default()
+    }
+
     async fn handle(&self, req: http::Request<Body>) -> Response {
+        let start = chrono::Utc::now().timestamp_micros();
+        let function = sigv4::credential(req.headers(), req.uri().query().unwrap_or(""))
+            .and_then(|c| self.config.identities.get(&c.access_key_id))
+            .map(|id| id.function.clone());
+        let operation = operation_of(&req);
+        let answer = self.handle_checked(req).await;
+        if let (Some(function), Ok(mut trace)) = (function, self.trace.lock()) {
+            trace.push(Traced {
+                function,
+                operation,
+                start_us: start,
+                end_us: chrono::Utc::now().timestamp_micros(),
+            });
+        }
+        answer
+    }
+
+    async fn handle_checked(&self, req: http::Request<Body>) -> Response {
         let (parts, body) = req.into_parts();
         let body = match axum::body::to_bytes(body, MAX_BODY).await {
             Ok(b) => b,

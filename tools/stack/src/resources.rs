@@ -25,15 +25,25 @@ pub struct Clients {
 
 impl Clients {
     pub fn new(dynamodb: &str, s3: &str, moto: &str) -> Self {
-        let creds = aws_sdk_dynamodb::config::Credentials::new(ADMIN_KEY, ADMIN_SECRET, None, None, "stack");
+        let creds = aws_sdk_dynamodb::config::Credentials::new(
+            ADMIN_KEY,
+            ADMIN_SECRET,
+            None,
+            None,
+            "stack",
+        );
         let sdk = aws_config::SdkConfig::builder()
             .behavior_version(aws_config::BehaviorVersion::latest())
             .region(aws_config::Region::new(REGION))
-            .credentials_provider(aws_sdk_dynamodb::config::SharedCredentialsProvider::new(creds))
+            .credentials_provider(aws_sdk_dynamodb::config::SharedCredentialsProvider::new(
+                creds,
+            ))
             .build();
         Self {
             dynamodb: aws_sdk_dynamodb::Client::from_conf(
-                aws_sdk_dynamodb::config::Builder::from(&sdk).endpoint_url(dynamodb).build(),
+                aws_sdk_dynamodb::config::Builder::from(&sdk)
+                    .endpoint_url(dynamodb)
+                    .build(),
             ),
             s3: aws_sdk_s3::Client::from_conf(
                 aws_sdk_s3::config::Builder::from(&sdk)
@@ -42,13 +52,19 @@ impl Clients {
                     .build(),
             ),
             sqs: aws_sdk_sqs::Client::from_conf(
-                aws_sdk_sqs::config::Builder::from(&sdk).endpoint_url(moto).build(),
+                aws_sdk_sqs::config::Builder::from(&sdk)
+                    .endpoint_url(moto)
+                    .build(),
             ),
             ssm: aws_sdk_ssm::Client::from_conf(
-                aws_sdk_ssm::config::Builder::from(&sdk).endpoint_url(moto).build(),
+                aws_sdk_ssm::config::Builder::from(&sdk)
+                    .endpoint_url(moto)
+                    .build(),
             ),
             ses: aws_sdk_sesv2::Client::from_conf(
-                aws_sdk_sesv2::config::Builder::from(&sdk).endpoint_url(moto).build(),
+                aws_sdk_sesv2::config::Builder::from(&sdk)
+                    .endpoint_url(moto)
+                    .build(),
             ),
         }
     }
@@ -69,10 +85,16 @@ pub async fn create(template: &Template, clients: &Clients) -> Result<Physical> 
         let arn = format!("arn:aws:sqs:{REGION}:{ACCOUNT}:{qname}");
         let mut attrs = BTreeMap::new();
         if let Some(v) = queue.visibility_secs {
-            attrs.insert(aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout, v.to_string());
+            attrs.insert(
+                aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout,
+                v.to_string(),
+            );
         }
         if let Some(v) = queue.retention_secs {
-            attrs.insert(aws_sdk_sqs::types::QueueAttributeName::MessageRetentionPeriod, v.to_string());
+            attrs.insert(
+                aws_sdk_sqs::types::QueueAttributeName::MessageRetentionPeriod,
+                v.to_string(),
+            );
         }
         if let Some((dlq, max)) = &queue.redrive {
             let target = physical
@@ -81,7 +103,8 @@ pub async fn create(template: &Template, clients: &Clients) -> Result<Physical> 
                 .with_context(|| format!("{}: dead-letter queue {dlq} unknown", queue.logical))?;
             attrs.insert(
                 aws_sdk_sqs::types::QueueAttributeName::RedrivePolicy,
-                serde_json::json!({"deadLetterTargetArn": target, "maxReceiveCount": max}).to_string(),
+                serde_json::json!({"deadLetterTargetArn": target, "maxReceiveCount": max})
+                    .to_string(),
             );
         }
         let url = clients
@@ -96,7 +119,9 @@ pub async fn create(template: &Template, clients: &Clients) -> Result<Physical> 
             .context("queue url")?;
         physical.refs.insert(queue.logical.clone(), url);
         physical.attrs.insert(format!("{}.Arn", queue.logical), arn);
-        physical.attrs.insert(format!("{}.QueueName", queue.logical), qname);
+        physical
+            .attrs
+            .insert(format!("{}.QueueName", queue.logical), qname);
     }
 
     for table in template.tables()? {
@@ -119,7 +144,11 @@ pub async fn create(template: &Template, clients: &Clients) -> Result<Physical> 
                 .or_else(|e| {
                     // Already enabled, from an earlier start on the same data.
                     let text = format!("{}", aws_sdk_dynamodb::error::DisplayErrorContext(&e));
-                    if text.contains("already enabled") { Ok(()) } else { Err(anyhow::anyhow!(text)) }
+                    if text.contains("already enabled") {
+                        Ok(())
+                    } else {
+                        Err(anyhow::anyhow!(text))
+                    }
                 })
                 .context("enable TTL")?;
         }
@@ -133,20 +162,28 @@ pub async fn create(template: &Template, clients: &Clients) -> Result<Physical> 
     // The API's id, the functions' names and whatever else `!Ref` may name.
     let api_id = "stackapi01".to_owned();
     for (logical, _) in template.resource_types() {
-        physical
-            .refs
-            .entry(logical.clone())
-            .or_insert_with(|| if logical == "HttpApi" { api_id.clone() } else { name(&logical) });
+        physical.refs.entry(logical.clone()).or_insert_with(|| {
+            if logical == "HttpApi" {
+                api_id.clone()
+            } else {
+                name(&logical)
+            }
+        });
         physical
             .attrs
             .entry(format!("{logical}.Arn"))
-            .or_insert_with(|| format!("arn:aws:cloudformation:{REGION}:{ACCOUNT}:resource/{logical}"));
+            .or_insert_with(|| {
+                format!("arn:aws:cloudformation:{REGION}:{ACCOUNT}:resource/{logical}")
+            });
     }
 
     // Buckets are named by the template (`BucketName`); their CORS rules and notifications
     // resolve against the names above.
     for (logical, bucket_name) in template.bucket_names(&physical)? {
-        physical.attrs.insert(format!("{logical}.Arn"), format!("arn:aws:s3:::{bucket_name}"));
+        physical.attrs.insert(
+            format!("{logical}.Arn"),
+            format!("arn:aws:s3:::{bucket_name}"),
+        );
         physical.refs.insert(logical, bucket_name);
     }
     for bucket in template.buckets(&physical)? {
@@ -159,7 +196,11 @@ pub async fn create(template: &Template, clients: &Clients) -> Result<Physical> 
     Ok(physical)
 }
 
-async fn create_table(clients: &Clients, name: &str, keys: &[(String, String, String)]) -> Result<()> {
+async fn create_table(
+    clients: &Clients,
+    name: &str,
+    keys: &[(String, String, String)],
+) -> Result<()> {
     let mut req = clients
         .dynamodb
         .create_table()
@@ -183,8 +224,11 @@ async fn create_table(clients: &Clients, name: &str, keys: &[(String, String, St
     match req.send().await {
         Ok(_) => Ok(()),
         Err(e) if format!("{e:?}").contains("ResourceInUseException") => Ok(()),
-        Err(e) => Err(anyhow::anyhow!("{}", aws_sdk_dynamodb::error::DisplayErrorContext(e)))
-            .with_context(|| format!("create table {name}")),
+        Err(e) => Err(anyhow::anyhow!(
+            "{}",
+            aws_sdk_dynamodb::error::DisplayErrorContext(e)
+        ))
+        .with_context(|| format!("create table {name}")),
     }
 }
 
@@ -212,7 +256,13 @@ async fn create_bucket(clients: &Clients, name: &str) -> Result<()> {
                 .await;
             match probe {
                 Ok(_) => {
-                    clients.s3.delete_object().bucket(name).key("stack-probe").send().await?;
+                    clients
+                        .s3
+                        .delete_object()
+                        .bucket(name)
+                        .key("stack-probe")
+                        .send()
+                        .await?;
                     return Ok(());
                 }
                 Err(e) => last = format!("{}", aws_sdk_s3::error::DisplayErrorContext(&e)),

@@ -98,7 +98,10 @@ impl Instance {
         let api = listener.local_addr()?.to_string();
         let app = Router::new()
             .route("/2018-06-01/runtime/invocation/next", get(next))
-            .route("/2018-06-01/runtime/invocation/{id}/response", post(response))
+            .route(
+                "/2018-06-01/runtime/invocation/{id}/response",
+                post(response),
+            )
             .route("/2018-06-01/runtime/invocation/{id}/error", post(error))
             .route("/2018-06-01/runtime/init/error", post(init_error))
             .with_state(shared.clone());
@@ -131,7 +134,11 @@ impl Instance {
                 return Ok(());
             }
         }
-        *self.shared.init_error.lock().map_err(|_| anyhow::anyhow!("poisoned"))? = None;
+        *self
+            .shared
+            .init_error
+            .lock()
+            .map_err(|_| anyhow::anyhow!("poisoned"))? = None;
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -152,7 +159,8 @@ impl Instance {
             cmd.spawn()
                 .with_context(|| format!("start {}", self.binary.display()))?,
         );
-        self.cold_starts.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.cold_starts
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Ok(())
     }
 
@@ -170,7 +178,10 @@ impl Instance {
                     .args(["-TERM", &pid.to_string()])
                     .status();
             }
-            if tokio::time::timeout(Duration::from_secs(1), c.wait()).await.is_err() {
+            if tokio::time::timeout(Duration::from_secs(1), c.wait())
+                .await
+                .is_err()
+            {
                 let _ = c.kill().await;
             }
         }
@@ -179,7 +190,8 @@ impl Instance {
     /// Invokes the function with `event` and waits for its answer.
     pub async fn invoke(&self, event: Vec<u8>) -> Result<Vec<u8>, Failure> {
         let _turn = self.turn.lock().await;
-        self.invocations.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.invocations
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.ensure_running()
             .await
             .map_err(|e| Failure::Init(format!("{e:#}")))?;
@@ -237,7 +249,9 @@ impl Instance {
         }
         let mut pending = self.shared.pending.lock().await;
         while let Ok(stale) = pending.try_recv() {
-            let _ = stale.reply.send(Err(Failure::Init("instance replaced".into())));
+            let _ = stale
+                .reply
+                .send(Err(Failure::Init("instance replaced".into())));
         }
     }
 }
@@ -293,11 +307,17 @@ async fn response(
     answer(&shared, &id, Ok(body.to_vec()))
 }
 
-async fn error(State(shared): State<Arc<Shared>>, Path(id): Path<String>, body: Bytes) -> StatusCode {
+async fn error(
+    State(shared): State<Arc<Shared>>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> StatusCode {
     answer(
         &shared,
         &id,
-        Err(Failure::Function(String::from_utf8_lossy(&body).into_owned())),
+        Err(Failure::Function(
+            String::from_utf8_lossy(&body).into_owned(),
+        )),
     )
 }
 

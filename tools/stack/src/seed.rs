@@ -18,7 +18,8 @@ pub fn sign(
     region: &str,
 ) -> Result<Vec<(String, String)>> {
     use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
-    let identity = aws_credential_types::Credentials::new(access_key, secret_key, None, None, "stack").into();
+    let identity =
+        aws_credential_types::Credentials::new(access_key, secret_key, None, None, "stack").into();
     let params = aws_sigv4::sign::v4::SigningParams::builder()
         .identity(&identity)
         .region(region)
@@ -32,8 +33,12 @@ pub fn sign(
         Some(port) => format!("{}:{port}", host.host_str().unwrap_or_default()),
         None => host.host_str().unwrap_or_default().to_owned(),
     };
-    let headers = [("host", host.as_str()), ("content-type", "application/json")];
-    let signable = SignableRequest::new(method, url, headers.into_iter(), SignableBody::Bytes(body))?;
+    let headers = [
+        ("host", host.as_str()),
+        ("content-type", "application/json"),
+    ];
+    let signable =
+        SignableRequest::new(method, url, headers.into_iter(), SignableBody::Bytes(body))?;
     let (instructions, _) = sign(signable, &params)?.into_parts();
     let (signed, _) = instructions.into_parts();
     Ok(signed
@@ -51,8 +56,9 @@ pub(crate) async fn demo(base: &str, ops: &crate::OpsCredentials, root: &Path) -
     let today = chrono::Utc::now().date_naive();
     let from = today + chrono::TimeDelta::days(1);
     let to = from + chrono::TimeDelta::days(29);
-    let slots: serde_json::Map<String, Value> =
-        (8..=15).map(|h| (format!("{h:02}:00"), json!(20))).collect();
+    let slots: serde_json::Map<String, Value> = (8..=15)
+        .map(|h| (format!("{h:02}:00"), json!(20)))
+        .collect();
     let (mut opened, total) = (0, offices.len());
     for (n, office) in offices.iter().enumerate() {
         let id = office["office_id"].as_str().context("office_id")?;
@@ -71,7 +77,14 @@ pub(crate) async fn demo(base: &str, ops: &crate::OpsCredentials, root: &Path) -
                 .put(&url)
                 .header("content-type", "application/json")
                 .body(raw.clone());
-            for (k, v) in sign("PUT", &url, &raw, &ops.access_key_id, &ops.secret_access_key, &ops.region)? {
+            for (k, v) in sign(
+                "PUT",
+                &url,
+                &raw,
+                &ops.access_key_id,
+                &ops.secret_access_key,
+                &ops.region,
+            )? {
                 req = req.header(k, v);
             }
             let resp = req.send().await?;

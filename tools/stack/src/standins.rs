@@ -20,15 +20,14 @@ pub struct Standins {
 
 /// A loopback port nobody holds right now.
 pub fn free_port() -> Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
 }
 
 fn tools_dir() -> PathBuf {
     std::env::var_os("PASPOR_TOOLS_DIR").map_or_else(
-        || {
-            PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
-                .join(".cache/paspor-tools")
-        },
+        || PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/paspor-tools"),
         PathBuf::from,
     )
 }
@@ -69,7 +68,10 @@ impl Standins {
             "dynamodb",
             &logs,
             tokio::process::Command::new("java")
-                .arg(format!("-Djava.library.path={}", ddb_home.join("DynamoDBLocal_lib").display()))
+                .arg(format!(
+                    "-Djava.library.path={}",
+                    ddb_home.join("DynamoDBLocal_lib").display()
+                ))
                 .arg("-jar")
                 .arg(ddb_home.join("DynamoDBLocal.jar"))
                 .args(["-sharedDb", "-disableTelemetry", "-dbPath"])
@@ -88,7 +90,10 @@ impl Standins {
             })
             .collect();
         let s3_config = data_dir.join("s3.json");
-        std::fs::write(&s3_config, serde_json::json!({ "identities": identities }).to_string())?;
+        std::fs::write(
+            &s3_config,
+            serde_json::json!({ "identities": identities }).to_string(),
+        )?;
         let ports: Vec<u16> = (0..8).map(|_| free_port()).collect::<Result<_>>()?;
         let run = std::env::temp_dir().join(format!("paspor-stack-{}", std::process::id()));
         std::fs::create_dir_all(&run)?;
@@ -107,7 +112,10 @@ impl Standins {
                 .args(["-volume.max=1000", "-volume.preStopSeconds=0", "-filer"])
                 .arg(format!("-filer.port={}", p(4)))
                 .arg(format!("-filer.port.grpc={}", p(5)))
-                .arg(format!("-filer.localSocket={}", run.join("filer.sock").display()))
+                .arg(format!(
+                    "-filer.localSocket={}",
+                    run.join("filer.sock").display()
+                ))
                 .arg("-s3")
                 .arg(format!("-s3.port={}", p(6)))
                 .arg(format!("-s3.port.grpc={}", p(7)))
@@ -130,7 +138,10 @@ impl Standins {
         )?;
         this.moto = format!("http://127.0.0.1:{moto_port}");
 
-        for (name, url) in [("dynamodb", this.dynamodb.clone()), ("moto", format!("{}/moto-api/", this.moto))] {
+        for (name, url) in [
+            ("dynamodb", this.dynamodb.clone()),
+            ("moto", format!("{}/moto-api/", this.moto)),
+        ] {
             this.wait_http(name, &url).await?;
         }
         Ok(this)
@@ -183,7 +194,9 @@ impl Standins {
     pub async fn stop(&mut self, grace: Duration) {
         for (_, child) in &self.children {
             if let Some(pid) = child.id() {
-                let _ = std::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status();
+                let _ = std::process::Command::new("kill")
+                    .args(["-TERM", &pid.to_string()])
+                    .status();
             }
         }
         for (_, child) in &mut self.children {
@@ -191,6 +204,8 @@ impl Standins {
                 let _ = child.kill().await;
             }
         }
-        let _ = std::fs::remove_dir_all(std::env::temp_dir().join(format!("paspor-stack-{}", std::process::id())));
+        let _ = std::fs::remove_dir_all(
+            std::env::temp_dir().join(format!("paspor-stack-{}", std::process::id())),
+        );
     }
 }

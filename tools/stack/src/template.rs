@@ -171,7 +171,9 @@ impl Template {
                     .as_sequence()
                     .into_iter()
                     .flatten()
-                    .filter_map(|d| Some((d["AttributeName"].as_str()?, d["AttributeType"].as_str()?)))
+                    .filter_map(|d| {
+                        Some((d["AttributeName"].as_str()?, d["AttributeType"].as_str()?))
+                    })
                     .collect();
                 let keys = p["KeySchema"]
                     .as_sequence()
@@ -188,7 +190,11 @@ impl Template {
                 let ttl_attribute = (ttl["Enabled"].as_bool() == Some(true))
                     .then(|| ttl["AttributeName"].as_str().map(str::to_owned))
                     .flatten();
-                Ok(Table { logical: logical.to_owned(), keys, ttl_attribute })
+                Ok(Table {
+                    logical: logical.to_owned(),
+                    keys,
+                    ttl_attribute,
+                })
             })
             .collect()
     }
@@ -210,7 +216,9 @@ impl Template {
                             .next()
                             .context("deadLetterTargetArn")?
                             .to_owned();
-                        let max = policy["maxReceiveCount"].as_u64().context("maxReceiveCount")?;
+                        let max = policy["maxReceiveCount"]
+                            .as_u64()
+                            .context("maxReceiveCount")?;
                         Some((dlq, max))
                     }
                 };
@@ -243,7 +251,10 @@ impl Template {
                     .into_iter()
                     .flatten()
                 {
-                    let queue = n["Queue"].clone().into_tagged().context("Queue is not !GetAtt")?;
+                    let queue = n["Queue"]
+                        .clone()
+                        .into_tagged()
+                        .context("Queue is not !GetAtt")?;
                     let queue = queue.split('.').next().context("Queue")?.to_owned();
                     let prefix = n["Filter"]["S3Key"]["Rules"]
                         .as_sequence()
@@ -255,7 +266,11 @@ impl Template {
                         .to_owned();
                     notifications.push((queue, prefix));
                 }
-                Ok(Bucket { logical: logical.to_owned(), cors, notifications })
+                Ok(Bucket {
+                    logical: logical.to_owned(),
+                    cors,
+                    notifications,
+                })
             })
             .collect()
     }
@@ -263,7 +278,10 @@ impl Template {
     pub fn api(&self, physical: &Physical) -> Result<Api> {
         let apis = self.of_type("AWS::Serverless::HttpApi");
         let [(logical, r)] = apis.as_slice() else {
-            bail!("the template has {} HttpApi resources; the stack serves exactly one", apis.len());
+            bail!(
+                "the template has {} HttpApi resources; the stack serves exactly one",
+                apis.len()
+            );
         };
         let p = &r["Properties"];
         let stage = match p.get("StageName") {
@@ -273,8 +291,15 @@ impl Template {
             },
             None => "$default".to_owned(),
         };
-        let cors = p.get("CorsConfiguration").map(|c| self.resolve(c, physical)).transpose()?;
-        Ok(Api { logical: (*logical).to_owned(), stage, cors })
+        let cors = p
+            .get("CorsConfiguration")
+            .map(|c| self.resolve(c, physical))
+            .transpose()?;
+        Ok(Api {
+            logical: (*logical).to_owned(),
+            stage,
+            cors,
+        })
     }
 
     pub fn functions(&self, physical: &Physical) -> Result<Vec<Function>> {
@@ -304,7 +329,10 @@ impl Template {
                     }
                 }
                 let number = |key: &str, default: u64| {
-                    p.get(key).or_else(|| globals.get(key)).and_then(Yaml::as_u64).unwrap_or(default)
+                    p.get(key)
+                        .or_else(|| globals.get(key))
+                        .and_then(Yaml::as_u64)
+                        .unwrap_or(default)
                 };
                 let mut function = Function {
                     logical: logical.to_owned(),
@@ -333,21 +361,24 @@ impl Template {
                                 report_failures: ep["FunctionResponseTypes"]
                                     .as_sequence()
                                     .is_some_and(|t| {
-                                        t.iter().any(|t| t.as_str() == Some("ReportBatchItemFailures"))
+                                        t.iter()
+                                            .any(|t| t.as_str() == Some("ReportBatchItemFailures"))
                                     }),
                             })
                         }
                         Some("ScheduleV2" | "Schedule") => {
-                            let expr = ep["ScheduleExpression"].as_str().context("ScheduleExpression")?;
+                            let expr = ep["ScheduleExpression"]
+                                .as_str()
+                                .context("ScheduleExpression")?;
                             function.schedule_secs = Some(rate_secs(expr)?);
                         }
                         other => bail!("{logical}: event type {other:?} is not emulated"),
                     }
                 }
                 for policy in p["Policies"].as_sequence().into_iter().flatten() {
-                    let statements = policy
-                        .get("Statement")
-                        .with_context(|| format!("{logical}: only inline policy statements are emulated"))?;
+                    let statements = policy.get("Statement").with_context(|| {
+                        format!("{logical}: only inline policy statements are emulated")
+                    })?;
                     match self.resolve(statements, physical)? {
                         Json::Array(list) => function.statements.extend(list),
                         one @ Json::Object(_) => function.statements.push(one),
@@ -367,7 +398,10 @@ impl Template {
             Yaml::Number(n) => serde_json::to_value(n)?,
             Yaml::String(s) => Json::String(s.clone()),
             Yaml::Sequence(items) => Json::Array(
-                items.iter().map(|i| self.resolve(i, physical)).collect::<Result<_>>()?,
+                items
+                    .iter()
+                    .map(|i| self.resolve(i, physical))
+                    .collect::<Result<_>>()?,
             ),
             Yaml::Mapping(map) => {
                 let mut out = Map::new();
@@ -414,7 +448,10 @@ impl Template {
                                         Json::String(s) => s,
                                         other => other.to_string(),
                                     };
-                                    vars.insert(k.as_str().context("!Sub name")?.to_owned(), resolved);
+                                    vars.insert(
+                                        k.as_str().context("!Sub name")?.to_owned(),
+                                        resolved,
+                                    );
                                 }
                                 (text, vars)
                             }
@@ -435,7 +472,11 @@ impl Template {
         if let Some(v) = pseudo(name, self.stage()) {
             return Ok(v);
         }
-        physical.refs.get(name).cloned().ok_or_else(|| anyhow!("!Ref {name}: not emulated"))
+        physical
+            .refs
+            .get(name)
+            .cloned()
+            .ok_or_else(|| anyhow!("!Ref {name}: not emulated"))
     }
 
     fn substitute(
@@ -521,7 +562,8 @@ mod tests {
     use super::*;
 
     fn template() -> Template {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../infra/template.yaml");
+        let path =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../infra/template.yaml");
         Template::load(&path, &BTreeMap::new()).expect("template")
     }
 
@@ -536,14 +578,19 @@ mod tests {
     fn sub_resolves_parameters_pseudo_parameters_and_attributes() {
         let t = template();
         let mut physical = Physical::default();
-        physical.attrs.insert("DocumentsBucket.Arn".into(), "arn:aws:s3:::b".into());
+        physical
+            .attrs
+            .insert("DocumentsBucket.Arn".into(), "arn:aws:s3:::b".into());
         let yaml: Yaml = serde_norway::from_str(
             "!Sub \"paspor-documents-${AWS::AccountId}-${AWS::Region}-${Stage} ${DocumentsBucket.Arn}/x ${!Literal}\"",
         )
         .expect("yaml");
         assert_eq!(
             t.resolve(&yaml, &physical).expect("resolve"),
-            Json::String("paspor-documents-123456789012-ap-southeast-3-dev arn:aws:s3:::b/x ${Literal}".into())
+            Json::String(
+                "paspor-documents-123456789012-ap-southeast-3-dev arn:aws:s3:::b/x ${Literal}"
+                    .into()
+            )
         );
         let unknown: Yaml = serde_norway::from_str("!Ref Nothing").expect("yaml");
         assert!(t.resolve(&unknown, &physical).is_err());
@@ -554,25 +601,51 @@ mod tests {
         let t = template();
         let mut physical = Physical::default();
         for (logical, _) in t.resources() {
-            physical.refs.insert(logical.to_owned(), format!("ref-{logical}"));
+            physical
+                .refs
+                .insert(logical.to_owned(), format!("ref-{logical}"));
             for attr in ["Arn", "QueueName"] {
-                physical.attrs.insert(format!("{logical}.{attr}"), format!("{attr}-{logical}"));
+                physical
+                    .attrs
+                    .insert(format!("{logical}.{attr}"), format!("{attr}-{logical}"));
             }
         }
         let functions = t.functions(&physical).expect("functions");
         assert_eq!(functions.len(), 11);
-        let booking = functions.iter().find(|f| f.binary == "booking").expect("booking");
+        let booking = functions
+            .iter()
+            .find(|f| f.binary == "booking")
+            .expect("booking");
         assert_eq!(booking.env["PASPOR_PAYMENT_TTL_SECS"], "7200");
         assert_eq!(booking.env["PASPOR_TABLE"], "ref-Table");
-        assert!(booking.http.iter().any(|r| r.method == "POST" && r.path == "/v1/applications/{id}/booking"));
-        let worker = functions.iter().find(|f| f.binary == "worker").expect("worker");
+        assert!(
+            booking
+                .http
+                .iter()
+                .any(|r| r.method == "POST" && r.path == "/v1/applications/{id}/booking")
+        );
+        let worker = functions
+            .iter()
+            .find(|f| f.binary == "worker")
+            .expect("worker");
         assert_eq!(worker.sqs.len(), 2);
-        assert!(worker.sqs.iter().all(|m| m.report_failures && m.batch_size == 10));
-        let sweeper = functions.iter().find(|f| f.binary == "sweeper").expect("sweeper");
+        assert!(
+            worker
+                .sqs
+                .iter()
+                .all(|m| m.report_failures && m.batch_size == 10)
+        );
+        let sweeper = functions
+            .iter()
+            .find(|f| f.binary == "sweeper")
+            .expect("sweeper");
         assert_eq!(sweeper.schedule_secs, Some(60));
         assert!(!booking.statements.is_empty());
         let queues = t.queues().expect("queues");
-        let jobs = queues.iter().find(|q| q.logical == "JobsQueue").expect("jobs");
+        let jobs = queues
+            .iter()
+            .find(|q| q.logical == "JobsQueue")
+            .expect("jobs");
         assert_eq!(jobs.redrive, Some(("JobsDeadLetters".to_owned(), 5)));
         assert_eq!(t.api(&physical).expect("api").stage, "dev");
     }
