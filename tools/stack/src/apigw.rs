@@ -93,12 +93,13 @@ fn percent_decode(s: &str) -> String {
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            if let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2])) {
-                out.push((h * 16 + l) as u8);
-                i += 3;
-                continue;
-            }
+        if bytes[i] == b'%'
+            && i + 2 < bytes.len()
+            && let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2]))
+        {
+            out.push((h * 16 + l) as u8);
+            i += 3;
+            continue;
         }
         out.push(bytes[i]);
         i += 1;
@@ -207,10 +208,10 @@ impl Api {
         let (parts, body) = request.into_parts();
         let raw_path = parts.uri.path().to_owned();
         let raw_query = parts.uri.query().unwrap_or("").to_owned();
-        if parts.method == Method::OPTIONS {
-            if let Some(r) = self.preflight(&parts.headers) {
-                return r;
-            }
+        if parts.method == Method::OPTIONS
+            && let Some(r) = self.preflight(&parts.headers)
+        {
+            return r;
         }
         // With a named stage, the stage is the path's first segment.
         let route_path = if self.stage == "$default" {

@@ -129,10 +129,10 @@ impl Instance {
     /// Starts the binary unless an instance is running.
     async fn ensure_running(&self) -> Result<()> {
         let mut child = self.child.lock().await;
-        if let Some(c) = child.as_mut() {
-            if c.try_wait()?.is_none() {
-                return Ok(());
-            }
+        if let Some(c) = child.as_mut()
+            && c.try_wait()?.is_none()
+        {
+            return Ok(());
         }
         *self
             .shared
@@ -214,12 +214,12 @@ impl Instance {
             () = tokio::time::sleep(self.timeout) => Err(Failure::Timeout),
             why = self.exited() => Err(Failure::Init(why)),
         };
-        if let Err(failure) = &outcome {
-            if !matches!(failure, Failure::Function(_)) {
-                // The instance is not trusted again: Lambda replaces it.
-                self.stop().await;
-                self.drain_stale(&id).await;
-            }
+        if let Err(failure) = &outcome
+            && !matches!(failure, Failure::Function(_))
+        {
+            // The instance is not trusted again: Lambda replaces it.
+            self.stop().await;
+            self.drain_stale(&id).await;
         }
         outcome
     }
