@@ -55,6 +55,10 @@ pub struct Config {
     /// A template parameter (`Name=Value`), as `sam deploy --parameter-overrides`.
     #[arg(long = "parameter", value_parser = parse_parameter)]
     pub parameters: Vec<(String, String)>,
+    /// An extra variable for every function (`NAME=VALUE`), as set in the Lambda console:
+    /// e.g. `RUST_LOG=debug`. The template's own environment is what the tests run on.
+    #[arg(long = "function-env", value_parser = parse_parameter)]
+    pub function_env: Vec<(String, String)>,
     /// The payment channels' webhook secrets (comma separated), stored as the
     /// webhook-secrets parameter.
     #[arg(long, env = "PASPOR_WEBHOOK_SECRET")]
@@ -205,6 +209,7 @@ async fn serve(
         if let Some(ttl) = config.payment_ttl_secs {
             env.insert("PASPOR_PAYMENT_TTL_SECS".into(), ttl.to_string());
         }
+        env.extend(config.function_env.iter().cloned());
         if env.contains_key("PASPOR_UPLOAD_ORIGIN") {
             // The page may send documents to the S3 stand-in's address instead of S3's.
             env.insert("PASPOR_UPLOAD_ORIGIN".into(), proxy_url.clone());
