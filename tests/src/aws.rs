@@ -23,7 +23,12 @@ pub async fn fixture() -> (Fixture, tempfile::TempDir) {
     let sqs = endpoint("PASPOR_TEST_SQS_ENDPOINT");
     let ses = endpoint("PASPOR_TEST_SES_ENDPOINT");
     let s3 = endpoint("PASPOR_TEST_S3_ENDPOINT");
-    let sdk = aws_config::load_from_env().await;
+    // With the Lambda functions' timeouts and retries, so the suite runs under their budget.
+    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .retry_config(paspor_adapters::aws::retry_config())
+        .timeout_config(paspor_adapters::aws::timeout_config())
+        .load()
+        .await;
     let run = ulid::Ulid::new().to_string().to_lowercase();
 
     let sqs_client = aws_sdk_sqs::Client::from_conf(

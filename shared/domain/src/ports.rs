@@ -17,7 +17,8 @@ pub struct Ports {
 /// server generates its own once and keeps them in its data directory. Both store them as
 /// text (hex or base64, comma separated where several are valid at once) and read them with
 /// [`Secrets::from_text`], which refuses a key shorter than [`MIN_KEY_BYTES`].
-#[derive(Clone)]
+/// Compared (not in constant time: both sides are ours) to see whether a refresh changed them.
+#[derive(Clone, PartialEq, Eq)]
 pub struct Secrets {
     /// Sign access tokens (HMAC-SHA256), newest first: the newest signs, every one verifies.
     pub token_keys: Vec<Vec<u8>>,

@@ -19,23 +19,61 @@ pub use problem::{ApiError, render_problems};
 pub use routes::Routes;
 pub use state::{AppState, Settings};
 
-use axum::{Router, extract::DefaultBodyLimit, middleware};
+use axum::{Router, extract::DefaultBodyLimit, middleware, response::IntoResponse};
+use tower_http::catch_panic::CatchPanicLayer;
 
 /// Largest request body accepted by any JSON route. Files never pass through here.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
-/// Finishes a set of routes: a problem+json answer for unknown routes and every error, a
-/// body limit, and the state.
+/// Finishes a set of routes: a problem+json answer for unknown routes, every error and a
+/// panic, a body limit, the request's deadline, and the state.
 pub fn app(routes: Routes, state: AppState) -> Router {
     routes
         .into_router()
         .fallback(|| async { ApiError::not_found() })
+        // Innermost, so a panicking handler's 500 is rendered, logged and given the security
+        // headers like any other answer; the release profile unwinds, so the process lives on.
+        .layer(CatchPanicLayer::custom(panicked))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(middleware::from_fn(limit_headers))
+        .layer(middleware::from_fn(deadline))
         .layer(middleware::from_fn(render_problems))
         .layer(middleware::from_fn(security_headers))
         .layer(middleware::from_fn(access_log))
         .with_state(state)
+}
+
+/// What a panicking handler answers: the generic 500. The panic's message was already
+/// written by the panic hook; it is not repeated here, nor told to the client.
+fn panicked(_payload: Box<dyn std::any::Any + Send + 'static>) -> axum::response::Response {
+    tracing::error!("a handler panicked; answered 500");
+    ApiError::internal().into_response()
+}
+
+/// When a request's answer is due. The Lambda adapter sets it (from the request budget and
+/// the invocation's own deadline); a request still running then answers 503 `service_busy`
+/// with `Retry-After`, rather than being killed by the Lambda timeout, which API Gateway
+/// turns into a bare 500. Without it (the local server) nothing is cut short.
+#[derive(Debug, Clone, Copy)]
+pub struct Deadline(pub tokio::time::Instant);
+
+async fn deadline(
+    request: axum::extract::Request,
+    next: middleware::Next,
+) -> axum::response::Response {
+    let Some(Deadline(at)) = request.extensions().get::<Deadline>().copied() else {
+        return next.run(request).await;
+    };
+    match tokio::time::timeout_at(at, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => {
+            tracing::error!("request over its time budget; answered 503");
+            ApiError::from(paspor_domain::Error::Busy {
+                retry_after_secs: 1,
+            })
+            .into_response()
+        }
+    }
 }
 
 /// One line per request: the route's template (never the raw path or query, which carry
@@ -71,7 +109,6 @@ async fn limit_headers(
     request: axum::extract::Request,
     next: middleware::Next,
 ) -> axum::response::Response {
-    use axum::response::IntoResponse;
     let size: usize = request
         .headers()
         .iter()
@@ -119,4 +156,100 @@ async fn security_headers(
         .entry(header::CACHE_CONTROL)
         .or_insert(HeaderValue::from_static("no-store"));
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::{Request, StatusCode, header};
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+
+    fn test_app() -> (Router, tempfile::TempDir) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let backend =
+            paspor_adapters::embedded::Embedded::open(dir.path(), vec![]).expect("backend");
+        let routes = Routes::new()
+            .get("/v1/ok", || async { "ok" })
+            .get("/v1/boom", || async {
+                if true {
+                    panic!("a bug in a handler");
+                }
+                "unreachable"
+            })
+            .get("/v1/slow", || async {
+                tokio::time::sleep(std::time::Duration::from_secs(30)).await;
+                "late"
+            });
+        let state = AppState::new(backend.ports(), &backend.secrets, Settings::default());
+        (app(routes, state), dir)
+    }
+
+    async fn send(
+        app: &Router,
+        request: Request<axum::body::Body>,
+    ) -> (StatusCode, String, String) {
+        let response = app.clone().oneshot(request).await.expect("infallible");
+        let status = response.status();
+        let kind = response
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .expect("body")
+            .to_bytes();
+        (status, kind, String::from_utf8_lossy(&body).into_owned())
+    }
+
+    fn get(path: &str) -> Request<axum::body::Body> {
+        Request::get(path)
+            .body(axum::body::Body::empty())
+            .expect("request")
+    }
+
+    #[tokio::test]
+    async fn a_panic_answers_problem_json_and_the_next_request_is_served() {
+        let (app, _dir) = test_app();
+        let (status, kind, body) = send(&app, get("/v1/boom")).await;
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "{body}");
+        assert_eq!(kind, problem::PROBLEM_JSON, "{body}");
+        assert!(body.contains("\"code\":\"internal_error\""), "{body}");
+        assert!(!body.contains("a bug in a handler"), "{body}");
+        let (status, _, body) = send(&app, get("/v1/ok")).await;
+        assert_eq!((status, body.as_str()), (StatusCode::OK, "ok"));
+    }
+
+    #[tokio::test]
+    async fn a_request_past_its_deadline_answers_503_problem_json() {
+        let (app, _dir) = test_app();
+        let mut request = get("/v1/slow");
+        let due = tokio::time::Instant::now() + std::time::Duration::from_millis(50);
+        request.extensions_mut().insert(Deadline(due));
+        let started = std::time::Instant::now();
+        let response = app.clone().oneshot(request).await.expect("infallible");
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(
+            response
+                .headers()
+                .get(header::RETRY_AFTER)
+                .map(|v| v.as_bytes()),
+            Some(&b"1"[..])
+        );
+        assert_eq!(
+            response
+                .headers()
+                .get(header::CONTENT_TYPE)
+                .map(|v| v.as_bytes()),
+            Some(problem::PROBLEM_JSON.as_bytes())
+        );
+        // Without a deadline (the local server) a route is not cut short.
+        let (status, _, _) = send(&app, get("/v1/ok")).await;
+        assert_eq!(status, StatusCode::OK);
+    }
 }

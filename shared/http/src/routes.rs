@@ -10,7 +10,8 @@ use http::Method;
 
 use crate::AppState;
 
-#[derive(Default)]
+/// Cloned to build the router again over a new state (secrets refreshed on Lambda).
+#[derive(Default, Clone)]
 pub struct Routes {
     router: Router<AppState>,
     list: Vec<(Method, &'static str)>,

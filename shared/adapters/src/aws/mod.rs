@@ -7,13 +7,13 @@ mod secrets;
 mod ses;
 mod sqs;
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
 use aws_credential_types::provider::SharedCredentialsProvider;
 
 pub use dynamodb::DynamoTable;
 pub use s3::S3Documents;
-pub use secrets::{load_secrets, load_secrets_from};
+pub use secrets::{SsmSecrets, load_secrets, load_secrets_from};
 pub use ses::SesMailer;
 pub use sqs::SqsQueue;
 
@@ -80,11 +80,47 @@ pub fn ports_with(sdk: &aws_config::SdkConfig, settings: &AwsSettings) -> Ports 
     }
 }
 
+/// Longest wait for a TCP connection to an AWS endpoint (in-region: normally a millisecond).
+pub const CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
+/// Longest one attempt of an SDK call may take, connection and TLS included. DynamoDB, SQS,
+/// SSM and SES answer in milliseconds to tens of milliseconds; an attempt taking a second
+/// is lost, and a second attempt on another connection usually is not.
+pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(1);
+/// Attempts of one SDK call (the standard strategy's default is 3). Few: the domain's own
+/// retry loop (`paspor_domain::booking::retrying`) runs above these.
+pub const MAX_ATTEMPTS: u32 = 2;
+/// First and largest pause between two attempts (jittered below it).
+pub const INITIAL_BACKOFF: Duration = Duration::from_millis(25);
+pub const MAX_BACKOFF: Duration = Duration::from_millis(100);
+/// Longest one SDK call may take, every attempt and pause included:
+/// `MAX_ATTEMPTS × ATTEMPT_TIMEOUT + (MAX_ATTEMPTS − 1) × MAX_BACKOFF` = 2.1 s.
+pub const OPERATION_TIMEOUT: Duration = ATTEMPT_TIMEOUT
+    .saturating_mul(MAX_ATTEMPTS)
+    .saturating_add(MAX_BACKOFF.saturating_mul(MAX_ATTEMPTS - 1));
+
+/// The SDK's retries: [`MAX_ATTEMPTS`] attempts, pauses of at most [`MAX_BACKOFF`].
+pub fn retry_config() -> aws_config::retry::RetryConfig {
+    aws_config::retry::RetryConfig::standard()
+        .with_max_attempts(MAX_ATTEMPTS)
+        .with_initial_backoff(INITIAL_BACKOFF)
+        .with_max_backoff(MAX_BACKOFF)
+}
+
+/// The SDK's timeouts: connect, each attempt, the whole call.
+pub fn timeout_config() -> aws_config::timeout::TimeoutConfig {
+    aws_config::timeout::TimeoutConfig::builder()
+        .connect_timeout(CONNECT_TIMEOUT)
+        .operation_attempt_timeout(ATTEMPT_TIMEOUT)
+        .operation_timeout(OPERATION_TIMEOUT)
+        .build()
+}
+
 /// The SDK configuration on Lambda, built directly rather than by `aws_config::load`: the
 /// region and the function role's credentials are in the environment Lambda sets, so the
 /// default chain (profile files, SSO, STS web identity, IMDS) is dead weight -- about a
 /// megabyte of binary and file reads at every cold start. One HTTPS client (rustls on
-/// ring, which is smaller than aws-lc) is shared by every SDK client.
+/// ring, which is smaller than aws-lc) is shared by every SDK client. Every call is bounded
+/// by the timeouts and attempts above (the request's whole budget is in `paspor_lambda`).
 pub fn lambda_sdk_config() -> Result<aws_config::SdkConfig, String> {
     use aws_config::{
         BehaviorVersion, Region, environment::EnvironmentVariableCredentialsProvider,
@@ -103,7 +139,8 @@ pub fn lambda_sdk_config() -> Result<aws_config::SdkConfig, String> {
         .http_client(http)
         .sleep_impl(aws_smithy_async::rt::sleep::default_async_sleep().ok_or("no async sleep")?)
         .time_source(aws_smithy_async::time::SystemTimeSource::new())
-        .retry_config(aws_config::retry::RetryConfig::standard())
+        .retry_config(retry_config())
+        .timeout_config(timeout_config())
         .build())
 }
 
@@ -111,10 +148,17 @@ pub fn lambda_sdk_config() -> Result<aws_config::SdkConfig, String> {
 /// environment and the secrets from SSM (`PASPOR_SSM_PREFIX`; `PASPOR_SSM_ENDPOINT`
 /// points at a stand-in).
 pub async fn from_env() -> Result<(Ports, paspor_domain::Secrets), String> {
+    let (ports, secrets, _) = from_env_with_source().await?;
+    Ok((ports, secrets))
+}
+
+/// [`from_env`], with where the secrets came from, to read them again (a rotation).
+pub async fn from_env_with_source() -> Result<(Ports, paspor_domain::Secrets, SsmSecrets), String> {
     let settings = AwsSettings::from_env()?;
     let sdk = lambda_sdk_config()?;
     let prefix = var("PASPOR_SSM_PREFIX")?;
     let ssm_endpoint = std::env::var("PASPOR_SSM_ENDPOINT").ok();
-    let secrets = load_secrets_from(&sdk, ssm_endpoint.as_deref(), &prefix).await?;
-    Ok((ports_with(&sdk, &settings), secrets))
+    let source = SsmSecrets::new(&sdk, ssm_endpoint.as_deref(), &prefix);
+    let secrets = source.load().await?;
+    Ok((ports_with(&sdk, &settings), secrets, source))
 }
