@@ -6,7 +6,11 @@ account (its OTP read from the outbox) and a draft application so the fuzzer rea
 authenticated operations, then runs every operation through schemathesis with every check:
 no 5xx, and every response conforms to the document. Exits non-zero on any failure.
 
-Usage: contract.py PASPOR_LOCAL_BINARY SCHEMATHESIS_BINARY [extra schemathesis args...]
+With `--stack DATA_DIR` in place of the binary it runs against the stack as deployed
+(scripts/stack, already started and seeded): the account's OTP comes from the stack's
+outbox, and the operators' routes, which take SigV4 there, are left to the local run.
+
+Usage: contract.py PASPOR_LOCAL_BINARY|--stack=DATA_DIR SCHEMATHESIS_BINARY [extra args...]
 """
 
 import email
@@ -54,6 +58,11 @@ def otp(outbox, to):
 def main():
     local, schemathesis, extra = sys.argv[1], sys.argv[2], sys.argv[3:]
     root = pathlib.Path(__file__).resolve().parent.parent
+    if local.startswith("--stack="):
+        data = pathlib.Path(local.removeprefix("--stack="))
+        base = json.loads((data / "stack.json").read_text())["url"]
+        fuzz(root, base, data, schemathesis, extra + ["--exclude-path-regex", "^/v1/ops/"])
+        return
     data = pathlib.Path(tempfile.mkdtemp(prefix="paspor-contract-"))
     env = dict(
         os.environ,
@@ -81,61 +90,69 @@ def main():
         import threading
 
         threading.Thread(target=lambda: [None for _ in server.stdout], daemon=True).start()
+        fuzz(root, base, data, schemathesis, extra)
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
 
-        who = "fuzz@example.id"
-        status, _ = call(
-            base,
-            "POST",
-            "/v1/accounts",
-            {
-                "email": who,
-                "password": "kata-sandi-yang-panjang",
-                "full_name": "Budi Fuzz",
-                "phone": "081234567890",
-            },
-        )
-        assert status == 201, status
-        status, body = call(
-            base, "POST", "/v1/accounts/verify", {"email": who, "code": otp(data / "outbox", who)}
-        )
-        assert status == 200, (status, body)
-        token = body["access_token"]
-        # A draft application of that account, so operations on `{id}` reach their logic
-        # instead of answering 404 to random ids.
-        status, applicant = call(
-            base,
-            "POST",
-            "/v1/applicants",
-            {
-                "nik": "3171014506900007",
-                "full_name": "Sari Fuzz",
-                "birth_date": "1990-06-05",
-                "birth_place": "Jakarta",
-                "sex": "F",
-                "relationship": "self",
-            },
-            token,
-        )
-        assert status == 201, (status, applicant)
-        status, draft = call(
-            base,
-            "POST",
-            "/v1/applications",
-            {
-                "applicant_id": applicant["applicant_id"],
-                "passport_type": "electronic",
-                "application_type": "new",
-                "purpose": "tourism",
-                "express": False,
-                "destination_country": "JP",
-            },
-            token,
-        )
-        assert status == 201, (status, draft)
 
-        config = data / "schemathesis.toml"
-        config.write_text(
-            f"""
+def fuzz(root, base, data, schemathesis, extra):
+    """Makes the account and the draft the operations need, then runs schemathesis; exits
+    with its status."""
+    who = f"fuzz.{int(time.time() * 1000)}@example.id"
+    status, _ = call(
+        base,
+        "POST",
+        "/v1/accounts",
+        {
+            "email": who,
+            "password": "kata-sandi-yang-panjang",
+            "full_name": "Budi Fuzz",
+            "phone": "081234567890",
+        },
+    )
+    assert status == 201, status
+    status, body = call(
+        base, "POST", "/v1/accounts/verify", {"email": who, "code": otp(data / "outbox", who)}
+    )
+    assert status == 200, (status, body)
+    token = body["access_token"]
+    # A draft application of that account, so operations on `{id}` reach their logic
+    # instead of answering 404 to random ids.
+    status, applicant = call(
+        base,
+        "POST",
+        "/v1/applicants",
+        {
+            "nik": "3171014506900007",
+            "full_name": "Sari Fuzz",
+            "birth_date": "1990-06-05",
+            "birth_place": "Jakarta",
+            "sex": "F",
+            "relationship": "self",
+        },
+        token,
+    )
+    assert status == 201, (status, applicant)
+    status, draft = call(
+        base,
+        "POST",
+        "/v1/applications",
+        {
+            "applicant_id": applicant["applicant_id"],
+            "passport_type": "electronic",
+            "application_type": "new",
+            "purpose": "tourism",
+            "express": False,
+            "destination_country": "JP",
+        },
+        token,
+    )
+    assert status == 201, (status, draft)
+
+    config = data / "schemathesis.toml"
+    config.write_text(
+        f"""
 [parameters]
 "path.id" = "{draft["application_id"]}"
 "path.office_id" = "jakarta-pusat"
@@ -146,42 +163,39 @@ bearer = "{token}"
 [auth.openapi.ops]
 bearer = "{OPS_TOKEN}"
 """
-        )
-        report = root / "target" / "contract"
-        report.mkdir(parents=True, exist_ok=True)
-        cmd = [
-            schemathesis,
-            "--config-file",
-            str(config),
-            "run",
-            str(root / "openapi.yaml"),
-            "--url",
-            base,
-            "--checks",
-            "all",
-            # One worker: hypothesis parses lambdas with `ast`, which CPython 3.11 cannot do
-            # from two threads at once ("AST constructor recursion depth mismatch").
-            "--workers",
-            "1",
-            "--report",
-            "junit",
-            "--report-dir",
-            str(report),
-        ] + extra
-        print("$", " ".join(cmd[:1] + cmd[3:]), flush=True)
-        hooks_env = dict(
-            os.environ,
-            SCHEMATHESIS_TELEMETRY="false",
-            # scripts/contract_hooks.py signs the payment webhook's bodies.
-            SCHEMATHESIS_HOOKS="contract_hooks",
-            PYTHONPATH=str(root / "scripts"),
-            PASPOR_CONTRACT_WEBHOOK_SECRET=WEBHOOK_SECRET,
-        )
-        code = subprocess.call(cmd, env=hooks_env)
-        sys.exit(code)
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
+    )
+    report = root / "target" / "contract"
+    report.mkdir(parents=True, exist_ok=True)
+    cmd = [
+        schemathesis,
+        "--config-file",
+        str(config),
+        "run",
+        str(root / "openapi.yaml"),
+        "--url",
+        base,
+        "--checks",
+        "all",
+        # One worker: hypothesis parses lambdas with `ast`, which CPython 3.11 cannot do
+        # from two threads at once ("AST constructor recursion depth mismatch").
+        "--workers",
+        "1",
+        "--report",
+        "junit",
+        "--report-dir",
+        str(report),
+    ] + extra
+    print("$", " ".join(cmd[:1] + cmd[3:]), flush=True)
+    hooks_env = dict(
+        os.environ,
+        SCHEMATHESIS_TELEMETRY="false",
+        # scripts/contract_hooks.py signs the payment webhook's bodies.
+        SCHEMATHESIS_HOOKS="contract_hooks",
+        PYTHONPATH=str(root / "scripts"),
+        PASPOR_CONTRACT_WEBHOOK_SECRET=WEBHOOK_SECRET,
+    )
+    code = subprocess.call(cmd, env=hooks_env)
+    sys.exit(code)
 
 
 if __name__ == "__main__":

@@ -28,9 +28,15 @@ async fn small_ceiling() -> LocalServer {
 }
 
 /// Moves the clock to the start of the next minute, so a test's requests share a window.
+/// On the stack the clock is the real one: a test that needs a few seconds of one window
+/// waits out the end of a minute instead.
 async fn start_of_a_minute(s: &LocalServer) {
     let second = chrono::Timelike::second(&s.now().await);
-    s.advance_clock(i64::from(60 - second)).await;
+    if !s.is_stack() {
+        s.advance_clock(i64::from(60 - second)).await;
+    } else if second >= 45 {
+        tokio::time::sleep(std::time::Duration::from_secs(u64::from(61 - second))).await;
+    }
 }
 
 fn assert_limited(a: &Answer, window: u64) {
@@ -115,6 +121,7 @@ async fn sign_in_is_limited_per_login_even_when_the_password_is_right() {
 
 #[tokio::test]
 async fn sign_up_is_limited_per_address() {
+    paspor_tests::local_only!("a small ceiling (flags) and the clock");
     let s = small_ceiling().await;
     for i in 0..30 {
         let a = s
@@ -140,6 +147,8 @@ async fn sign_up_is_limited_per_address() {
 async fn booking_is_limited_per_account() {
     let s = server();
     let token = s.verified_account(&email("calo"), "kata-sandi-calo").await;
+    // The 31 attempts in one minute's window.
+    start_of_a_minute(&s).await;
     let url = "/v1/applications/no-such-application/booking";
     let body = json!({"office_id": "bandung", "date": "2099-01-01", "time": "09:00"});
     for i in 0..30 {

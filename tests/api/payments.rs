@@ -538,7 +538,8 @@ async fn unpaid_billings_expire_in_real_time_on_the_stack() {
         return;
     }
     let s = seeded();
-    let (mail, _, id, code, amount, date) = booked(&s, "telat-nyata", "jayapura", "15:00", 6).await;
+    let (mail, _, id, code, amount, date) =
+        booked(&s, "telat-nyata", "jayapura", "15:00", 11).await;
     assert_eq!(s.remaining("jayapura", &date, "15:00").await, 19);
     let token = sign_in(&s, &mail).await;
     let deadline = std::time::Instant::now() + Duration::from_secs(120);

@@ -1,9 +1,10 @@
 // What the browser tests need besides the browser: a paspor-local of their own on a free
-// port over a fresh data directory, the outbox (for OTPs), the payment webhook, and the
-// API itself for what another person does meanwhile (taking the last place of a slot).
+// port over a fresh data directory (or, with PASPOR_E2E_STACK set to its data directory,
+// the stack as deployed: scripts/stack), the outbox (for OTPs), the payment webhook, and
+// the API itself for what another person does meanwhile (taking the last place of a slot).
 
 import { spawn } from 'node:child_process';
-import { createHmac, randomUUID } from 'node:crypto';
+import { createHash, createHmac, randomUUID } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve, dirname } from 'node:path';
@@ -16,8 +17,17 @@ export const OPS_TOKEN = 'e2e-ops-token';
 export const WEBHOOK_SECRET = 'e2e-webhook-secret';
 export const shots = process.env.PASPOR_E2E_SCREENSHOTS || join(repo, 'target/e2e-screenshots');
 
-/** Starts paspor-local with the demo seed; resolves once it prints its address. */
+/** The stack's data directory when the tests run against scripts/stack. */
+export const STACK = process.env.PASPOR_E2E_STACK || '';
+
+/** Starts paspor-local with the demo seed; resolves once it prints its address. On the
+ *  stack (started by the test command, seeded, with the short availability cache), it
+ *  answers where that one listens instead. */
 export async function startServer(env = {}) {
+  if (STACK) {
+    const { url } = JSON.parse(readFileSync(join(STACK, 'stack.json'), 'utf8'));
+    return { base: url, dataDir: STACK, async stop() {} };
+  }
   const bin = process.env.PASPOR_LOCAL_BIN || join(repo, 'target/debug/paspor-local');
   const dataDir = mkdtempSync(join(tmpdir(), 'paspor-e2e-'));
   const child = spawn(bin, ['--addr', '127.0.0.1:0', '--data-dir', dataDir, '--seed', 'demo'], {
@@ -99,7 +109,7 @@ export async function shot(page, name, n) {
 /** Waits for the `nth` mail to `to` that carries a code (the subject names it) and
  *  answers that 6-digit code. Other mails (booking, payment) are not counted. */
 export async function otp(dataDir, to, nth = 1) {
-  const deadline = Date.now() + 10000;
+  const deadline = Date.now() + 20000; // on the stack the mail goes through SQS, the worker and SES
   const toLine = new RegExp(`^To: <?${to.replace(/[.+]/g, '\\$&')}>?\\s*$`, 'im');
   for (;;) {
     const codes = [];
@@ -128,13 +138,42 @@ export function nik(birthDate, female, serial) {
   return `317405${dd}${m}${y.slice(2)}${String(serial).padStart(4, '0')}`;
 }
 
-/** The API, as another person or an operator uses it. Throws on an unexpected status. */
+const sha256 = (data) => createHash('sha256').update(data).digest('hex');
+const hmac = (key, data) => createHmac('sha256', key).update(data).digest();
+
+/** SigV4 headers (service execute-api) for an operator's request, as the AWS CLI signs
+ *  it: what API Gateway's AWS_IAM routes ask for. The paths signed here are plain, so
+ *  encoding them (twice, for execute-api) leaves them as they are. */
+export function sigv4(method, url, body, { access_key_id, secret_access_key, region }) {
+  const u = new URL(url);
+  const date = new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d+/, '');
+  const day = date.slice(0, 8);
+  const headers = { 'content-type': 'application/json', host: u.host, 'x-amz-date': date };
+  const names = Object.keys(headers).sort();
+  const query = [...u.searchParams].map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(v)}`).sort().join('&');
+  const canonical = [method, u.pathname, query, names.map((n) => `${n}:${headers[n]}\n`).join(''), names.join(';'), sha256(body)].join('\n');
+  const scope = `${day}/${region}/execute-api/aws4_request`;
+  const toSign = ['AWS4-HMAC-SHA256', date, scope, sha256(canonical)].join('\n');
+  const key = ['execute-api', 'aws4_request'].reduce((k, part) => hmac(k, part), hmac(hmac('AWS4' + secret_access_key, day), region));
+  const signature = createHmac('sha256', key).update(toSign).digest('hex');
+  delete headers.host;
+  return { ...headers, authorization: `AWS4-HMAC-SHA256 Credential=${access_key_id}/${scope}, SignedHeaders=${names.join(';')}, Signature=${signature}` };
+}
+
+/** The API, as another person or an operator uses it. Throws on an unexpected status.
+ *  `ops: true` is an operator's request: the ops token on paspor-local, SigV4 on the stack. */
 export function client(base) {
-  async function call(method, path, { body, token, expect, headers = {} } = {}) {
+  async function call(method, path, { body, token, expect, headers = {}, ops = false } = {}) {
+    const raw = body ? JSON.stringify(body) : undefined;
+    if (ops) {
+      headers = STACK
+        ? { ...headers, ...sigv4(method, base + path, raw ?? '', JSON.parse(readFileSync(join(STACK, 'ops-credentials.json'), 'utf8'))) }
+        : { ...headers, authorization: 'Bearer ' + OPS_TOKEN };
+    }
     const res = await fetch(base + path, {
       method,
       headers: { ...(body ? { 'content-type': 'application/json' } : {}), ...(token ? { authorization: 'Bearer ' + token } : {}), ...headers },
-      body: body ? JSON.stringify(body) : undefined,
+      body: raw,
     });
     const text = await res.text();
     const json = text ? JSON.parse(text) : null;
@@ -143,6 +182,16 @@ export function client(base) {
   }
   const api = {
     call,
+    /** The server's time: paspor-local's clock, which tests move; the stack's is the real one. */
+    async now() {
+      if (STACK) return new Date().toISOString();
+      return (await call('POST', '/_local/clock', { body: { advance_secs: 0 }, expect: 200 })).body.now;
+    },
+    /** Lets `secs` pass: paspor-local's clock moves; on the stack the test waits. */
+    async advance(secs) {
+      if (STACK) return new Promise((r) => setTimeout(r, secs * 1000));
+      await call('POST', '/_local/clock', { body: { advance_secs: secs }, expect: 200 });
+    },
     async account(dataDir, address, password = 'rahasia-e2e-1') {
       await call('POST', '/v1/accounts', { body: { email: address, password, full_name: 'Budi Santoso', phone: '081211112222' }, expect: 201 });
       const code = await otp(dataDir, address);
@@ -175,7 +224,7 @@ export function client(base) {
     },
     /** Pays a billing code through the signed webhook, as a bank channel does. */
     async pay(billingCode, amount) {
-      const now = (await call('POST', '/_local/clock', { body: { advance_secs: 0 }, expect: 200 })).body.now;
+      const now = await api.now();
       const raw = JSON.stringify({ transaction_id: 'TX-' + randomUUID(), billing_code: billingCode, amount_idr: amount, paid_at: now, channel: 'indomaret' });
       const ts = Math.floor(Date.parse(now) / 1000);
       const sig = 'v1=' + createHmac('sha256', WEBHOOK_SECRET).update(`${ts}.${raw}`).digest('hex');

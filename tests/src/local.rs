@@ -358,6 +358,10 @@ impl LocalServer {
                     &ops.region,
                 )
                 .expect("sign");
+                if raw.is_none() {
+                    // The signature covers it, body or not.
+                    req = req.header("content-type", "application/json");
+                }
                 for (k, v) in signed {
                     req = req.header(k, v);
                 }

@@ -129,10 +129,15 @@ impl Config {
             .as_deref()
             .map(str::trim)
             .filter(|o| {
-                o.starts_with("https://")
-                    && o[8..]
-                        .chars()
+                // https, or plain http to this machine's loopback (a storage stand-in: the
+                // stack's S3 front), never plain http to anywhere else.
+                let host = o
+                    .strip_prefix("https://")
+                    .or_else(|| o.strip_prefix("http://127.0.0.1:"));
+                host.is_some_and(|h| {
+                    h.chars()
                         .all(|c| c.is_ascii_alphanumeric() || ".-:".contains(c))
+                })
             })
             .map(|o| format!(" {o}"))
             .unwrap_or_default();
@@ -364,6 +369,7 @@ mod tests {
         );
         assert!(csp("https://x.example; script-src *").contains("connect-src 'self';"));
         assert!(csp("http://plain.example").contains("connect-src 'self';"));
+        assert!(csp("http://127.0.0.1:9000").contains("connect-src 'self' http://127.0.0.1:9000;"));
     }
 
     #[test]

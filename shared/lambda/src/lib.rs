@@ -99,7 +99,7 @@ impl Edge {
         let span =
             tracing::info_span!("request", request_id = request_id.as_deref().unwrap_or("-"));
         async move {
-            let mut request = at_stage_root(request);
+            let mut request = paspor_apigw::at_stage_root(request);
             let due = budget::deadline(&request);
             request.extensions_mut().insert(paspor_http::Deadline(due));
             with_caller(&mut request);
@@ -112,37 +112,6 @@ impl Edge {
         .instrument(span)
         .await
     }
-}
-
-/// The path as the routers know it. With a named stage, API Gateway's `rawPath` starts
-/// with `/{stage}` and lambda_http keeps it there (it even adds it when a custom domain's
-/// mapping left it out); the routers serve `/v1/...` whatever the stage, so it goes.
-/// `$default` has no prefix. (`AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH` would only stop
-/// lambda_http adding one, not remove API Gateway's, and is one setting to forget.)
-fn at_stage_root(mut request: lambda_http::Request) -> lambda_http::Request {
-    let stage = match request.request_context_ref() {
-        Some(RequestContext::ApiGatewayV2(ctx)) => ctx.stage.clone(),
-        _ => None,
-    };
-    let Some(stage) = stage.filter(|s| !s.is_empty() && s != "$default") else {
-        return request;
-    };
-    let uri = request.uri();
-    let rest = match uri.path().strip_prefix(&format!("/{stage}")) {
-        Some("") => "/",
-        Some(rest) if rest.starts_with('/') => rest,
-        _ => return request,
-    };
-    let path_and_query = match uri.query() {
-        Some(query) => format!("{rest}?{query}"),
-        None => rest.to_owned(),
-    };
-    let mut parts = uri.clone().into_parts();
-    parts.path_and_query = path_and_query.parse().ok();
-    if let Ok(uri) = lambda_http::http::Uri::from_parts(parts) {
-        *request.uri_mut() = uri;
-    }
-    request
 }
 
 /// Passes on the caller API Gateway authenticated with IAM (only the `/v1/ops/` routes use

@@ -225,11 +225,22 @@ impl Api {
             }
         };
         let decoded_path = percent_decode(&route_path);
-        let found = self.routes.iter().find_map(|r| {
-            (r.method == parts.method.as_str())
-                .then(|| matches(&r.path, &route_path).map(|p| (r, p)))
-                .flatten()
-        });
+        let found = self
+            .routes
+            .iter()
+            .find_map(|r| {
+                (r.path != crate::template::DEFAULT_ROUTE
+                    && (r.method == parts.method.as_str() || r.method == "ANY"))
+                    .then(|| matches(&r.path, &route_path).map(|p| (r, p)))
+                    .flatten()
+            })
+            .or_else(|| {
+                // What no route matches goes to `$default`, when the API has one.
+                self.routes
+                    .iter()
+                    .find(|r| r.path == crate::template::DEFAULT_ROUTE)
+                    .map(|r| (r, Map::new()))
+            });
         let Some((route, path_params)) = found else {
             return message(StatusCode::NOT_FOUND, "Not Found");
         };
@@ -370,7 +381,11 @@ impl Api {
                 }
             }
         }
-        let route_key = format!("{} {}", route.method, route.path);
+        let route_key = if route.path == crate::template::DEFAULT_ROUTE {
+            route.path.clone()
+        } else {
+            format!("{} {}", route.method, route.path)
+        };
         let now = chrono::Utc::now();
         let mut context = json!({
             "accountId": crate::template::ACCOUNT,

@@ -12,6 +12,7 @@ pub mod iam;
 pub mod proxy;
 pub mod resources;
 pub mod runtime;
+pub mod s3cors;
 pub mod seed;
 pub mod sigv4;
 pub mod standins;
@@ -306,7 +307,14 @@ async fn serve(
         outbox: data_dir.join("outbox"),
         on_object_created,
     })?);
-    tokio::spawn(proxy::serve(proxy_listener, proxy.clone()));
+    let cors = s3cors::Rules(
+        template
+            .buckets(&physical)?
+            .into_iter()
+            .flat_map(|b| b.cors)
+            .collect(),
+    );
+    tokio::spawn(proxy::serve(proxy_listener, proxy.clone(), cors));
 
     // The HTTP API.
     let api_def = template.api(&physical)?;

@@ -1192,8 +1192,16 @@ pub fn router(proxy: Arc<Proxy>) -> Router {
 }
 
 /// Serves the proxy on `listener` until the task is dropped.
-pub async fn serve(listener: tokio::net::TcpListener, proxy: Arc<Proxy>) -> std::io::Result<()> {
-    axum::serve(listener, router(proxy)).await
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    proxy: Arc<Proxy>,
+    cors: crate::s3cors::Rules,
+) -> std::io::Result<()> {
+    let app = router(proxy).layer(axum::middleware::from_fn_with_state(
+        Arc::new(cors),
+        crate::s3cors::apply,
+    ));
+    axum::serve(listener, app).await
 }
 
 #[cfg(test)]
@@ -1647,7 +1655,7 @@ mod tests {
             .await
             .expect("bind");
         let url = format!("http://{}", listener.local_addr().expect("addr"));
-        tokio::spawn(serve(listener, proxy.clone()));
+        tokio::spawn(serve(listener, proxy.clone(), Default::default()));
         Harness {
             url,
             proxy,

@@ -29,6 +29,9 @@ pub struct Template {
     pub parameters: BTreeMap<String, String>,
 }
 
+/// The route API Gateway gives every request no other route matches.
+pub const DEFAULT_ROUTE: &str = "$default";
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct HttpRoute {
     pub method: String,
@@ -348,9 +351,11 @@ impl Template {
                 for (_, event) in p["Events"].as_mapping().into_iter().flatten() {
                     let ep = &event["Properties"];
                     match event["Type"].as_str() {
+                        // No Path and no Method: SAM's `$default` route, which takes every
+                        // request no other route matches.
                         Some("HttpApi") => function.http.push(HttpRoute {
-                            method: ep["Method"].as_str().context("Method")?.to_uppercase(),
-                            path: ep["Path"].as_str().context("Path")?.to_owned(),
+                            method: ep["Method"].as_str().unwrap_or("ANY").to_uppercase(),
+                            path: ep["Path"].as_str().unwrap_or(DEFAULT_ROUTE).to_owned(),
                             iam: ep["Auth"]["Authorizer"].as_str() == Some("AWS_IAM"),
                         }),
                         Some("SQS") => {
