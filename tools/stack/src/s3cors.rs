@@ -18,13 +18,17 @@ use serde_json::Value;
 #[derive(Debug, Clone, Default)]
 pub struct Rules(pub Vec<Value>);
 
+/// A rule's list; a `CommaDelimitedList` parameter may arrive as its text (`"*"`).
 fn list(rule: &Value, field: &str) -> Vec<String> {
-    rule[field]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|v| v.as_str().map(str::to_owned))
-        .collect()
+    match &rule[field] {
+        Value::String(text) => text.split(',').map(|s| s.trim().to_owned()).collect(),
+        other => other
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|v| v.as_str().map(str::to_owned))
+            .collect(),
+    }
 }
 
 impl Rules {
