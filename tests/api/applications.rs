@@ -484,20 +484,27 @@ async fn uploads_go_straight_to_storage_and_are_checked() {
 
     // A ".jpg" whose bytes are not a JPEG.
     let (status, body) = upload(&s, &token, &id, "kk", "image/jpeg", fake_file("text", 500)).await;
-    // KNOWN DEFECT on the stack (issue 14's note): the S3-notified check can reject and
-    // delete the file before `complete`, which then answers 409 upload_missing. Both say
-    // "not accepted"; the fix is a rejection record that `complete` reads.
-    let raced = s.is_stack() && (status, body["code"].as_str()) == (409, Some("upload_missing"));
     assert_eq!(
-        if raced {
-            (422, Some("upload_rejected"))
-        } else {
-            (status, body["code"].as_str())
-        },
+        (status, body["code"].as_str()),
         (422, Some("upload_rejected")),
         "{body}"
     );
     assert_eq!(body["reason"], "content_mismatch");
+    // Asked again (an answer lost on a phone, or the S3-notified check that decided and
+    // deleted the file first, as on AWS): the same verdict, not "nothing was uploaded".
+    let again = s
+        .post_auth(
+            &format!("/v1/applications/{id}/documents/kk/complete"),
+            json!({}),
+            &token,
+        )
+        .await;
+    assert_eq!(
+        (again.status, again.code(), again.body["reason"].as_str()),
+        (422, "upload_rejected", Some("content_mismatch")),
+        "{:?}",
+        again.body
+    );
     let (status, body) = upload(&s, &token, &id, "kk", "image/png", fake_file("png", 500)).await;
     assert_eq!(status, 200, "{body}");
 

@@ -715,7 +715,7 @@ impl Applications {
         let doc = app.documents.get(&kind).ok_or(Error::DocumentNotRequired)?;
         match &doc.pending {
             None if doc.uploaded => Ok(doc.clone()),
-            None => Err(Error::UploadMissing),
+            None => Err(not_accepted(doc)),
             Some(pending) => {
                 let pending = pending.clone();
                 match self.check_upload(id, kind, &pending).await? {
@@ -725,7 +725,7 @@ impl Applications {
                         if doc.uploaded {
                             Ok(doc)
                         } else {
-                            Err(Error::UploadMissing)
+                            Err(not_accepted(&doc))
                         }
                     }
                     Some(Inspection::Missing) => Err(Error::UploadMissing),
@@ -860,5 +860,17 @@ fn storage_unavailable(e: crate::documents::StorageError) -> Error {
     tracing::error!(error = %e, "document storage failed");
     Error::Busy {
         retry_after_secs: 2,
+    }
+}
+
+/// Why a document with no pending upload is not uploaded: its last upload was refused (the
+/// other path, S3's notification or an earlier `complete`, decided and deleted the file),
+/// or nothing was ever stored.
+fn not_accepted(doc: &DocumentState) -> Error {
+    match &doc.rejected {
+        Some(kept) => Error::UploadRejected {
+            reason: documents::rejection(kept),
+        },
+        None => Error::UploadMissing,
     }
 }

@@ -131,6 +131,17 @@ pub enum Inspection {
     Rejected { reason: &'static str },
 }
 
+/// The reasons [`inspect`] refuses an upload for, as a document keeps the last one.
+const REJECTIONS: [&str; 3] = ["empty", "too_large", "content_mismatch"];
+
+/// A kept reason as [`Inspection::Rejected`] gives it (an unknown one reads as a mismatch).
+pub fn rejection(kept: &str) -> &'static str {
+    REJECTIONS
+        .into_iter()
+        .find(|r| *r == kept)
+        .unwrap_or("content_mismatch")
+}
+
 /// Checks a stored object: present, within the size, and its first bytes match its type.
 pub async fn inspect(
     store: &dyn DocumentStore,
@@ -141,17 +152,19 @@ pub async fn inspect(
         return Ok(Inspection::Missing);
     };
     if size == 0 {
-        return Ok(Inspection::Rejected { reason: "empty" });
+        return Ok(Inspection::Rejected {
+            reason: REJECTIONS[0],
+        });
     }
     if size > MAX_DOCUMENT_BYTES {
         return Ok(Inspection::Rejected {
-            reason: "too_large",
+            reason: REJECTIONS[1],
         });
     }
     let head = store.read_head(key, ContentType::SNIFF_BYTES).await?;
     if !content_type.matches(&head) {
         return Ok(Inspection::Rejected {
-            reason: "content_mismatch",
+            reason: REJECTIONS[2],
         });
     }
     Ok(Inspection::Accepted { size })
