@@ -108,15 +108,20 @@ fn never(secrets: Secrets) -> SecretsSource {
     source(Arc::new(Mutex::new(Ok(secrets))))
 }
 
-#[tokio::test]
-async fn a_named_stage_reaches_the_route() {
-    let (f, _dir) = embedded();
-    let edge = edge(
-        &f,
+/// An edge whose secrets never change, as most tests need.
+fn settled(f: &Fixture) -> Edge {
+    edge(
+        f,
         test_secrets(),
         never(test_secrets()),
         Duration::from_secs(300),
-    );
+    )
+}
+
+#[tokio::test]
+async fn a_named_stage_reaches_the_route() {
+    let (f, _dir) = embedded();
+    let edge = settled(&f);
     let (status, body) = answer(&edge, &event("dev", "/v1/echo", "a=1&b=2", plain())).await;
     assert_eq!(status, 200, "{body}");
     // The path without the stage, the query kept, the address API Gateway saw.
@@ -131,12 +136,7 @@ async fn a_named_stage_reaches_the_route() {
 #[tokio::test]
 async fn the_default_stage_and_other_stage_names_reach_the_route() {
     let (f, _dir) = embedded();
-    let edge = edge(
-        &f,
-        test_secrets(),
-        never(test_secrets()),
-        Duration::from_secs(300),
-    );
+    let edge = settled(&f);
     for stage in ["$default", "prod", "staging", "v2"] {
         let (status, body) = answer(&edge, &event(stage, "/v1/echo", "", plain())).await;
         assert_eq!(status, 200, "{stage}: {body}");
@@ -147,12 +147,7 @@ async fn the_default_stage_and_other_stage_names_reach_the_route() {
 #[tokio::test]
 async fn the_iam_caller_is_passed_on() {
     let (f, _dir) = embedded();
-    let edge = edge(
-        &f,
-        test_secrets(),
-        never(test_secrets()),
-        Duration::from_secs(300),
-    );
+    let edge = settled(&f);
     let mut event: serde_json::Value =
         serde_json::from_str(&event("dev", "/v1/echo", "", plain())).expect("json");
     event["requestContext"]["authorizer"] = serde_json::json!({
@@ -198,12 +193,7 @@ async fn the_log_lines_of_a_request_carry_api_gateways_request_id() {
         .finish();
     let _guard = tracing::subscriber::set_default(subscriber);
     let (f, _dir) = embedded();
-    let edge = edge(
-        &f,
-        test_secrets(),
-        never(test_secrets()),
-        Duration::from_secs(300),
-    );
+    let edge = settled(&f);
     let (status, _) = answer(&edge, &event("dev", "/v1/echo", "", plain())).await;
     assert_eq!(status, 200);
     let text = String::from_utf8(logs.0.lock().expect("lock").clone()).expect("utf-8");
