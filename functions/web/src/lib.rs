@@ -131,10 +131,10 @@ impl Config {
             .filter(|o| {
                 // https, or plain http to this machine's loopback (a storage stand-in: the
                 // stack's S3 front), never plain http to anywhere else.
-                let host = o
-                    .strip_prefix("https://")
-                    .or_else(|| o.strip_prefix("http://127.0.0.1:"));
-                host.is_some_and(|h| {
+                if let Some(port) = o.strip_prefix("http://127.0.0.1:") {
+                    return !port.is_empty() && port.chars().all(|c| c.is_ascii_digit());
+                }
+                o.strip_prefix("https://").is_some_and(|h| {
                     h.chars()
                         .all(|c| c.is_ascii_alphanumeric() || ".-:".contains(c))
                 })
@@ -370,6 +370,9 @@ mod tests {
         assert!(csp("https://x.example; script-src *").contains("connect-src 'self';"));
         assert!(csp("http://plain.example").contains("connect-src 'self';"));
         assert!(csp("http://127.0.0.1:9000").contains("connect-src 'self' http://127.0.0.1:9000;"));
+        // Loopback is a port only: no host of its own, nothing after the port.
+        assert!(csp("http://127.0.0.1:9000.evil.example").contains("connect-src 'self';"));
+        assert!(csp("http://127.0.0.1:").contains("connect-src 'self';"));
     }
 
     #[test]
