@@ -16,6 +16,15 @@ fn document_and_routers_agree() {
             }
         }
     }
+    // What the `$default` function reads from the document without a YAML parser.
+    let read: BTreeSet<(String, String)> = paspor_http::contract()
+        .into_iter()
+        .flat_map(|(p, ms)| ms.into_iter().map(move |m| (m.to_string(), p.to_owned())))
+        .collect();
+    assert_eq!(
+        read, documented,
+        "paspor_http::contract() misreads openapi.yaml"
+    );
     let served: BTreeSet<(String, String)> = paspor_local::api_routes()
         .list()
         .iter()

@@ -78,6 +78,30 @@ async fn malformed_wrong_type_oversized_unknown() {
         method.header("content-type"),
         Some("application/problem+json")
     );
+    // A path another function serves: on AWS it reaches `$default` (accounts) all the same.
+    for m in [reqwest::Method::DELETE, reqwest::Method::TRACE] {
+        let other = s.send(m.clone(), "/v1/offices", None, None, &[]).await;
+        assert_eq!(
+            (other.status, other.code()),
+            (405, "method_not_allowed"),
+            "{m}"
+        );
+        let allow = other.header("allow").unwrap_or_default();
+        assert!(
+            allow.contains("GET") && !allow.contains("DELETE"),
+            "{m}: {allow}"
+        );
+    }
+    let param = s
+        .send(
+            reqwest::Method::PATCH,
+            "/v1/applications/x/booking",
+            None,
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!((param.status, param.code()), (405, "method_not_allowed"));
 }
 
 #[tokio::test]

@@ -13,6 +13,12 @@ pub fn routes() -> Routes {
         .get("/v1/me", me)
 }
 
+/// What the function serves on Lambda: its routes, and API Gateway's `$default` route
+/// (`Unmatched` in infra/template.yaml), which brings it every request no route matched.
+pub fn function_routes() -> Routes {
+    routes().answering_unmatched()
+}
+
 #[derive(Deserialize)]
 struct SignUpBody {
     email: String,

@@ -1,4 +1,4 @@
 #[tokio::main]
 async fn main() -> Result<(), paspor_lambda::Error> {
-    paspor_lambda::run_http(paspor_accounts::routes()).await
+    paspor_lambda::run_http(paspor_accounts::function_routes()).await
 }

@@ -16,7 +16,7 @@ pub mod telemetry;
 pub use extract::{Auth, ClientIp, IamCaller, Json, Operator};
 pub use lang::RequestLang;
 pub use problem::{ApiError, render_problems};
-pub use routes::Routes;
+pub use routes::{Routes, contract};
 pub use state::{AppState, Settings};
 
 use axum::{Router, extract::DefaultBodyLimit, middleware, response::IntoResponse};
