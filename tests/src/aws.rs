@@ -17,16 +17,32 @@ fn endpoint(var: &str) -> String {
     })
 }
 
+/// The SDK's timeouts against the stand-ins: the production connect timeout, ten times the
+/// production wait for each attempt.
+fn standin_timeouts() -> aws_config::timeout::TimeoutConfig {
+    use paspor_adapters::aws::{ATTEMPT_TIMEOUT, CONNECT_TIMEOUT, MAX_ATTEMPTS, MAX_BACKOFF};
+    let attempt = ATTEMPT_TIMEOUT * 10;
+    aws_config::timeout::TimeoutConfig::builder()
+        .connect_timeout(CONNECT_TIMEOUT)
+        .operation_attempt_timeout(attempt)
+        .operation_timeout(attempt * MAX_ATTEMPTS + MAX_BACKOFF * (MAX_ATTEMPTS - 1))
+        .build()
+}
+
 /// A fresh table and queue on the stand-ins. The guard keeps the clock's file.
 pub async fn fixture() -> (Fixture, tempfile::TempDir) {
     let dynamodb = endpoint("PASPOR_TEST_DYNAMODB_ENDPOINT");
     let sqs = endpoint("PASPOR_TEST_SQS_ENDPOINT");
     let ses = endpoint("PASPOR_TEST_SES_ENDPOINT");
     let s3 = endpoint("PASPOR_TEST_S3_ENDPOINT");
-    // With the Lambda functions' timeouts and retries, so the suite runs under their budget.
+    // The Lambda functions' retries, with a longer wait for each attempt: DynamoDB Local on
+    // two shared cores is not DynamoDB, and one of 120 transactions in flight at once can take
+    // longer than the second a function gives an attempt (the rush tests failed on that, not
+    // on a wrong answer). The budget itself is tested in `paspor_lambda::budget` and on the
+    // stack, which runs the functions with the production timeouts.
     let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .retry_config(paspor_adapters::aws::retry_config())
-        .timeout_config(paspor_adapters::aws::timeout_config())
+        .timeout_config(standin_timeouts())
         .load()
         .await;
     let run = ulid::Ulid::new().to_string().to_lowercase();
