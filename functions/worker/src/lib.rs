@@ -40,11 +40,6 @@ impl std::fmt::Display for JobError {
 
 impl std::error::Error for JobError {}
 
-/// Marks a job as done, so a redelivery does nothing.
-fn done_key(id: &str) -> Key {
-    Key::new(format!("JOB#{id}"), "DONE")
-}
-
 fn retry(e: impl std::fmt::Display) -> JobError {
     JobError::Retry(e.to_string())
 }
@@ -113,7 +108,7 @@ impl Worker {
     /// Sends an email unless this job already did (queues deliver at least once).
     async fn send_once(&self, id: &str, email: mail::Email) -> Result<(), JobError> {
         let table = &self.ports.table;
-        let key = done_key(id);
+        let key = paspor_domain::repo::keys::job_done(id);
         if table.get(&key).await.map_err(retry)?.is_some() {
             tracing::info!(job = %id, "email already sent; redelivery ignored");
             return Ok(());

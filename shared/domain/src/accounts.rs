@@ -15,6 +15,7 @@ use crate::{
     jobs::{Job, Message},
     mail::Lang,
     otp::{self, Purpose, SendWindow},
+    repo::keys,
     store::{Cond, Item, Key, StoreError, Update},
     tokens::{Claims, TokenKeys},
     validate,
@@ -74,22 +75,6 @@ struct LoginRecord {
     failures: i64,
     #[serde(default)]
     locked_until_ms: i64,
-}
-
-fn account_key(id: &str) -> Key {
-    Key::new(format!("ACCOUNT#{id}"), "PROFILE")
-}
-fn email_key(email: &str) -> Key {
-    Key::new(format!("EMAIL#{email}"), "ACCOUNT")
-}
-fn otp_key(email: &str, purpose: Purpose) -> Key {
-    Key::new(format!("OTP#{email}"), purpose.as_str())
-}
-fn send_window_key(email: &str) -> Key {
-    Key::new(format!("OTP#{email}"), "SEND_WINDOW")
-}
-fn login_key(email: &str) -> Key {
-    Key::new(format!("LOGIN#{email}"), "FAILURES")
 }
 
 #[derive(Debug, Clone)]
@@ -211,7 +196,7 @@ impl Accounts {
     }
 
     async fn account_by_email(&self, email: &str) -> Result<Option<AccountRecord>, Error> {
-        let Some(index) = self.ports.table.get(&email_key(email)).await? else {
+        let Some(index) = self.ports.table.get(&keys::email(email)).await? else {
             return Ok(None);
         };
         let index: EmailIndex = index.record()?;
@@ -219,7 +204,7 @@ impl Accounts {
     }
 
     async fn account(&self, id: &str) -> Result<Option<AccountRecord>, Error> {
-        match self.ports.table.get(&account_key(id)).await? {
+        match self.ports.table.get(&keys::account(id)).await? {
             Some(item) => Ok(Some(item.record()?)),
             None => Ok(None),
         }
@@ -316,7 +301,7 @@ impl Accounts {
         self.ports
             .table
             .put(
-                Item::from_record(account_key(&account.account_id), &account)?,
+                Item::from_record(keys::account(&account.account_id), &account)?,
                 Some(Cond::eq("status", "unverified")),
             )
             .await
@@ -336,11 +321,11 @@ impl Accounts {
             .table
             .transact(vec![
                 crate::store::Write::Put {
-                    item: Item::from_record(email_key(&account.email), &index)?,
+                    item: Item::from_record(keys::email(&account.email), &index)?,
                     cond: Some(Cond::NotExists),
                 },
                 crate::store::Write::Put {
-                    item: Item::from_record(account_key(&account.account_id), account)?,
+                    item: Item::from_record(keys::account(&account.account_id), account)?,
                     cond: Some(Cond::NotExists),
                 },
             ])
@@ -349,7 +334,7 @@ impl Accounts {
 
     /// Takes one send from the email's allowance, or answers how long to wait.
     async fn claim_send(&self, email: &str) -> Result<(), Error> {
-        let key = send_window_key(email);
+        let key = keys::otp_send_window(email);
         let current = self.ports.table.get(&key).await?;
         let record: SendWindowRecord = match &current {
             Some(item) => item.record()?,
@@ -400,7 +385,7 @@ impl Accounts {
         self.ports
             .table
             .put(
-                Item::from_record(otp_key(&account.email, purpose), &record)?,
+                Item::from_record(keys::otp(&account.email, purpose), &record)?,
                 None,
             )
             .await?;
@@ -424,7 +409,7 @@ impl Accounts {
 
     /// Checks a code and uses it up. Wrong codes count; the fifth voids it.
     async fn consume_code(&self, email: &str, purpose: Purpose, code: &str) -> Result<(), Error> {
-        let key = otp_key(email, purpose);
+        let key = keys::otp(email, purpose);
         // A concurrent attempt on the same code changes `attempts`; re-read and decide again.
         for _ in 0..5 {
             let Some(item) = self.ports.table.get(&key).await? else {
@@ -501,7 +486,7 @@ impl Accounts {
         self.ports
             .table
             .update(
-                &account_key(&account.account_id),
+                &keys::account(&account.account_id),
                 Update::new().set("status", "verified"),
                 Some(Cond::Exists),
             )
@@ -595,7 +580,7 @@ impl Accounts {
         let email = validate::normalize_email(email);
         // Bounded before it becomes part of a key (and no account has such an email).
         collect([validate::check_email(&email)])?;
-        let lock_key = login_key(&email);
+        let lock_key = keys::login_failures(&email);
         let now = self.now_ms();
         let login: LoginRecord = match self.ports.table.get(&lock_key).await? {
             Some(item) => item.record()?,
@@ -701,12 +686,15 @@ impl Accounts {
         self.ports
             .table
             .update(
-                &account_key(&account.account_id),
+                &keys::account(&account.account_id),
                 update,
                 Some(Cond::Exists),
             )
             .await?;
-        self.ports.table.delete(&login_key(&email), None).await?;
+        self.ports
+            .table
+            .delete(&keys::login_failures(&email), None)
+            .await?;
         Ok(())
     }
 
@@ -739,7 +727,7 @@ impl Accounts {
         self.ports
             .table
             .update(
-                &account_key(&account.account_id),
+                &keys::account(&account.account_id),
                 update,
                 Some(Cond::Exists),
             )

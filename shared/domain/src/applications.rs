@@ -16,7 +16,8 @@ use crate::{
     },
     nik::{self, Sex},
     passport::{self, ApplicationType, DocumentKind, PassportType, Purpose},
-    store::{Cond, Item, Key, Receipt, StoreError, Update, Write, no_receipt},
+    repo::keys,
+    store::{Cond, Item, Receipt, StoreError, Update, Write, no_receipt},
 };
 
 pub const MAX_APPLICANTS: i64 = 5;
@@ -212,42 +213,10 @@ impl Application {
     }
 }
 
-/// The purge index: applications whose stored objects come due for deletion on a day
-/// (UTC), in order of the time they come due.
-pub(crate) fn purge_key(due: DateTime<Utc>, id: &str) -> Key {
-    Key::new(
-        format!("PURGE#{}", due.format("%Y-%m-%d")),
-        format!("{:013}#{id}", due.timestamp_millis()),
-    )
-}
-
 /// Days an application's stored objects are kept after it ends, or after a draft was last
 /// touched, unless configured (UU PDP: no longer than the purpose needs; a month leaves room
 /// for a complaint about a decision).
 pub const DEFAULT_DOCUMENT_RETENTION_DAYS: i64 = 30;
-
-fn applicant_key(account_id: &str, applicant_id: &str) -> Key {
-    Key::new(
-        format!("ACCOUNT#{account_id}"),
-        format!("APPLICANT#{applicant_id}"),
-    )
-}
-fn applicant_count_key(account_id: &str) -> Key {
-    Key::new(format!("ACCOUNT#{account_id}"), "APPLICANTS")
-}
-fn account_nik_key(account_id: &str, nik_ref: &str) -> Key {
-    Key::new(format!("ACCOUNT#{account_id}"), format!("NIK#{nik_ref}"))
-}
-pub fn application_key(id: &str) -> Key {
-    Key::new(format!("APP#{id}"), "APP")
-}
-fn account_application_key(account_id: &str, id: &str) -> Key {
-    Key::new(format!("ACCOUNT#{account_id}"), format!("APP#{id}"))
-}
-/// The NIK's one active application, across the whole service.
-pub fn active_nik_key(nik_ref: &str) -> Key {
-    Key::new(format!("NIK#{nik_ref}"), "ACTIVE")
-}
 
 /// Indonesia's western time: the day an application is made on.
 fn jakarta_today(now: DateTime<Utc>) -> NaiveDate {
@@ -301,7 +270,7 @@ impl Applications {
     pub(crate) fn purge_entry_at(&self, id: &str, due: DateTime<Utc>) -> Result<Write, Error> {
         Ok(Write::Put {
             item: Item::from_record(
-                purge_key(due, id),
+                keys::purge(due, id),
                 &serde_json::json!({"application_id": id, "due_ms": due.timestamp_millis()}),
             )?,
             cond: None,
@@ -375,7 +344,7 @@ impl Applications {
         let nik_ref = self.nik_ref(&applicant.nik);
         let writes = vec![
             Write::Update {
-                key: applicant_count_key(account_id),
+                key: keys::applicant_count(account_id),
                 update: Update::new().add("count", 1),
                 cond: Some(Cond::Any(vec![
                     Cond::NotExists,
@@ -384,14 +353,14 @@ impl Applications {
             },
             Write::Put {
                 item: Item::from_record(
-                    account_nik_key(account_id, &nik_ref),
+                    keys::account_nik(account_id, &nik_ref),
                     &serde_json::json!({"applicant_id": applicant.applicant_id}),
                 )?,
                 cond: Some(Cond::NotExists),
             },
             Write::Put {
                 item: Item::from_record(
-                    applicant_key(account_id, &applicant.applicant_id),
+                    keys::applicant(account_id, &applicant.applicant_id),
                     &applicant,
                 )?,
                 cond: Some(Cond::NotExists),
@@ -409,7 +378,7 @@ impl Applications {
     /// application still holds it).
     pub fn release_nik(&self, app: &Application) -> Write {
         Write::Delete {
-            key: active_nik_key(&self.nik_ref(&app.applicant.nik)),
+            key: keys::active_nik(&self.nik_ref(&app.applicant.nik)),
             cond: Some(Cond::eq("application_id", app.application_id.as_str())),
         }
     }
@@ -418,7 +387,11 @@ impl Applications {
         let items = self
             .ports
             .table
-            .query(&format!("ACCOUNT#{account_id}"), "APPLICANT#", 100)
+            .query(
+                &keys::account_items(account_id),
+                keys::APPLICANTS_OF_ACCOUNT,
+                100,
+            )
             .await?;
         items
             .iter()
@@ -433,7 +406,7 @@ impl Applications {
         match self
             .ports
             .table
-            .get(&applicant_key(account_id, applicant_id))
+            .get(&keys::applicant(account_id, applicant_id))
             .await?
         {
             Some(item) => Ok(item.record()?),
@@ -528,18 +501,18 @@ impl Applications {
         let mut writes = vec![
             Write::Put {
                 item: Item::from_record(
-                    active_nik_key(&self.nik_ref(&applicant.nik)),
+                    keys::active_nik(&self.nik_ref(&applicant.nik)),
                     &serde_json::json!({"application_id": id}),
                 )?,
                 cond: Some(Cond::NotExists),
             },
             Write::Put {
-                item: Item::from_record(application_key(id), &application)?,
+                item: Item::from_record(keys::application(id), &application)?,
                 cond: Some(Cond::NotExists),
             },
             Write::Put {
                 item: Item::from_record(
-                    account_application_key(account_id, id),
+                    keys::account_application(account_id, id),
                     &serde_json::json!({"application_id": id}),
                 )?,
                 cond: Some(Cond::NotExists),
@@ -574,7 +547,7 @@ impl Applications {
         if !crate::validate::is_id(id) {
             return Err(Error::NotFound);
         }
-        match self.ports.table.get(&application_key(id)).await? {
+        match self.ports.table.get(&keys::application(id)).await? {
             Some(item) => Ok(item.record()?),
             None => Err(Error::NotFound),
         }
@@ -584,12 +557,17 @@ impl Applications {
         let index = self
             .ports
             .table
-            .query(&format!("ACCOUNT#{account_id}"), "APP#", 1000)
+            .query(
+                &keys::account_items(account_id),
+                keys::APPLICATIONS_OF_ACCOUNT,
+                1000,
+            )
             .await?;
         let mut apps = Vec::with_capacity(index.len());
         for item in index {
-            let id = item.key.sk.trim_start_matches("APP#");
-            apps.push(self.load(id).await?);
+            if let Some(id) = keys::application_of_entry(&item.key.sk) {
+                apps.push(self.load(id).await?);
+            }
         }
         apps.sort_by_key(|a| std::cmp::Reverse(a.created_at));
         Ok(apps)
@@ -601,7 +579,7 @@ impl Applications {
         app.version += 1;
         let touched = app.updated_at;
         app.updated_at = Some(self.ports.clock.now());
-        let item = Item::from_record(application_key(&app.application_id), app)?;
+        let item = Item::from_record(keys::application(&app.application_id), app)?;
         match self
             .ports
             .table

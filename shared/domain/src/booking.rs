@@ -14,19 +14,17 @@ use std::{
     time::{Duration, Instant},
 };
 
-use chrono::{DateTime, Datelike, NaiveDate, TimeDelta, Utc, Weekday};
+use chrono::{Datelike, NaiveDate, TimeDelta, Weekday};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::{
     Error, Ports,
-    applications::{
-        Application, Applications, Billing, BillingStatus, BookingInfo, Status, active_nik_key,
-        application_key,
-    },
+    applications::{Application, Applications, Billing, BillingStatus, BookingInfo, Status},
     jobs::Notice,
     offices::{Office, distance_km},
+    repo::keys,
     store::{Cond, Item, Key, Receipt, StoreError, Update, Write, no_receipt},
     validate,
 };
@@ -62,42 +60,16 @@ struct SlotRecord {
     taken: i64,
 }
 
-fn office_key(id: &str) -> Key {
-    Key::new("OFFICES", id)
-}
-fn slot_pk(office_id: &str, date: NaiveDate) -> String {
-    format!("SLOT#{office_id}#{date}")
-}
-pub fn slot_key(office_id: &str, date: NaiveDate, time: &str) -> Key {
-    Key::new(slot_pk(office_id, date), time)
-}
-pub fn billing_key(code: &str) -> Key {
-    Key::new(format!("BILL#{code}"), "BILL")
-}
-pub fn schedule_key(office_id: &str, date: NaiveDate, time: &str, application_id: &str) -> Key {
-    Key::new(
-        format!("SCHED#{office_id}#{date}"),
-        format!("{time}#{application_id}"),
-    )
-}
-/// Unpaid billings by the hour they expire in, for the sweeper.
-pub fn expiry_key(expires_at: DateTime<Utc>, application_id: &str) -> Key {
-    Key::new(
-        format!("EXPIRES#{}", expires_at.format("%Y-%m-%dT%H")),
-        format!("{}#{application_id}", expires_at.timestamp_millis()),
-    )
-}
-
 /// The writes that give a booked place back: the slot's count, and the day's schedule.
 pub fn release_place(b: &BookingInfo, application_id: &str) -> [Write; 2] {
     [
         Write::Update {
-            key: slot_key(&b.office_id, b.date, &b.time),
+            key: keys::slot(&b.office_id, b.date, &b.time),
             update: Update::new().add("taken", -1),
             cond: Some(Cond::Exists),
         },
         Write::Delete {
-            key: schedule_key(&b.office_id, b.date, &b.time, application_id),
+            key: keys::schedule(&b.office_id, b.date, &b.time, application_id),
             cond: None,
         },
     ]
@@ -202,7 +174,7 @@ impl Booking {
         self.ports
             .table
             .put(
-                Item::from_record(office_key(&office.office_id), office)?,
+                Item::from_record(keys::office(&office.office_id), office)?,
                 None,
             )
             .await?;
@@ -215,7 +187,7 @@ impl Booking {
             .ports
             .table
             .put(
-                Item::from_record(office_key(&office.office_id), office)?,
+                Item::from_record(keys::office(&office.office_id), office)?,
                 Some(Cond::NotExists),
             )
             .await
@@ -239,7 +211,7 @@ impl Booking {
         {
             return Ok(office.clone());
         }
-        let office: Office = match self.ports.table.get(&office_key(id)).await? {
+        let office: Office = match self.ports.table.get(&keys::office(id)).await? {
             Some(item) => item.record()?,
             None => return Err(Error::NotFound),
         };
@@ -264,7 +236,7 @@ impl Booking {
         near: Option<(f64, f64)>,
         limit: usize,
     ) -> Result<Vec<ListedOffice>, Error> {
-        let items = self.ports.table.query("OFFICES", "", 10_000).await?;
+        let items = self.ports.table.query(keys::OFFICES, "", 10_000).await?;
         let mut listed: Vec<ListedOffice> = items
             .iter()
             .map(|i| i.record::<Office>())
@@ -318,7 +290,7 @@ impl Booking {
             let weekend = matches!(day.weekday(), Weekday::Sat | Weekday::Sun);
             if include_weekends || !weekend {
                 for (time, capacity) in slots {
-                    let key = slot_key(office_id, day, time);
+                    let key = keys::slot(office_id, day, time);
                     let update = Update::new().set("capacity", *capacity).add("taken", 0);
                     let cond = if only_missing {
                         Cond::NotExists
@@ -381,7 +353,7 @@ impl Booking {
         let mut tasks = tokio::task::JoinSet::new();
         for (i, day) in days.iter().enumerate() {
             let table = self.ports.table.clone();
-            let pk = slot_pk(office_id, *day);
+            let pk = keys::slot_day(office_id, *day);
             tasks.spawn(async move { (i, table.query(&pk, "", 48).await) });
         }
         let mut per_day: Vec<Option<Value>> = vec![None; days.len()];
@@ -462,7 +434,7 @@ impl Booking {
         if date <= today {
             return Err(Error::DateNotBookable);
         }
-        let key = slot_key(&office.office_id, date, time);
+        let key = keys::slot(&office.office_id, date, time);
         if self.known_full(&key) {
             return Err(Error::SlotFull);
         }
@@ -543,16 +515,16 @@ impl Booking {
                     paid_at: None,
                 };
                 extra.push(Write::Put {
-                    item: Item::from_record(billing_key(&billing.billing_code), &json!({"application_id": id}))?,
+                    item: Item::from_record(keys::billing(&billing.billing_code), &json!({"application_id": id}))?,
                     cond: Some(Cond::NotExists),
                 });
                 extra.push(Write::Put {
-                    item: Item::from_record(expiry_key(billing.expires_at, id), &json!({"application_id": id, "billing_code": billing.billing_code}))?,
+                    item: Item::from_record(keys::expiry(billing.expires_at, id), &json!({"application_id": id, "billing_code": billing.billing_code}))?,
                     cond: None,
                 });
                 if app.status == Status::Expired {
                     // The NIK was freed when the billing expired; take it back.
-                    let nik = active_nik_key(&self.applications.nik_ref(&app.applicant.nik));
+                    let nik = keys::active_nik(&self.applications.nik_ref(&app.applicant.nik));
                     extra.push(Write::Put {
                         item: Item::from_record(nik, &json!({"application_id": id}))?,
                         cond: Some(Cond::Any(vec![Cond::NotExists, Cond::eq("application_id", id)])),
@@ -563,11 +535,11 @@ impl Booking {
             }
             next.version += 1;
             writes.push(Write::Put {
-                item: Item::from_record(application_key(id), &next)?,
+                item: Item::from_record(keys::application(id), &next)?,
                 cond: Some(Cond::eq("version", app.version)),
             });
             writes.push(Write::Put {
-                item: Item::from_record(schedule_key(&office.office_id, date, time, id), &json!({"application_id": id}))?,
+                item: Item::from_record(keys::schedule(&office.office_id, date, time, id), &json!({"application_id": id}))?,
                 cond: None,
             });
             let nik_index = writes.len() + extra.len() - 1;
@@ -654,7 +626,7 @@ impl Booking {
                 ));
             }
             let new_slot = self.check_bookable(&office, date, time).await?;
-            let old_slot = slot_key(&office.office_id, booking.date, &booking.time);
+            let old_slot = keys::slot(&office.office_id, booking.date, &booking.time);
             let mut next = app.clone();
             next.booking = Some(BookingInfo {
                 office_id: office.office_id.clone(),
@@ -675,16 +647,16 @@ impl Booking {
                     cond: Some(Cond::Exists),
                 },
                 Write::Put {
-                    item: Item::from_record(application_key(id), &next)?,
+                    item: Item::from_record(keys::application(id), &next)?,
                     cond: Some(Cond::eq("version", app.version)),
                 },
                 Write::Delete {
-                    key: schedule_key(&office.office_id, booking.date, &booking.time, id),
+                    key: keys::schedule(&office.office_id, booking.date, &booking.time, id),
                     cond: None,
                 },
                 Write::Put {
                     item: Item::from_record(
-                        schedule_key(&office.office_id, date, time, id),
+                        keys::schedule(&office.office_id, date, time, id),
                         &json!({"application_id": id}),
                     )?,
                     cond: None,
@@ -738,7 +710,7 @@ impl Booking {
             next.version += 1;
             let mut writes = vec![
                 Write::Put {
-                    item: Item::from_record(application_key(id), &next)?,
+                    item: Item::from_record(keys::application(id), &next)?,
                     cond: Some(Cond::eq("version", app.version)),
                 },
                 self.applications.release_nik(&app),
@@ -750,7 +722,7 @@ impl Booking {
             match self.ports.table.transact(writes).await {
                 Ok(()) => {
                     if let Some(b) = &app.booking {
-                        self.mark_full(&slot_key(&b.office_id, b.date, &b.time), false);
+                        self.mark_full(&keys::slot(&b.office_id, b.date, &b.time), false);
                         self.forget_cached(&b.office_id);
                     }
                     crate::payments::notify(

@@ -20,6 +20,7 @@ pub mod passport;
 pub mod payments;
 pub mod ports;
 pub mod ratelimit;
+pub mod repo;
 pub mod sealed;
 pub mod store;
 pub mod tokens;

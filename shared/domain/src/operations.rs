@@ -10,8 +10,9 @@ use serde_json::{Value, json};
 
 use crate::{
     Error, Ports,
-    applications::{Application, Applications, DocumentState, Status, application_key, purge_key},
+    applications::{Application, Applications, DocumentState, Status},
     booking::Booking,
+    repo::keys,
     store::{Cond, Item, Key, StoreError, Write},
 };
 
@@ -50,10 +51,7 @@ pub struct AuditEntry {
 }
 
 pub fn audit_key(subject: &str, at: DateTime<Utc>) -> Key {
-    Key::new(
-        format!("AUDIT#{subject}"),
-        format!("{}#{}", at.to_rfc3339(), ulid::Ulid::new()),
-    )
+    keys::audit(subject, at, &ulid::Ulid::new().to_string())
 }
 
 pub struct Operations {
@@ -87,7 +85,7 @@ impl Operations {
         let mut purged = 0;
         for back in (0..=PURGE_LOOKBACK_DAYS).rev() {
             let day = now - chrono::TimeDelta::days(back);
-            let pk = purge_key(day, "").pk;
+            let pk = keys::purge_day(day);
             // Page by page after the last entry seen: an entry that fails (a storage outage,
             // a record that does not open) is logged and left for the next run, and never
             // holds up the entries after it.
@@ -245,7 +243,7 @@ impl Operations {
     pub async fn audit_trail(&self, subject: &str) -> Result<Vec<AuditEntry>, Error> {
         let items = crate::store::query_all(
             self.ports.table.as_ref(),
-            &format!("AUDIT#{subject}"),
+            &keys::audit_trail(subject),
             "",
             1000,
         )
@@ -282,7 +280,7 @@ impl Operations {
             };
             let mut writes = vec![
                 Write::Put {
-                    item: Item::from_record(application_key(id), &next)?,
+                    item: Item::from_record(keys::application(id), &next)?,
                     cond: Some(Cond::eq("version", app.version)),
                 },
                 Write::Put {
@@ -391,7 +389,7 @@ impl Operations {
         self.booking.office(office_id).await?;
         let items = crate::store::query_all(
             self.ports.table.as_ref(),
-            &format!("SCHED#{office_id}#{date}"),
+            &keys::schedule_day(office_id, date),
             "",
             1000,
         )

@@ -18,11 +18,10 @@ use subtle::ConstantTimeEq;
 
 use crate::{
     Error, Ports,
-    applications::{
-        Application, Applications, BillingStatus, Status, active_nik_key, application_key,
-    },
-    booking::{billing_key, expiry_key, release_place, retrying, schedule_key, slot_key},
+    applications::{Application, Applications, BillingStatus, Status},
+    booking::{release_place, retrying},
     jobs::{Job, Notice},
+    repo::keys,
     store::{Cond, Item, Key, StoreError, Update, Write},
 };
 
@@ -69,17 +68,6 @@ pub struct PaymentRecord {
     /// Why a payment waits for a refund.
     pub reason: Option<String>,
 }
-
-fn payment_key(transaction_id: &str) -> Key {
-    Key::new(format!("PAYMENT#{transaction_id}"), "PAYMENT")
-}
-fn exception_key(received_at: DateTime<Utc>, transaction_id: &str) -> Key {
-    Key::new(
-        "PAYMENT_EXCEPTIONS",
-        format!("{}#{transaction_id}", received_at.to_rfc3339()),
-    )
-}
-const WATERMARK: (&str, &str) = ("SWEEPER", "WATERMARK");
 
 /// Checks `X-Paspor-Signature: v1=<hex HMAC-SHA256(secret, timestamp "." body)>` against
 /// every configured secret (several during a rotation), in constant time, and the
@@ -172,7 +160,7 @@ impl Payments {
         if let Some(seen) = self
             .ports
             .table
-            .get(&payment_key(&n.transaction_id))
+            .get(&keys::payment(&n.transaction_id))
             .await?
         {
             let seen: PaymentRecord = seen.record()?;
@@ -188,7 +176,7 @@ impl Payments {
         let index = self
             .ports
             .table
-            .get(&billing_key(&n.billing_code))
+            .get(&keys::billing(&n.billing_code))
             .await?
             .ok_or(Error::UnknownBillingCode)?;
         let application_id = index
@@ -261,7 +249,7 @@ impl Payments {
                     &app,
                     next,
                     vec![Write::Delete {
-                        key: expiry_key(billing.expires_at, application_id),
+                        key: keys::expiry(billing.expires_at, application_id),
                         cond: None,
                     }],
                     Outcome::Accepted,
@@ -298,7 +286,7 @@ impl Payments {
     ) -> Result<Outcome, Error> {
         let mut next = app.clone();
         self.mark_paid(&mut next, n, now);
-        let nik = active_nik_key(&self.applications.nik_ref(&app.applicant.nik));
+        let nik = keys::active_nik(&self.applications.nik_ref(&app.applicant.nik));
         let take_nik = Write::Put {
             item: Item::from_record(nik, &json!({"application_id": app.application_id}))?,
             cond: Some(Cond::Any(vec![
@@ -313,13 +301,13 @@ impl Payments {
             let writes = vec![
                 take_nik.clone(),
                 Write::Update {
-                    key: slot_key(&place.office_id, place.date, &place.time),
+                    key: keys::slot(&place.office_id, place.date, &place.time),
                     update: Update::new().add("taken", 1),
                     cond: Some(Cond::LessThan("taken".into(), "capacity".into())),
                 },
                 Write::Put {
                     item: Item::from_record(
-                        schedule_key(
+                        keys::schedule(
                             &place.office_id,
                             place.date,
                             &place.time,
@@ -361,11 +349,11 @@ impl Payments {
         };
         let writes = vec![
             Write::Put {
-                item: Item::from_record(payment_key(&n.transaction_id), &record)?,
+                item: Item::from_record(keys::payment(&n.transaction_id), &record)?,
                 cond: Some(Cond::NotExists),
             },
             Write::Put {
-                item: Item::from_record(exception_key(now, &n.transaction_id), &record)?,
+                item: Item::from_record(keys::payment_exception(now, &n.transaction_id), &record)?,
                 cond: None,
             },
         ];
@@ -399,11 +387,11 @@ impl Payments {
         next.version = app.version + 1;
         let mut writes = vec![
             Write::Put {
-                item: Item::from_record(payment_key(&n.transaction_id), &record)?,
+                item: Item::from_record(keys::payment(&n.transaction_id), &record)?,
                 cond: Some(Cond::NotExists),
             },
             Write::Put {
-                item: Item::from_record(application_key(&app.application_id), &next)?,
+                item: Item::from_record(keys::application(&app.application_id), &next)?,
                 cond: Some(Cond::eq("version", app.version)),
             },
         ];
@@ -426,9 +414,13 @@ impl Payments {
 
     /// Late and duplicate payments awaiting refund, oldest first.
     pub async fn exceptions(&self) -> Result<Vec<PaymentRecord>, Error> {
-        let items =
-            crate::store::query_all(self.ports.table.as_ref(), "PAYMENT_EXCEPTIONS", "", 1000)
-                .await?;
+        let items = crate::store::query_all(
+            self.ports.table.as_ref(),
+            keys::PAYMENT_EXCEPTIONS,
+            "",
+            1000,
+        )
+        .await?;
         items
             .iter()
             .map(|i| i.record().map_err(Error::from))
@@ -440,7 +432,7 @@ impl Payments {
     pub async fn sweep(&self) -> Result<u32, Error> {
         let now = self.ports.clock.now();
         let table = &self.ports.table;
-        let watermark_key = Key::new(WATERMARK.0, WATERMARK.1);
+        let watermark_key = keys::sweeper_watermark();
         let from = match table.get(&watermark_key).await? {
             Some(item) => item
                 .attrs
@@ -461,7 +453,7 @@ impl Payments {
         // starts there.
         let mut first_incomplete = None;
         while hour <= now {
-            let bucket = expiry_key(hour, "").pk;
+            let bucket = keys::expiry_hour(hour);
             let mut bucket_done = true;
             // Page through the whole bucket: an hour may hold any number of expiries.
             let mut after: Option<String> = None;
@@ -531,7 +523,7 @@ impl Payments {
         let due = app.billing.as_ref().is_some_and(|b| {
             b.status == BillingStatus::Unpaid
                 && b.expires_at <= now
-                && expiry_key(b.expires_at, id) == *entry
+                && keys::expiry(b.expires_at, id) == *entry
         });
         if app.status != Status::AwaitingPayment || !due {
             self.ports.table.delete(entry, None).await?;
@@ -546,7 +538,7 @@ impl Payments {
         next.version += 1;
         let mut writes = vec![
             Write::Put {
-                item: Item::from_record(application_key(id), &next)?,
+                item: Item::from_record(keys::application(id), &next)?,
                 cond: Some(Cond::eq("version", app.version)),
             },
             Write::Delete {

@@ -212,7 +212,7 @@ fn shares(ceiling: i64) -> (i64, i64) {
 fn window(rule: Rule, subject: &str, now: DateTime<Utc>) -> (Key, i64) {
     let start = now.timestamp().div_euclid(rule.window_secs) * rule.window_secs;
     (
-        Key::new(format!("RATE#{}#{subject}", rule.name), start.to_string()),
+        crate::repo::keys::rate_window(rule.name, subject, start),
         start + rule.window_secs,
     )
 }

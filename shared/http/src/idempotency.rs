@@ -157,9 +157,10 @@ where
     };
     let table = &state.ports.table;
     // The scope holds a path id of any length: its digest keeps the sort key bounded.
-    let record_key = Key::new(
-        format!("IDEM#{account_id}#{key}"),
-        hex::encode(Sha256::digest(scope.as_bytes())),
+    let record_key = paspor_domain::repo::keys::idempotency(
+        account_id,
+        &key,
+        &hex::encode(Sha256::digest(scope.as_bytes())),
     );
     let print = fingerprint(scope, request);
     let now_ms = state.ports.clock.now_ms();
