@@ -10,7 +10,7 @@ use paspor_domain::{
     applications::Applications,
     jobs::Job,
     mail,
-    store::{Cond, Item, Key, StoreError},
+    store::{Cond, Item, StoreError},
 };
 use serde_json::{Value, json};
 
