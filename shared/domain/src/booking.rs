@@ -24,7 +24,7 @@ use crate::{
     applications::{Application, Applications, Billing, BillingStatus, BookingInfo, Status},
     jobs::Notice,
     offices::{Office, distance_km},
-    repo::keys,
+    repo::{keys, places},
     store::{Cond, Item, Key, Receipt, StoreError, Update, Write, no_receipt},
     validate,
 };
@@ -58,21 +58,6 @@ impl Default for BookingConfig {
 struct SlotRecord {
     capacity: i64,
     taken: i64,
-}
-
-/// The writes that give a booked place back: the slot's count, and the day's schedule.
-pub fn release_place(b: &BookingInfo, application_id: &str) -> [Write; 2] {
-    [
-        Write::Update {
-            key: keys::slot(&b.office_id, b.date, &b.time),
-            update: Update::new().add("taken", -1),
-            cond: Some(Cond::Exists),
-        },
-        Write::Delete {
-            key: keys::schedule(&b.office_id, b.date, &b.time, application_id),
-            cond: None,
-        },
-    ]
 }
 
 /// A 15-digit billing code: 14 random digits and a Luhn check digit, so a mistyped code
@@ -561,7 +546,7 @@ impl Booking {
                             deadline: b.expires_at.with_timezone(&tz).format("%d-%m-%Y %H:%M").to_string(),
                             appointment: format!("{date} {time}"),
                         };
-                        crate::payments::notify(&self.ports, account_id, notice).await;
+                        crate::notify::notify(&self.ports, account_id, notice).await;
                     }
                     Ok(next)
                 }
@@ -570,7 +555,7 @@ impl Booking {
                     Err(Error::SlotFull)
                 }
                 Err(StoreError::ConditionFailed { index: Some(i) }) if has_nik && i == nik_index => Err(Error::ActiveApplicationExists),
-                Err(StoreError::ConditionFailed { index: Some(i) }) if i == receipt_at => Err(receipt_lost()),
+                Err(StoreError::ConditionFailed { index: Some(i) }) if i == receipt_at => Err(Error::receipt_lost()),
                 // The application changed meanwhile, or a billing code collided: again.
                 Err(StoreError::ConditionFailed { .. }) => Err(Error::Conflict),
                 Err(e) => Err(e.into()),
@@ -668,7 +653,7 @@ impl Booking {
                 Ok(()) => {
                     self.mark_full(&old_slot, false);
                     self.forget_cached(&office.office_id);
-                    crate::payments::notify(
+                    crate::notify::notify(
                         &self.ports,
                         account_id,
                         Notice::Rescheduled {
@@ -684,7 +669,7 @@ impl Booking {
                     Err(Error::SlotFull)
                 }
                 Err(StoreError::ConditionFailed { index: Some(i) }) if i == receipt_at => {
-                    Err(receipt_lost())
+                    Err(Error::receipt_lost())
                 }
                 Err(StoreError::ConditionFailed { .. }) => Err(Error::Conflict),
                 Err(e) => Err(e.into()),
@@ -717,7 +702,7 @@ impl Booking {
                 self.applications.purge_entry(id, now)?,
             ];
             if let Some(b) = &app.booking {
-                writes.extend(release_place(b, id));
+                writes.extend(places::release(b, id));
             }
             match self.ports.table.transact(writes).await {
                 Ok(()) => {
@@ -725,7 +710,7 @@ impl Booking {
                         self.mark_full(&keys::slot(&b.office_id, b.date, &b.time), false);
                         self.forget_cached(&b.office_id);
                     }
-                    crate::payments::notify(
+                    crate::notify::notify(
                         &self.ports,
                         account_id,
                         Notice::Cancelled {
@@ -754,86 +739,11 @@ impl Booking {
     }
 }
 
-/// The caller's claim on its answer is gone (another request with the same
-/// `Idempotency-Key` took it over): nothing was written, and that request answers.
-pub fn receipt_lost() -> Error {
-    Error::IdempotencyInProgress {
-        retry_after_secs: 1,
-    }
-}
-
-/// Most tries of one [`retrying`] loop.
-pub const RETRY_TRIES: u32 = 6;
-
-/// No new try is begun once this long has passed since the first: with the SDK's own
-/// bounded retries under each call (`paspor_adapters::aws`), a throttled booking answers
-/// its 503 well inside the request's budget (`paspor_lambda::budget`) instead of using it up.
-pub const RETRY_WINDOW: Duration = Duration::from_secs(3);
-
-/// Runs `f` again when a concurrent change won (`Conflict`) or the store pushed back
-/// (`Busy`), with a short jittered pause; after a few tries, or once [`RETRY_WINDOW`] has
-/// passed, the caller is told to come back (`503` with `Retry-After`) rather than left
-/// hanging.
-pub async fn retrying<T, F, Fut>(f: F) -> Result<T, Error>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<T, Error>>,
-{
-    retrying_within(RETRY_WINDOW, f).await
-}
-
-/// [`retrying`] with another window (tests).
-pub async fn retrying_within<T, F, Fut>(window: Duration, mut f: F) -> Result<T, Error>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<T, Error>>,
-{
-    let started = tokio::time::Instant::now();
-    for attempt in 0..RETRY_TRIES {
-        match f().await {
-            Err(Error::Conflict | Error::Busy { .. })
-                if attempt + 1 < RETRY_TRIES && started.elapsed() < window =>
-            {
-                let base = 5u64 << attempt.min(4);
-                let jitter = rand::rngs::OsRng.gen_range(0..=base);
-                tokio::time::sleep(Duration::from_millis(base + jitter)).await;
-            }
-            Err(Error::Conflict) => {
-                return Err(Error::Busy {
-                    retry_after_secs: 1,
-                });
-            }
-            other => return other,
-        }
-    }
-    Err(Error::Busy {
-        retry_after_secs: 1,
-    })
-}
+pub use crate::retry::{RETRY_TRIES, RETRY_WINDOW, retrying, retrying_within};
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[tokio::test]
-    async fn the_retry_loop_stops_at_its_window() {
-        let tries = std::sync::atomic::AtomicU32::new(0);
-        let outcome: Result<(), Error> = retrying_within(Duration::from_millis(100), || async {
-            tries.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            // A store that takes 60 ms to push back.
-            tokio::time::sleep(Duration::from_millis(60)).await;
-            Err(Error::Busy {
-                retry_after_secs: 1,
-            })
-        })
-        .await;
-        assert!(matches!(outcome, Err(Error::Busy { .. })));
-        let tries = tries.load(std::sync::atomic::Ordering::Relaxed);
-        assert!(
-            tries <= 3,
-            "{tries} tries in a 100 ms window of 60 ms tries"
-        );
-    }
 
     #[test]
     fn billing_codes() {

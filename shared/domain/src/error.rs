@@ -106,6 +106,14 @@ pub enum Error {
 }
 
 impl Error {
+    /// The caller's claim on its answer is gone (another request with the same
+    /// `Idempotency-Key` took it over): nothing was written, and that request answers.
+    pub fn receipt_lost() -> Self {
+        Self::IdempotencyInProgress {
+            retry_after_secs: 1,
+        }
+    }
+
     pub fn code(&self) -> &'static str {
         match self {
             Self::Invalid(_) => "invalid_request",

@@ -2,17 +2,10 @@
 //! port that sends them (SES on AWS, an outbox folder locally).
 
 use async_trait::async_trait;
-use serde::{Deserialize, Serialize};
 
 use crate::{jobs::Message, otp::Purpose};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Lang {
-    #[default]
-    Id,
-    En,
-}
+pub use crate::lang::Lang;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Email {

@@ -263,7 +263,7 @@ impl Operations {
         details: Value,
         f: impl Fn(&mut Application, DateTime<Utc>) -> Result<Vec<Write>, Error>,
     ) -> Result<Application, Error> {
-        crate::booking::retrying(|| async {
+        crate::retry::retrying(|| async {
             let app = self.applications.load(id).await?;
             let now = self.ports.clock.now();
             let mut next = app.clone();

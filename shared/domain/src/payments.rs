@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use hmac::{Hmac, Mac};
-use serde::{Deserialize, Serialize};
+
 use serde_json::json;
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
@@ -19,55 +19,17 @@ use subtle::ConstantTimeEq;
 use crate::{
     Error, Ports,
     applications::{Application, Applications, BillingStatus, Status},
-    booking::{release_place, retrying},
     jobs::{Job, Notice},
     repo::keys,
+    repo::places,
+    retry::retrying,
     store::{Cond, Item, Key, StoreError, Update, Write},
 };
 
 /// How far a notification's timestamp may be from the clock.
 pub const TOLERANCE_SECS: i64 = 300;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Channel {
-    BankTeller,
-    Atm,
-    PostOffice,
-    Indomaret,
-    Tokopedia,
-    Bukalapak,
-    MobileBanking,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Notification {
-    pub transaction_id: String,
-    pub billing_code: String,
-    pub amount_idr: i64,
-    pub paid_at: DateTime<Utc>,
-    pub channel: Channel,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Outcome {
-    Accepted,
-    Duplicate,
-    RecordedForRefund,
-}
-
-/// A payment as recorded, for the operators' list of exceptions.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct PaymentRecord {
-    #[serde(flatten)]
-    pub notification: Notification,
-    pub application_id: String,
-    pub received_at: DateTime<Utc>,
-    pub outcome: Outcome,
-    /// Why a payment waits for a refund.
-    pub reason: Option<String>,
-}
+pub use crate::model::payment::*;
 
 /// Checks `X-Paspor-Signature: v1=<hex HMAC-SHA256(secret, timestamp "." body)>` against
 /// every configured secret (several during a rotation), in constant time, and the
@@ -549,7 +511,7 @@ impl Payments {
             self.applications.purge_entry(id, now)?,
         ];
         if let Some(b) = &app.booking {
-            writes.extend(release_place(b, id));
+            writes.extend(places::release(b, id));
         }
         match self.ports.table.transact(writes).await {
             Ok(()) => {
@@ -570,20 +532,7 @@ impl Payments {
     }
 
     async fn notice(&self, app: &Application, notice: Notice) {
-        notify(&self.ports, &app.account_id, notice).await;
-    }
-}
-
-/// Queues an email about an application. A failure is logged, not fatal: the state change
-/// it reports is already committed, and the applicant sees it in the app.
-pub async fn notify(ports: &Ports, account_id: &str, notice: Notice) {
-    let job = Job::Notify {
-        id: ulid::Ulid::new().to_string(),
-        account_id: account_id.to_owned(),
-        notice,
-    };
-    if let Err(e) = ports.queue.enqueue(&job).await {
-        tracing::warn!(error = %e, "notification not queued");
+        crate::notify::notify(&self.ports, &app.account_id, notice).await;
     }
 }
 

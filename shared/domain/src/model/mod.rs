@@ -1,0 +1,4 @@
+//! The records the rules work on, apart from the services that load and store them.
+
+pub mod application;
+pub mod payment;
