@@ -14,7 +14,10 @@ use crate::{
     },
     nik,
     passport::{self, DocumentKind},
-    repo::keys,
+    repo::{
+        keys,
+        tx::{Failed, Tx},
+    },
     store::{Cond, Item, Receipt, StoreError, Update, Write, no_receipt},
 };
 
@@ -77,13 +80,16 @@ impl Applications {
     }
 
     pub(crate) fn purge_entry_at(&self, id: &str, due: DateTime<Utc>) -> Result<Write, Error> {
-        Ok(Write::Put {
-            item: Item::from_record(
-                keys::purge(due, id),
-                &serde_json::json!({"application_id": id, "due_ms": due.timestamp_millis()}),
-            )?,
-            cond: None,
-        })
+        Ok(crate::repo::applications::purge_entry(id, due)?)
+    }
+
+    /// What a transition of `app` needs to know besides it.
+    pub fn context(&self, app: &Application, now: DateTime<Utc>) -> crate::transitions::Context {
+        crate::transitions::Context {
+            now,
+            nik_ref: self.nik_ref(&app.applicant.nik),
+            retention: self.document_retention,
+        }
     }
 
     pub fn with_storage_timeout(mut self, timeout: std::time::Duration) -> Self {
@@ -151,7 +157,14 @@ impl Applications {
             created_at: now,
         };
         let nik_ref = self.nik_ref(&applicant.nik);
-        let writes = vec![
+        #[derive(Clone, Copy)]
+        enum Guard {
+            Limit,
+            Exists,
+        }
+        let mut tx = Tx::new();
+        tx.guarded(
+            Guard::Limit,
             Write::Update {
                 key: keys::applicant_count(account_id),
                 update: Update::new().add("count", 1),
@@ -160,6 +173,9 @@ impl Applications {
                     Cond::LessThanValue("count".into(), MAX_APPLICANTS),
                 ])),
             },
+        )
+        .guarded(
+            Guard::Exists,
             Write::Put {
                 item: Item::from_record(
                     keys::account_nik(account_id, &nik_ref),
@@ -167,6 +183,9 @@ impl Applications {
                 )?,
                 cond: Some(Cond::NotExists),
             },
+        )
+        .guarded(
+            Guard::Exists,
             Write::Put {
                 item: Item::from_record(
                     keys::applicant(account_id, &applicant.applicant_id),
@@ -174,22 +193,22 @@ impl Applications {
                 )?,
                 cond: Some(Cond::NotExists),
             },
-        ];
-        match self.ports.table.transact(writes).await {
+        );
+        match tx.commit(self.ports.table.as_ref()).await {
             Ok(()) => Ok(applicant),
-            Err(StoreError::ConditionFailed { index: Some(0) }) => Err(Error::ApplicantLimit),
-            Err(StoreError::ConditionFailed { .. }) => Err(Error::ApplicantExists),
-            Err(e) => Err(e.into()),
+            Err(Failed::Guard(Guard::Limit)) => Err(Error::ApplicantLimit),
+            Err(Failed::Guard(Guard::Exists) | Failed::Unnamed) => Err(Error::ApplicantExists),
+            Err(Failed::Store(e)) => Err(e.into()),
         }
     }
 
     /// The write that frees an application's NIK for a new application (only if this
     /// application still holds it).
     pub fn release_nik(&self, app: &Application) -> Write {
-        Write::Delete {
-            key: keys::active_nik(&self.nik_ref(&app.applicant.nik)),
-            cond: Some(Cond::eq("application_id", app.application_id.as_str())),
-        }
+        crate::repo::applications::release_nik(
+            &self.nik_ref(&app.applicant.nik),
+            &app.application_id,
+        )
     }
 
     pub async fn applicants(&self, account_id: &str) -> Result<Vec<Applicant>, Error> {
@@ -307,39 +326,36 @@ impl Applications {
             updated_at: Some(now),
         };
         let id = &application.application_id;
-        let mut writes = vec![
-            Write::Put {
-                item: Item::from_record(
-                    keys::active_nik(&self.nik_ref(&applicant.nik)),
-                    &serde_json::json!({"application_id": id}),
-                )?,
-                cond: Some(Cond::NotExists),
-            },
-            Write::Put {
-                item: Item::from_record(keys::application(id), &application)?,
-                cond: Some(Cond::NotExists),
-            },
-            Write::Put {
-                item: Item::from_record(
-                    keys::account_application(account_id, id),
-                    &serde_json::json!({"application_id": id}),
-                )?,
-                cond: Some(Cond::NotExists),
-            },
-            // A draft left alone loses its uploads; the purge looks again if it was touched.
-            self.purge_entry(id, now)?,
-        ];
-        let receipt_at = writes.len();
-        writes.extend(receipt(&application)?);
-        match self.ports.table.transact(writes).await {
+        #[derive(Clone, Copy)]
+        enum Guard {
+            Nik,
+            Receipt,
+        }
+        let mut tx = Tx::new();
+        tx.guarded(
+            Guard::Nik,
+            crate::repo::applications::take_nik_if_free(&self.nik_ref(&applicant.nik), id)?,
+        )
+        .write(Write::Put {
+            item: Item::from_record(keys::application(id), &application)?,
+            cond: Some(Cond::NotExists),
+        })
+        .write(Write::Put {
+            item: Item::from_record(
+                keys::account_application(account_id, id),
+                &serde_json::json!({"application_id": id}),
+            )?,
+            cond: Some(Cond::NotExists),
+        })
+        // A draft left alone loses its uploads; the purge looks again if it was touched.
+        .write(self.purge_entry(id, now)?)
+        .guarded_opt(Guard::Receipt, receipt(&application)?);
+        match tx.commit(self.ports.table.as_ref()).await {
             Ok(()) => Ok(application),
-            Err(StoreError::ConditionFailed { index: Some(0) }) => {
-                Err(Error::ActiveApplicationExists)
-            }
-            Err(StoreError::ConditionFailed { index: Some(i) }) if i == receipt_at => {
-                Err(Error::receipt_lost())
-            }
-            Err(e) => Err(e.into()),
+            Err(Failed::Guard(Guard::Nik)) => Err(Error::ActiveApplicationExists),
+            Err(Failed::Guard(Guard::Receipt)) => Err(Error::receipt_lost()),
+            Err(Failed::Unnamed) => Err(StoreError::ConditionFailed { index: None }.into()),
+            Err(Failed::Store(e)) => Err(e.into()),
         }
     }
 

@@ -21,11 +21,12 @@ use serde_json::{Value, json};
 
 use crate::{
     Error, Ports,
-    applications::{Application, Applications, Billing, BillingStatus, BookingInfo, Status},
+    applications::{Application, Applications, Billing, BillingStatus, BookingInfo},
     jobs::Notice,
     offices::{Office, distance_km},
-    repo::{keys, places},
-    store::{Cond, Item, Key, Receipt, StoreError, Update, Write, no_receipt},
+    repo::{keys, tx::Failed},
+    store::{Cond, Item, Key, Receipt, StoreError, Update, no_receipt},
+    transitions::{self, BookGuard, Decision, RescheduleGuard},
     validate,
 };
 
@@ -470,95 +471,46 @@ impl Booking {
         };
         retrying(|| async {
             let app = self.applications.get(account_id, id).await?;
-            let paid_without_place = app.status == Status::Paid && app.booking.is_none();
-            if !(matches!(app.status, Status::Submitted | Status::Expired) || paid_without_place) {
-                return Err(Error::InvalidState {
-                    id: "Pemesanan hanya untuk permohonan yang sudah diajukan dan belum memiliki jadwal.",
-                    en: "Only a submitted application without a booking can be booked.",
-                });
-            }
-            if !office.passport_types.contains(&app.passport_type) {
-                return Err(Error::PassportTypeNotOffered);
-            }
+            transitions::may_book(&app, &office)?;
             let slot = self.check_bookable(&office, date, time).await?;
-            let now = self.ports.clock.now();
-            let mut next = app.clone();
-            next.booking = Some(BookingInfo { office_id: office.office_id.clone(), date, time: time.to_owned() });
-            let mut writes = vec![Write::Update {
-                key: slot.clone(),
-                update: Update::new().add("taken", 1),
-                cond: Some(Cond::LessThan("taken".into(), "capacity".into())),
-            }];
-            let mut extra = Vec::new();
-            // A late payment whose place was gone: the booking costs nothing more.
-            if !paid_without_place {
-                let billing = Billing {
-                    billing_code: new_billing_code(),
-                    amount_idr: app.fee_idr,
-                    status: BillingStatus::Unpaid,
-                    expires_at: now + TimeDelta::seconds(self.config.payment_ttl_secs),
-                    paid_at: None,
-                };
-                extra.push(Write::Put {
-                    item: Item::from_record(keys::billing(&billing.billing_code), &json!({"application_id": id}))?,
-                    cond: Some(Cond::NotExists),
-                });
-                extra.push(Write::Put {
-                    item: Item::from_record(keys::expiry(billing.expires_at, id), &json!({"application_id": id, "billing_code": billing.billing_code}))?,
-                    cond: None,
-                });
-                if app.status == Status::Expired {
-                    // The NIK was freed when the billing expired; take it back.
-                    let nik = keys::active_nik(&self.applications.nik_ref(&app.applicant.nik));
-                    extra.push(Write::Put {
-                        item: Item::from_record(nik, &json!({"application_id": id}))?,
-                        cond: Some(Cond::Any(vec![Cond::NotExists, Cond::eq("application_id", id)])),
-                    });
-                }
-                next.billing = Some(billing);
-                next.set_status(Status::AwaitingPayment, now);
-            }
-            next.version += 1;
-            writes.push(Write::Put {
-                item: Item::from_record(keys::application(id), &next)?,
-                cond: Some(Cond::eq("version", app.version)),
-            });
-            writes.push(Write::Put {
-                item: Item::from_record(keys::schedule(&office.office_id, date, time, id), &json!({"application_id": id}))?,
-                cond: None,
-            });
-            let nik_index = writes.len() + extra.len() - 1;
-            let has_nik = app.status == Status::Expired && !paid_without_place;
-            writes.extend(extra);
-            let receipt_at = writes.len();
-            writes.extend(receipt(&next)?);
-            match self.ports.table.transact(writes).await {
+            let ctx = self.applications.context(&app, self.ports.clock.now());
+            let place = BookingInfo {
+                office_id: office.office_id.clone(),
+                date,
+                time: time.to_owned(),
+            };
+            let ttl = TimeDelta::seconds(self.config.payment_ttl_secs);
+            let Decision { next, mut tx } =
+                transitions::book(&app, place, new_billing_code(), ttl, &ctx)?;
+            tx.guarded_opt(BookGuard::Receipt, receipt(&next)?);
+            match tx.commit(self.ports.table.as_ref()).await {
                 Ok(()) => {
                     self.forget_cached(&office.office_id);
-                    if let Some(b) = &next.billing
-                        && !paid_without_place
+                    if !transitions::paid_without_place(&app)
+                        && let Some(b) = &next.billing
                     {
                         let tz = office.timezone.offset();
+                        let deadline = b.expires_at.with_timezone(&tz);
                         let notice = Notice::BookingMade {
                             application_id: id.to_owned(),
                             billing_code: b.billing_code.clone(),
                             amount_idr: b.amount_idr,
-                            deadline: b.expires_at.with_timezone(&tz).format("%d-%m-%Y %H:%M").to_string(),
+                            deadline: deadline.format("%d-%m-%Y %H:%M").to_string(),
                             appointment: format!("{date} {time}"),
                         };
                         crate::notify::notify(&self.ports, account_id, notice).await;
                     }
                     Ok(next)
                 }
-                Err(StoreError::ConditionFailed { index: Some(0) }) => {
+                Err(Failed::Guard(BookGuard::Slot)) => {
                     self.mark_full(&slot, true);
                     Err(Error::SlotFull)
                 }
-                Err(StoreError::ConditionFailed { index: Some(i) }) if has_nik && i == nik_index => Err(Error::ActiveApplicationExists),
-                Err(StoreError::ConditionFailed { index: Some(i) }) if i == receipt_at => Err(Error::receipt_lost()),
+                Err(Failed::Guard(BookGuard::Nik)) => Err(Error::ActiveApplicationExists),
+                Err(Failed::Guard(BookGuard::Receipt)) => Err(Error::receipt_lost()),
                 // The application changed meanwhile, or a billing code collided: again.
-                Err(StoreError::ConditionFailed { .. }) => Err(Error::Conflict),
-                Err(e) => Err(e.into()),
+                Err(Failed::Guard(BookGuard::Version) | Failed::Unnamed) => Err(Error::Conflict),
+                Err(Failed::Store(e)) => Err(e.into()),
             }
         })
         .await
@@ -587,69 +539,20 @@ impl Booking {
     ) -> Result<Application, Error> {
         retrying(|| async {
             let app = self.applications.get(account_id, id).await?;
-            let (Status::Paid, Some(booking)) = (app.status, app.booking.clone()) else {
-                return Err(Error::InvalidState {
-                    id: "Jadwal hanya dapat diubah setelah dibayar.",
-                    en: "Only a paid booking can be rescheduled.",
-                });
-            };
-            if app.reschedules >= 1 {
-                return Err(Error::RescheduleLimit);
-            }
+            let booking = transitions::reschedulable(&app)?;
             let office = self.office(&booking.office_id).await?;
-            if office.timezone.today(self.ports.clock.now()) >= booking.date {
-                return Err(Error::InvalidState {
-                    id: "Jadwal hanya dapat diubah paling lambat sehari sebelum hari kedatangan.",
-                    en: "A booking can be rescheduled at the latest the day before it.",
-                });
-            }
-            if booking.date == date && booking.time == time {
-                return Err(Error::invalid(
-                    "date",
-                    "Itu jadwal yang sama.",
-                    "That is the same slot.",
-                ));
-            }
+            let today = office.timezone.today(self.ports.clock.now());
+            transitions::may_move(&booking, today, date, time)?;
             let new_slot = self.check_bookable(&office, date, time).await?;
             let old_slot = keys::slot(&office.office_id, booking.date, &booking.time);
-            let mut next = app.clone();
-            next.booking = Some(BookingInfo {
+            let to = BookingInfo {
                 office_id: office.office_id.clone(),
                 date,
                 time: time.to_owned(),
-            });
-            next.reschedules += 1;
-            next.version += 1;
-            let mut writes = vec![
-                Write::Update {
-                    key: new_slot.clone(),
-                    update: Update::new().add("taken", 1),
-                    cond: Some(Cond::LessThan("taken".into(), "capacity".into())),
-                },
-                Write::Update {
-                    key: old_slot.clone(),
-                    update: Update::new().add("taken", -1),
-                    cond: Some(Cond::Exists),
-                },
-                Write::Put {
-                    item: Item::from_record(keys::application(id), &next)?,
-                    cond: Some(Cond::eq("version", app.version)),
-                },
-                Write::Delete {
-                    key: keys::schedule(&office.office_id, booking.date, &booking.time, id),
-                    cond: None,
-                },
-                Write::Put {
-                    item: Item::from_record(
-                        keys::schedule(&office.office_id, date, time, id),
-                        &json!({"application_id": id}),
-                    )?,
-                    cond: None,
-                },
-            ];
-            let receipt_at = writes.len();
-            writes.extend(receipt(&next)?);
-            match self.ports.table.transact(writes).await {
+            };
+            let Decision { next, mut tx } = transitions::reschedule(&app, to)?;
+            tx.guarded_opt(RescheduleGuard::Receipt, receipt(&next)?);
+            match tx.commit(self.ports.table.as_ref()).await {
                 Ok(()) => {
                     self.mark_full(&old_slot, false);
                     self.forget_cached(&office.office_id);
@@ -664,15 +567,15 @@ impl Booking {
                     .await;
                     Ok(next)
                 }
-                Err(StoreError::ConditionFailed { index: Some(0) }) => {
+                Err(Failed::Guard(RescheduleGuard::Slot)) => {
                     self.mark_full(&new_slot, true);
                     Err(Error::SlotFull)
                 }
-                Err(StoreError::ConditionFailed { index: Some(i) }) if i == receipt_at => {
-                    Err(Error::receipt_lost())
+                Err(Failed::Guard(RescheduleGuard::Receipt)) => Err(Error::receipt_lost()),
+                Err(Failed::Guard(RescheduleGuard::Version) | Failed::Unnamed) => {
+                    Err(Error::Conflict)
                 }
-                Err(StoreError::ConditionFailed { .. }) => Err(Error::Conflict),
-                Err(e) => Err(e.into()),
+                Err(Failed::Store(e)) => Err(e.into()),
             }
         })
         .await
@@ -682,29 +585,9 @@ impl Booking {
     pub async fn cancel(&self, account_id: &str, id: &str) -> Result<Application, Error> {
         retrying(|| async {
             let app = self.applications.get(account_id, id).await?;
-            let cancellable = matches!(app.status, Status::AwaitingPayment | Status::Paid);
-            if !cancellable {
-                return Err(Error::InvalidState {
-                    id: "Hanya pemesanan yang belum check-in yang dapat dibatalkan.",
-                    en: "Only a booking not yet checked in can be cancelled.",
-                });
-            }
-            let now = self.ports.clock.now();
-            let mut next = app.clone();
-            next.set_status(Status::Cancelled, now);
-            next.version += 1;
-            let mut writes = vec![
-                Write::Put {
-                    item: Item::from_record(keys::application(id), &next)?,
-                    cond: Some(Cond::eq("version", app.version)),
-                },
-                self.applications.release_nik(&app),
-                self.applications.purge_entry(id, now)?,
-            ];
-            if let Some(b) = &app.booking {
-                writes.extend(places::release(b, id));
-            }
-            match self.ports.table.transact(writes).await {
+            let ctx = self.applications.context(&app, self.ports.clock.now());
+            let Decision { next, tx } = transitions::cancel(&app, &ctx)?;
+            match tx.commit(self.ports.table.as_ref()).await {
                 Ok(()) => {
                     if let Some(b) = &app.booking {
                         self.mark_full(&keys::slot(&b.office_id, b.date, &b.time), false);
@@ -720,8 +603,8 @@ impl Booking {
                     .await;
                     Ok(next)
                 }
-                Err(StoreError::ConditionFailed { .. }) => Err(Error::Conflict),
-                Err(e) => Err(e.into()),
+                Err(Failed::Guard(()) | Failed::Unnamed) => Err(Error::Conflict),
+                Err(Failed::Store(e)) => Err(e.into()),
             }
         })
         .await

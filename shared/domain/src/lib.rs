@@ -28,6 +28,7 @@ pub mod retry;
 pub mod sealed;
 pub mod store;
 pub mod tokens;
+pub mod transitions;
 pub mod validate;
 
 pub use error::{Error, FieldError};

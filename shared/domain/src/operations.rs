@@ -279,10 +279,7 @@ impl Operations {
                 details: details.clone(),
             };
             let mut writes = vec![
-                Write::Put {
-                    item: Item::from_record(keys::application(id), &next)?,
-                    cond: Some(Cond::eq("version", app.version)),
-                },
+                crate::repo::applications::save(&next, app.version)?,
                 Write::Put {
                     item: Item::from_record(audit_key(id, now), &entry)?,
                     cond: Some(Cond::NotExists),

@@ -18,12 +18,13 @@ use subtle::ConstantTimeEq;
 
 use crate::{
     Error, Ports,
-    applications::{Application, Applications, BillingStatus, Status},
+    applications::{Application, Applications, Status},
     jobs::{Job, Notice},
     repo::keys,
-    repo::places,
+    repo::tx::Failed,
     retry::retrying,
-    store::{Cond, Item, Key, StoreError, Update, Write},
+    store::{Item, Key},
+    transitions::{self, Decision, PayGuard, Payment, RefundGuard},
 };
 
 /// How far a notification's timestamp may be from the clock.
@@ -187,112 +188,24 @@ impl Payments {
 
     async fn apply(&self, n: &Notification, application_id: &str) -> Result<Outcome, Error> {
         let app = self.applications.load(application_id).await?;
-        let Some(billing) = app
-            .billing
-            .clone()
-            .filter(|b| b.billing_code == n.billing_code)
-        else {
-            // The application moved on to a newer billing: this code's money is refunded.
-            return self.record_for_refund(n, &app, "superseded billing").await;
-        };
-        if n.amount_idr != billing.amount_idr {
-            return Err(Error::AmountMismatch {
-                expected: billing.amount_idr,
-            });
-        }
-        let now = self.ports.clock.now();
-        match (app.status, billing.status) {
-            (Status::AwaitingPayment, BillingStatus::Unpaid) => {
-                // On time, or late but before the sweeper released the place: it is still held.
-                let mut next = app.clone();
-                self.mark_paid(&mut next, n, now);
-                self.commit(
-                    n,
-                    &app,
-                    next,
-                    vec![Write::Delete {
-                        key: keys::expiry(billing.expires_at, application_id),
-                        cond: None,
-                    }],
-                    Outcome::Accepted,
-                )
-                .await
+        let ctx = self.applications.context(&app, self.ports.clock.now());
+        match transitions::pay(&app, n, &ctx)? {
+            Payment::Apply(decision) => self.commit(n, &app, *decision).await,
+            Payment::Late {
+                with_place,
+                without_place,
+            } => {
+                // The lapsed place if its slot still has room, else paid without a place.
+                if let Some(decision) = with_place {
+                    match self.commit(n, &app, *decision).await {
+                        Err(Error::SlotFull) => {}
+                        other => return other,
+                    }
+                }
+                self.commit(n, &app, *without_place).await
             }
-            (Status::Expired, _) => self.late(n, &app, now).await,
-            (Status::Cancelled, _) => {
-                self.record_for_refund(n, &app, "application cancelled")
-                    .await
-            }
-            _ => {
-                self.record_for_refund(n, &app, "billing already paid")
-                    .await
-            }
+            Payment::Refund(reason) => self.record_for_refund(n, &app, reason).await,
         }
-    }
-
-    fn mark_paid(&self, app: &mut Application, n: &Notification, now: DateTime<Utc>) {
-        if let Some(b) = app.billing.as_mut() {
-            b.status = BillingStatus::Paid;
-            b.paid_at = Some(n.paid_at);
-        }
-        app.set_status(Status::Paid, now);
-    }
-
-    /// A payment after the billing expired is honoured: the original place if it still
-    /// has room, else a paid application without a place (its next booking is free).
-    async fn late(
-        &self,
-        n: &Notification,
-        app: &Application,
-        now: DateTime<Utc>,
-    ) -> Result<Outcome, Error> {
-        let mut next = app.clone();
-        self.mark_paid(&mut next, n, now);
-        let nik = keys::active_nik(&self.applications.nik_ref(&app.applicant.nik));
-        let take_nik = Write::Put {
-            item: Item::from_record(nik, &json!({"application_id": app.application_id}))?,
-            cond: Some(Cond::Any(vec![
-                Cond::NotExists,
-                Cond::eq("application_id", app.application_id.as_str()),
-            ])),
-        };
-        if let Some(place) = app.lapsed_booking.clone() {
-            let mut with_place = next.clone();
-            with_place.booking = Some(place.clone());
-            with_place.lapsed_booking = None;
-            let writes = vec![
-                take_nik.clone(),
-                Write::Update {
-                    key: keys::slot(&place.office_id, place.date, &place.time),
-                    update: Update::new().add("taken", 1),
-                    cond: Some(Cond::LessThan("taken".into(), "capacity".into())),
-                },
-                Write::Put {
-                    item: Item::from_record(
-                        keys::schedule(
-                            &place.office_id,
-                            place.date,
-                            &place.time,
-                            &app.application_id,
-                        ),
-                        &json!({"application_id": app.application_id}),
-                    )?,
-                    cond: None,
-                },
-            ];
-            match self
-                .commit(n, app, with_place, writes, Outcome::Accepted)
-                .await
-            {
-                // The slot is full now (index: payment 0, application 1, NIK 2, slot 3).
-                Err(Error::SlotFull) => {}
-                other => return other,
-            }
-        }
-        next.booking = None;
-        next.lapsed_booking = None;
-        self.commit(n, app, next, vec![take_nik], Outcome::Accepted)
-            .await
     }
 
     async fn record_for_refund(
@@ -302,75 +215,36 @@ impl Payments {
         reason: &str,
     ) -> Result<Outcome, Error> {
         let now = self.ports.clock.now();
-        let record = PaymentRecord {
-            notification: n.clone(),
-            application_id: app.application_id.clone(),
-            received_at: now,
-            outcome: Outcome::RecordedForRefund,
-            reason: Some(reason.to_owned()),
-        };
-        let writes = vec![
-            Write::Put {
-                item: Item::from_record(keys::payment(&n.transaction_id), &record)?,
-                cond: Some(Cond::NotExists),
-            },
-            Write::Put {
-                item: Item::from_record(keys::payment_exception(now, &n.transaction_id), &record)?,
-                cond: None,
-            },
-        ];
-        match self.ports.table.transact(writes).await {
+        let tx = transitions::refund(&app.application_id, n, reason, now)?;
+        match tx.commit(self.ports.table.as_ref()).await {
             Ok(()) => {
                 tracing::warn!(transaction = %n.transaction_id, reason, "payment recorded for refund");
                 Ok(Outcome::RecordedForRefund)
             }
-            Err(StoreError::ConditionFailed { index: Some(0) }) => Ok(Outcome::Duplicate),
-            Err(e) => Err(e.into()),
+            Err(Failed::Guard(RefundGuard::Recorded)) => Ok(Outcome::Duplicate),
+            Err(Failed::Unnamed) => Err(Error::Internal("refund: a condition failed".into())),
+            Err(Failed::Store(e)) => Err(e.into()),
         }
     }
 
-    /// Records the payment and the application's new state in one transaction.
+    /// Commits a payment's decision: the payment recorded with the application's new state.
     async fn commit(
         &self,
         n: &Notification,
         app: &Application,
-        mut next: Application,
-        extra: Vec<Write>,
-        outcome: Outcome,
+        decision: Decision<PayGuard>,
     ) -> Result<Outcome, Error> {
-        let now = self.ports.clock.now();
-        let record = PaymentRecord {
-            notification: n.clone(),
-            application_id: app.application_id.clone(),
-            received_at: now,
-            outcome,
-            reason: None,
-        };
-        next.version = app.version + 1;
-        let mut writes = vec![
-            Write::Put {
-                item: Item::from_record(keys::payment(&n.transaction_id), &record)?,
-                cond: Some(Cond::NotExists),
-            },
-            Write::Put {
-                item: Item::from_record(keys::application(&app.application_id), &next)?,
-                cond: Some(Cond::eq("version", app.version)),
-            },
-        ];
-        writes.extend(extra);
-        match self.ports.table.transact(writes).await {
-            Ok(()) => Ok(outcome),
-            Err(StoreError::ConditionFailed { index: Some(0) }) => Ok(Outcome::Duplicate),
-            Err(StoreError::ConditionFailed { index: Some(1) }) => Err(Error::Conflict),
-            Err(StoreError::ConditionFailed { index: Some(2) })
-                if app.status == Status::Expired =>
-            {
+        match decision.tx.commit(self.ports.table.as_ref()).await {
+            Ok(()) => Ok(Outcome::Accepted),
+            Err(Failed::Guard(PayGuard::Recorded)) => Ok(Outcome::Duplicate),
+            Err(Failed::Guard(PayGuard::Version)) => Err(Error::Conflict),
+            Err(Failed::Guard(PayGuard::Nik)) => {
                 // The NIK went to another application meanwhile: keep the money for refund.
                 self.record_for_refund(n, app, "NIK has another active application")
                     .await
             }
-            Err(StoreError::ConditionFailed { .. }) => Err(Error::SlotFull),
-            Err(e) => Err(e.into()),
+            Err(Failed::Guard(PayGuard::Slot) | Failed::Unnamed) => Err(Error::SlotFull),
+            Err(Failed::Store(e)) => Err(e.into()),
         }
     }
 
@@ -481,39 +355,12 @@ impl Payments {
             }
             Err(e) => return Err(e),
         };
-        let now = self.ports.clock.now();
-        let due = app.billing.as_ref().is_some_and(|b| {
-            b.status == BillingStatus::Unpaid
-                && b.expires_at <= now
-                && keys::expiry(b.expires_at, id) == *entry
-        });
-        if app.status != Status::AwaitingPayment || !due {
+        let ctx = self.applications.context(&app, self.ports.clock.now());
+        let Some(Decision { next, tx }) = transitions::expire(&app, entry, &ctx)? else {
             self.ports.table.delete(entry, None).await?;
             return Ok(false);
-        }
-        let mut next = app.clone();
-        if let Some(b) = next.billing.as_mut() {
-            b.status = BillingStatus::Expired;
-        }
-        next.lapsed_booking = next.booking.take();
-        next.set_status(Status::Expired, now);
-        next.version += 1;
-        let mut writes = vec![
-            Write::Put {
-                item: Item::from_record(keys::application(id), &next)?,
-                cond: Some(Cond::eq("version", app.version)),
-            },
-            Write::Delete {
-                key: entry.clone(),
-                cond: None,
-            },
-            self.applications.release_nik(&app),
-            self.applications.purge_entry(id, now)?,
-        ];
-        if let Some(b) = &app.booking {
-            writes.extend(places::release(b, id));
-        }
-        match self.ports.table.transact(writes).await {
+        };
+        match tx.commit(self.ports.table.as_ref()).await {
             Ok(()) => {
                 let code = app.billing.map(|b| b.billing_code).unwrap_or_default();
                 self.notice(
@@ -526,8 +373,8 @@ impl Payments {
                 .await;
                 Ok(true)
             }
-            Err(StoreError::ConditionFailed { .. }) => Err(Error::Conflict),
-            Err(e) => Err(e.into()),
+            Err(Failed::Guard(()) | Failed::Unnamed) => Err(Error::Conflict),
+            Err(Failed::Store(e)) => Err(e.into()),
         }
     }
 

@@ -33,6 +33,17 @@ pub fn take_nik(nik_ref: &str, application_id: &str) -> Result<Write, StoreError
     })
 }
 
+/// The NIK taken by a new application, only if no application holds it.
+pub fn take_nik_if_free(nik_ref: &str, application_id: &str) -> Result<Write, StoreError> {
+    Ok(Write::Put {
+        item: Item::from_record(
+            keys::active_nik(nik_ref),
+            &json!({"application_id": application_id}),
+        )?,
+        cond: Some(Cond::NotExists),
+    })
+}
+
 /// The NIK free for a new application, only if this application still holds it.
 pub fn release_nik(nik_ref: &str, application_id: &str) -> Write {
     Write::Delete {

@@ -1,0 +1,976 @@
+//! The rules of an application's life, decided without a database: each transition takes
+//! the application as read (and what else it needs to know) and answers the application as
+//! it will be, with the transaction that makes it so and the names of its conditions. The
+//! services read, call one of these, commit, and turn a failed guard into an answer.
+
+use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
+
+use crate::{
+    Error,
+    model::{
+        application::{Application, Billing, BillingStatus, BookingInfo, Status},
+        payment::{Notification, Outcome, PaymentRecord},
+    },
+    offices::Office,
+    repo::{applications as rows, keys, places, tx::Tx},
+    store::{Cond, Item, Key, StoreError, Write},
+};
+
+/// What a transition needs to know besides the application.
+#[derive(Debug, Clone)]
+pub struct Context {
+    pub now: DateTime<Utc>,
+    /// The keyed hash of the applicant's NIK: its key in the table.
+    pub nik_ref: String,
+    /// How long the stored objects stay once the application ended.
+    pub retention: TimeDelta,
+}
+
+/// The application as it will be, and the transaction that makes it so.
+#[derive(Debug, Clone)]
+pub struct Decision<G> {
+    pub next: Application,
+    pub tx: Tx<G>,
+}
+
+fn invalid_state(id: &'static str, en: &'static str) -> Error {
+    Error::InvalidState { id, en }
+}
+
+// ------------------------------------------------------------------ book
+
+/// The conditions of a booking, by what their failure means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BookGuard {
+    /// The slot has no room left.
+    Slot,
+    /// The application changed since it was read (or, unnamed, a billing code collided).
+    Version,
+    /// The NIK went to another application while this one was expired.
+    Nik,
+    /// The caller's claim on its answer was taken over.
+    Receipt,
+}
+
+/// A late payment found its place gone: the next booking costs nothing more.
+pub fn paid_without_place(app: &Application) -> bool {
+    app.status == Status::Paid && app.booking.is_none()
+}
+
+/// Whether this application may be booked at this office at all.
+pub fn may_book(app: &Application, office: &Office) -> Result<(), Error> {
+    let bookable = matches!(app.status, Status::Submitted | Status::Expired);
+    if !(bookable || paid_without_place(app)) {
+        return Err(invalid_state(
+            "Pemesanan hanya untuk permohonan yang sudah diajukan dan belum memiliki jadwal.",
+            "Only a submitted application without a booking can be booked.",
+        ));
+    }
+    if !office.passport_types.contains(&app.passport_type) {
+        return Err(Error::PassportTypeNotOffered);
+    }
+    Ok(())
+}
+
+/// Takes `place` and, unless the application is already paid, issues a billing with
+/// `billing_code`, payable for `payment_ttl`. [`may_book`] has said yes.
+pub fn book(
+    app: &Application,
+    place: BookingInfo,
+    billing_code: String,
+    payment_ttl: TimeDelta,
+    ctx: &Context,
+) -> Result<Decision<BookGuard>, Error> {
+    let id = app.application_id.as_str();
+    let billing = (!paid_without_place(app)).then(|| Billing {
+        billing_code,
+        amount_idr: app.fee_idr,
+        status: BillingStatus::Unpaid,
+        expires_at: ctx.now + payment_ttl,
+        paid_at: None,
+    });
+    let mut next = app.clone();
+    next.booking = Some(place.clone());
+    if let Some(b) = &billing {
+        next.billing = Some(b.clone());
+        next.set_status(Status::AwaitingPayment, ctx.now);
+    }
+    next.version += 1;
+    let mut tx = Tx::new();
+    tx.guarded(BookGuard::Slot, places::take_slot(&place))
+        .guarded(BookGuard::Version, rows::save(&next, app.version)?)
+        .write(places::schedule(&place, id)?);
+    if let Some(b) = &billing {
+        // A colliding code fails unnamed: tried again with another.
+        tx.write(rows::billing_index(&b.billing_code, id)?)
+            .write(rows::expiry_entry(b.expires_at, id, &b.billing_code)?);
+        if app.status == Status::Expired {
+            // The NIK was freed when the billing expired; take it back.
+            tx.guarded(BookGuard::Nik, rows::take_nik(&ctx.nik_ref, id)?);
+        }
+    }
+    Ok(Decision { next, tx })
+}
+
+// ------------------------------------------------------------------ reschedule
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RescheduleGuard {
+    /// The new slot has no room left.
+    Slot,
+    Version,
+    Receipt,
+}
+
+/// The booking a reschedule would move: only a paid one, and only once.
+pub fn reschedulable(app: &Application) -> Result<BookingInfo, Error> {
+    let (Status::Paid, Some(booking)) = (app.status, app.booking.clone()) else {
+        return Err(invalid_state(
+            "Jadwal hanya dapat diubah setelah dibayar.",
+            "Only a paid booking can be rescheduled.",
+        ));
+    };
+    if app.reschedules >= 1 {
+        return Err(Error::RescheduleLimit);
+    }
+    Ok(booking)
+}
+
+/// Whether `current` may move to `date` at `time`, `today` at its office.
+pub fn may_move(
+    current: &BookingInfo,
+    today: NaiveDate,
+    date: NaiveDate,
+    time: &str,
+) -> Result<(), Error> {
+    if today >= current.date {
+        return Err(invalid_state(
+            "Jadwal hanya dapat diubah paling lambat sehari sebelum hari kedatangan.",
+            "A booking can be rescheduled at the latest the day before it.",
+        ));
+    }
+    if current.date == date && current.time == time {
+        return Err(Error::invalid(
+            "date",
+            "Itu jadwal yang sama.",
+            "That is the same slot.",
+        ));
+    }
+    Ok(())
+}
+
+/// Moves the booking to `to`: the new place taken, the old one given back.
+pub fn reschedule(app: &Application, to: BookingInfo) -> Result<Decision<RescheduleGuard>, Error> {
+    let id = app.application_id.as_str();
+    let from = reschedulable(app)?;
+    let mut next = app.clone();
+    next.booking = Some(to.clone());
+    next.reschedules += 1;
+    next.version += 1;
+    let mut tx = Tx::new();
+    tx.guarded(RescheduleGuard::Slot, places::take_slot(&to))
+        .write(places::release_slot(&from))
+        .guarded(RescheduleGuard::Version, rows::save(&next, app.version)?)
+        .write(places::unschedule(&from, id))
+        .write(places::schedule(&to, id)?);
+    Ok(Decision { next, tx })
+}
+
+// ------------------------------------------------------------------ cancel and expire
+
+/// Cancels a booking not yet checked in: the place back to the quota, the NIK free, the
+/// files due for deletion one retention later. Any failed condition is a concurrent change.
+pub fn cancel(app: &Application, ctx: &Context) -> Result<Decision<()>, Error> {
+    if !matches!(app.status, Status::AwaitingPayment | Status::Paid) {
+        return Err(invalid_state(
+            "Hanya pemesanan yang belum check-in yang dapat dibatalkan.",
+            "Only a booking not yet checked in can be cancelled.",
+        ));
+    }
+    let mut next = app.clone();
+    next.set_status(Status::Cancelled, ctx.now);
+    next.version += 1;
+    let mut tx = ended(app, &next, ctx)?;
+    if let Some(b) = &app.booking {
+        tx.writes(places::release(b, &app.application_id));
+    }
+    Ok(Decision { next, tx })
+}
+
+/// The writes of every ending: the application saved, its NIK free, its purge scheduled.
+fn ended(app: &Application, next: &Application, ctx: &Context) -> Result<Tx<()>, Error> {
+    let id = app.application_id.as_str();
+    let mut tx = Tx::new();
+    tx.write(rows::save(next, app.version)?)
+        .write(rows::release_nik(&ctx.nik_ref, id))
+        .write(rows::purge_entry(id, ctx.now + ctx.retention)?);
+    Ok(tx)
+}
+
+/// Expires an application whose billing is unpaid past its deadline, found through its
+/// expiry `entry`: the place it held is remembered (a late payment takes it back if it
+/// can) and given back. `None`: the entry is stale (paid, rebooked, already expired) and
+/// only needs deleting.
+pub fn expire(
+    app: &Application,
+    entry: &Key,
+    ctx: &Context,
+) -> Result<Option<Decision<()>>, Error> {
+    let id = app.application_id.as_str();
+    let due = app.billing.as_ref().is_some_and(|b| {
+        b.status == BillingStatus::Unpaid
+            && b.expires_at <= ctx.now
+            && keys::expiry(b.expires_at, id) == *entry
+    });
+    if app.status != Status::AwaitingPayment || !due {
+        return Ok(None);
+    }
+    let mut next = app.clone();
+    if let Some(b) = next.billing.as_mut() {
+        b.status = BillingStatus::Expired;
+    }
+    next.lapsed_booking = next.booking.take();
+    next.set_status(Status::Expired, ctx.now);
+    next.version += 1;
+    let mut tx = Tx::new();
+    tx.write(rows::save(&next, app.version)?)
+        .write(Write::Delete {
+            key: entry.clone(),
+            cond: None,
+        })
+        .write(rows::release_nik(&ctx.nik_ref, id))
+        .write(rows::purge_entry(id, ctx.now + ctx.retention)?);
+    if let Some(b) = &app.booking {
+        tx.writes(places::release(b, id));
+    }
+    Ok(Some(Decision { next, tx }))
+}
+
+// ------------------------------------------------------------------ pay and refund
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PayGuard {
+    /// The notification was recorded already: a replay.
+    Recorded,
+    Version,
+    /// The NIK went to another application while this one was expired.
+    Nik,
+    /// The lapsed place's slot is full now.
+    Slot,
+}
+
+/// What a payment does to an application.
+#[derive(Debug, Clone)]
+pub enum Payment {
+    /// On time, or late while the place was still held: paid.
+    Apply(Box<Decision<PayGuard>>),
+    /// After the billing expired: paid with the lapsed place back if its slot has room
+    /// (`with_place`, tried first), else paid without a place (its next booking is free).
+    Late {
+        with_place: Option<Box<Decision<PayGuard>>>,
+        without_place: Box<Decision<PayGuard>>,
+    },
+    /// Money that cannot be applied, recorded for a refund, for this reason.
+    Refund(&'static str),
+}
+
+/// Decides a payment channel's notification `n` for the application its code names.
+pub fn pay(app: &Application, n: &Notification, ctx: &Context) -> Result<Payment, Error> {
+    let Some(billing) = app
+        .billing
+        .as_ref()
+        .filter(|b| b.billing_code == n.billing_code)
+    else {
+        // The application moved on to a newer billing: this code's money is refunded.
+        return Ok(Payment::Refund("superseded billing"));
+    };
+    if n.amount_idr != billing.amount_idr {
+        return Err(Error::AmountMismatch {
+            expected: billing.amount_idr,
+        });
+    }
+    let id = app.application_id.as_str();
+    match (app.status, billing.status) {
+        (Status::AwaitingPayment, BillingStatus::Unpaid) => {
+            let next = paid(app, n, ctx.now);
+            let mut tx = recorded(app, &next, n, ctx.now)?;
+            tx.write(rows::drop_expiry(billing.expires_at, id));
+            Ok(Payment::Apply(Box::new(Decision { next, tx })))
+        }
+        (Status::Expired, _) => {
+            let next = paid(app, n, ctx.now);
+            let take_nik = rows::take_nik(&ctx.nik_ref, id)?;
+            let with_place = match &app.lapsed_booking {
+                Some(place) => {
+                    let mut next = next.clone();
+                    next.booking = Some(place.clone());
+                    next.lapsed_booking = None;
+                    let mut tx = recorded(app, &next, n, ctx.now)?;
+                    tx.guarded(PayGuard::Nik, take_nik.clone())
+                        .guarded(PayGuard::Slot, places::take_slot(place))
+                        .write(places::schedule(place, id)?);
+                    Some(Box::new(Decision { next, tx }))
+                }
+                None => None,
+            };
+            let mut next = next;
+            next.booking = None;
+            next.lapsed_booking = None;
+            let mut tx = recorded(app, &next, n, ctx.now)?;
+            tx.guarded(PayGuard::Nik, take_nik);
+            Ok(Payment::Late {
+                with_place,
+                without_place: Box::new(Decision { next, tx }),
+            })
+        }
+        (Status::Cancelled, _) => Ok(Payment::Refund("application cancelled")),
+        _ => Ok(Payment::Refund("billing already paid")),
+    }
+}
+
+fn paid(app: &Application, n: &Notification, now: DateTime<Utc>) -> Application {
+    let mut next = app.clone();
+    if let Some(b) = next.billing.as_mut() {
+        b.status = BillingStatus::Paid;
+        b.paid_at = Some(n.paid_at);
+    }
+    next.set_status(Status::Paid, now);
+    next.version = app.version + 1;
+    next
+}
+
+/// The payment recorded (a replay fails [`PayGuard::Recorded`]) with the application's
+/// new state.
+fn recorded(
+    app: &Application,
+    next: &Application,
+    n: &Notification,
+    now: DateTime<Utc>,
+) -> Result<Tx<PayGuard>, StoreError> {
+    let record = PaymentRecord {
+        notification: n.clone(),
+        application_id: app.application_id.clone(),
+        received_at: now,
+        outcome: Outcome::Accepted,
+        reason: None,
+    };
+    let mut tx = Tx::new();
+    tx.guarded(PayGuard::Recorded, payment_record(&record)?)
+        .guarded(PayGuard::Version, rows::save(next, app.version)?);
+    Ok(tx)
+}
+
+fn payment_record(record: &PaymentRecord) -> Result<Write, StoreError> {
+    Ok(Write::Put {
+        item: Item::from_record(keys::payment(&record.notification.transaction_id), record)?,
+        cond: Some(Cond::NotExists),
+    })
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefundGuard {
+    /// The notification was recorded already: a replay.
+    Recorded,
+}
+
+/// Records `n`'s money for a refund, and lists it among the exceptions operators see.
+pub fn refund(
+    application_id: &str,
+    n: &Notification,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> Result<Tx<RefundGuard>, StoreError> {
+    let record = PaymentRecord {
+        notification: n.clone(),
+        application_id: application_id.to_owned(),
+        received_at: now,
+        outcome: Outcome::RecordedForRefund,
+        reason: Some(reason.to_owned()),
+    };
+    let mut tx = Tx::new();
+    tx.guarded(RefundGuard::Recorded, payment_record(&record)?)
+        .write(Write::Put {
+            item: Item::from_record(keys::payment_exception(now, &n.transaction_id), &record)?,
+            cond: None,
+        });
+    Ok(tx)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use chrono::TimeZone;
+    use serde_json::json;
+
+    use super::*;
+    use crate::{
+        model::{
+            application::{ApplicantSnapshot, TimelineEntry},
+            payment::Channel,
+        },
+        nik::Sex,
+        offices::TimeZone as OfficeZone,
+        passport::{ApplicationType, PassportType, Purpose},
+        store::Update,
+    };
+
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 12, 1, 3, 0, 0)
+            .single()
+            .expect("time")
+    }
+
+    fn ctx() -> Context {
+        Context {
+            now: now(),
+            nik_ref: "n1".into(),
+            retention: TimeDelta::days(30),
+        }
+    }
+
+    fn day(d: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(2026, 12, d).expect("date")
+    }
+
+    fn place(d: u32, time: &str) -> BookingInfo {
+        BookingInfo {
+            office_id: "makassar".into(),
+            date: day(d),
+            time: time.into(),
+        }
+    }
+
+    fn application(status: Status) -> Application {
+        Application {
+            application_id: "a1".into(),
+            account_id: "u1".into(),
+            applicant: ApplicantSnapshot {
+                applicant_id: "p1".into(),
+                nik: "7371010101900001".into(),
+                full_name: "Siti".into(),
+                birth_date: NaiveDate::from_ymd_opt(1990, 1, 1).expect("date"),
+                sex: Sex::Female,
+            },
+            passport_type: PassportType::Regular,
+            application_type: ApplicationType::New,
+            purpose: Purpose::Tourism,
+            express: false,
+            destination_country: "JP".into(),
+            validity_years: 10,
+            fee_idr: 350_000,
+            documents: BTreeMap::new(),
+            status,
+            timeline: vec![TimelineEntry {
+                status,
+                at: now() - TimeDelta::days(1),
+            }],
+            created_at: now() - TimeDelta::days(1),
+            version: 7,
+            booking: None,
+            billing: None,
+            reschedules: 0,
+            lapsed_booking: None,
+            updated_at: None,
+        }
+    }
+
+    fn billing(status: BillingStatus, expires_at: DateTime<Utc>) -> Billing {
+        Billing {
+            billing_code: "123456789012347".into(),
+            amount_idr: 350_000,
+            status,
+            expires_at,
+            paid_at: None,
+        }
+    }
+
+    /// Booked at Makassar on 10 December, 08:00, billed until `expires_at`.
+    fn booked(expires_at: DateTime<Utc>) -> Application {
+        let mut app = application(Status::AwaitingPayment);
+        app.booking = Some(place(10, "08:00"));
+        app.billing = Some(billing(BillingStatus::Unpaid, expires_at));
+        app
+    }
+
+    fn paid_booking() -> Application {
+        let mut app = booked(now() + TimeDelta::hours(1));
+        app.status = Status::Paid;
+        if let Some(b) = app.billing.as_mut() {
+            b.status = BillingStatus::Paid;
+        }
+        app
+    }
+
+    fn office(types: Vec<PassportType>) -> Office {
+        Office {
+            office_id: "makassar".into(),
+            name: "Kantor Imigrasi Makassar".into(),
+            address: "Jl. Perintis Kemerdekaan".into(),
+            city: "Makassar".into(),
+            lat: -5.1,
+            lon: 119.4,
+            timezone: OfficeZone::Wita,
+            passport_types: types,
+        }
+    }
+
+    fn notification(code: &str, amount_idr: i64) -> Notification {
+        Notification {
+            transaction_id: "t1".into(),
+            billing_code: code.into(),
+            amount_idr,
+            paid_at: now() - TimeDelta::minutes(5),
+            channel: Channel::Atm,
+        }
+    }
+
+    /// A transaction as lines: guard, operation, key.
+    fn shape<G: std::fmt::Debug + Copy>(tx: &Tx<G>) -> Vec<String> {
+        tx.entries()
+            .iter()
+            .map(|(guard, write)| {
+                let (op, key) = match write {
+                    Write::Put { item, .. } => ("put", &item.key),
+                    Write::Update { key, .. } => ("update", key),
+                    Write::Delete { key, .. } => ("delete", key),
+                    Write::Check { key, .. } => ("check", key),
+                };
+                let guard = guard.map_or("-".to_owned(), |g| format!("{g:?}"));
+                format!("{guard} {op} {} | {}", key.pk, key.sk)
+            })
+            .collect()
+    }
+
+    fn cond_of(write: Option<&Write>) -> Option<Cond> {
+        match write? {
+            Write::Put { cond, .. } | Write::Update { cond, .. } | Write::Delete { cond, .. } => {
+                cond.clone()
+            }
+            Write::Check { cond, .. } => Some(cond.clone()),
+        }
+    }
+
+    fn saved_version<G: Copy + PartialEq>(tx: &Tx<G>, guard: G) -> Option<Cond> {
+        cond_of(tx.guard(guard))
+    }
+
+    fn taken_once() -> Update {
+        Update::new().add("taken", 1)
+    }
+
+    // ---------------------------------------------------------------- book
+
+    #[test]
+    fn booking_a_submitted_application_takes_the_place_and_bills_it() {
+        let app = application(Status::Submitted);
+        let d = book(
+            &app,
+            place(10, "08:00"),
+            "123456789012347".into(),
+            TimeDelta::hours(2),
+            &ctx(),
+        )
+        .expect("decision");
+        assert_eq!(d.next.status, Status::AwaitingPayment);
+        assert_eq!(d.next.booking, Some(place(10, "08:00")));
+        assert_eq!(d.next.version, 8);
+        let b = d.next.billing.as_ref().expect("billing");
+        assert_eq!(
+            (b.amount_idr, b.status, b.expires_at),
+            (350_000, BillingStatus::Unpaid, now() + TimeDelta::hours(2))
+        );
+        assert_eq!(
+            shape(&d.tx),
+            [
+                "Slot update SLOT#makassar#2026-12-10 | 08:00",
+                "Version put APP#a1 | APP",
+                "- put SCHED#makassar#2026-12-10 | 08:00#a1",
+                "- put BILL#123456789012347 | BILL",
+                "- put EXPIRES#2026-12-01T05 | 1796101200000#a1",
+            ]
+        );
+        assert_eq!(
+            d.tx.guard(BookGuard::Slot),
+            Some(&Write::Update {
+                key: keys::slot("makassar", day(10), "08:00"),
+                update: taken_once(),
+                cond: Some(Cond::LessThan("taken".into(), "capacity".into())),
+            })
+        );
+        assert_eq!(
+            saved_version(&d.tx, BookGuard::Version),
+            Some(Cond::eq("version", 7))
+        );
+    }
+
+    #[test]
+    fn booking_an_expired_application_takes_its_nik_back() {
+        let mut app = application(Status::Expired);
+        app.billing = Some(billing(BillingStatus::Expired, now() - TimeDelta::hours(1)));
+        let d = book(
+            &app,
+            place(11, "09:00"),
+            "987654321098766".into(),
+            TimeDelta::hours(2),
+            &ctx(),
+        )
+        .expect("decision");
+        assert_eq!(d.next.status, Status::AwaitingPayment);
+        assert_eq!(
+            d.next.billing.as_ref().map(|b| b.billing_code.as_str()),
+            Some("987654321098766")
+        );
+        assert_eq!(
+            shape(&d.tx).last().map(String::as_str),
+            Some("Nik put NIK#n1 | ACTIVE")
+        );
+        assert_eq!(
+            cond_of(d.tx.guard(BookGuard::Nik)),
+            Some(Cond::Any(vec![
+                Cond::NotExists,
+                Cond::eq("application_id", "a1")
+            ]))
+        );
+    }
+
+    #[test]
+    fn booking_after_a_late_payment_without_a_place_costs_nothing_more() {
+        let mut app = application(Status::Paid);
+        app.billing = Some(billing(BillingStatus::Paid, now() - TimeDelta::hours(1)));
+        assert!(paid_without_place(&app));
+        let d = book(
+            &app,
+            place(12, "10:00"),
+            "987654321098766".into(),
+            TimeDelta::hours(2),
+            &ctx(),
+        )
+        .expect("decision");
+        assert_eq!(d.next.status, Status::Paid);
+        assert_eq!(d.next.billing, app.billing, "the paid billing stays");
+        assert_eq!(
+            shape(&d.tx),
+            [
+                "Slot update SLOT#makassar#2026-12-12 | 10:00",
+                "Version put APP#a1 | APP",
+                "- put SCHED#makassar#2026-12-12 | 10:00#a1",
+            ]
+        );
+    }
+
+    #[test]
+    fn only_a_submitted_application_at_an_office_of_its_passport_may_book() {
+        let open = office(vec![PassportType::Regular]);
+        assert!(may_book(&application(Status::Submitted), &open).is_ok());
+        assert!(may_book(&application(Status::Expired), &open).is_ok());
+        for status in [Status::Draft, Status::AwaitingPayment, Status::Cancelled] {
+            assert!(
+                matches!(
+                    may_book(&application(status), &open),
+                    Err(Error::InvalidState { .. })
+                ),
+                "{status:?}"
+            );
+        }
+        assert!(matches!(
+            may_book(&paid_booking(), &open),
+            Err(Error::InvalidState { .. })
+        ));
+        assert!(matches!(
+            may_book(
+                &application(Status::Submitted),
+                &office(vec![PassportType::Electronic])
+            ),
+            Err(Error::PassportTypeNotOffered)
+        ));
+    }
+
+    // ---------------------------------------------------------------- reschedule
+
+    #[test]
+    fn rescheduling_takes_the_new_place_and_gives_the_old_back() {
+        let app = paid_booking();
+        let d = reschedule(&app, place(15, "13:00")).expect("decision");
+        assert_eq!(d.next.booking, Some(place(15, "13:00")));
+        assert_eq!((d.next.reschedules, d.next.version), (1, 8));
+        assert_eq!(d.next.status, Status::Paid);
+        assert_eq!(
+            shape(&d.tx),
+            [
+                "Slot update SLOT#makassar#2026-12-15 | 13:00",
+                "- update SLOT#makassar#2026-12-10 | 08:00",
+                "Version put APP#a1 | APP",
+                "- delete SCHED#makassar#2026-12-10 | 08:00#a1",
+                "- put SCHED#makassar#2026-12-15 | 13:00#a1",
+            ]
+        );
+        assert_eq!(
+            d.tx.entries()[1].1,
+            Write::Update {
+                key: keys::slot("makassar", day(10), "08:00"),
+                update: Update::new().add("taken", -1),
+                cond: Some(Cond::Exists),
+            }
+        );
+    }
+
+    #[test]
+    fn only_a_paid_booking_moves_once_and_before_its_day() {
+        assert!(matches!(
+            reschedulable(&booked(now() + TimeDelta::hours(1))),
+            Err(Error::InvalidState { .. })
+        ));
+        let mut moved = paid_booking();
+        moved.reschedules = 1;
+        assert!(matches!(reschedulable(&moved), Err(Error::RescheduleLimit)));
+        let current = reschedulable(&paid_booking()).expect("reschedulable");
+        assert!(may_move(&current, day(9), day(15), "13:00").is_ok());
+        assert!(matches!(
+            may_move(&current, day(10), day(15), "13:00"),
+            Err(Error::InvalidState { .. })
+        ));
+        assert!(matches!(
+            may_move(&current, day(9), day(10), "08:00"),
+            Err(Error::Invalid(_))
+        ));
+    }
+
+    // ---------------------------------------------------------------- cancel
+
+    #[test]
+    fn cancelling_gives_the_place_and_the_nik_back_and_schedules_the_purge() {
+        let d = cancel(&paid_booking(), &ctx()).expect("decision");
+        assert_eq!(d.next.status, Status::Cancelled);
+        assert_eq!(d.next.version, 8);
+        assert_eq!(
+            shape(&d.tx),
+            [
+                "- put APP#a1 | APP",
+                "- delete NIK#n1 | ACTIVE",
+                "- put PURGE#2026-12-31 | 1798686000000#a1",
+                "- update SLOT#makassar#2026-12-10 | 08:00",
+                "- delete SCHED#makassar#2026-12-10 | 08:00#a1",
+            ]
+        );
+        assert_eq!(
+            cond_of(d.tx.entries().get(1).map(|(_, w)| w)),
+            Some(Cond::eq("application_id", "a1")),
+            "the NIK is freed only if this application holds it"
+        );
+        for status in [Status::Submitted, Status::CheckedIn, Status::Expired] {
+            assert!(
+                matches!(
+                    cancel(&application(status), &ctx()),
+                    Err(Error::InvalidState { .. })
+                ),
+                "{status:?}"
+            );
+        }
+    }
+
+    // ---------------------------------------------------------------- expire
+
+    #[test]
+    fn an_unpaid_billing_past_its_deadline_expires_and_remembers_its_place() {
+        let deadline = now() - TimeDelta::minutes(1);
+        let app = booked(deadline);
+        let entry = keys::expiry(deadline, "a1");
+        let d = expire(&app, &entry, &ctx())
+            .expect("decision")
+            .expect("due");
+        assert_eq!(d.next.status, Status::Expired);
+        assert_eq!(d.next.booking, None);
+        assert_eq!(d.next.lapsed_booking, Some(place(10, "08:00")));
+        assert_eq!(
+            d.next.billing.as_ref().map(|b| b.status),
+            Some(BillingStatus::Expired)
+        );
+        assert_eq!(
+            shape(&d.tx),
+            [
+                "- put APP#a1 | APP".to_owned(),
+                format!("- delete {} | {}", entry.pk, entry.sk),
+                "- delete NIK#n1 | ACTIVE".to_owned(),
+                "- put PURGE#2026-12-31 | 1798686000000#a1".to_owned(),
+                "- update SLOT#makassar#2026-12-10 | 08:00".to_owned(),
+                "- delete SCHED#makassar#2026-12-10 | 08:00#a1".to_owned(),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_billing_not_yet_due_paid_or_rebilled_does_not_expire() {
+        let later = now() + TimeDelta::minutes(1);
+        let app = booked(later);
+        assert!(
+            expire(&app, &keys::expiry(later, "a1"), &ctx())
+                .expect("decision")
+                .is_none(),
+            "not yet due"
+        );
+        let earlier = now() - TimeDelta::minutes(1);
+        let app = booked(earlier);
+        let stale = keys::expiry(earlier - TimeDelta::hours(2), "a1");
+        assert!(
+            expire(&app, &stale, &ctx()).expect("decision").is_none(),
+            "an entry of an older billing"
+        );
+        let mut paid = paid_booking();
+        paid.billing = Some(billing(BillingStatus::Paid, earlier));
+        assert!(
+            expire(&paid, &keys::expiry(earlier, "a1"), &ctx())
+                .expect("decision")
+                .is_none(),
+            "paid"
+        );
+    }
+
+    // ---------------------------------------------------------------- pay
+
+    #[test]
+    fn a_payment_on_time_pays_and_drops_the_expiry_entry() {
+        let deadline = now() + TimeDelta::hours(1);
+        let app = booked(deadline);
+        let n = notification("123456789012347", 350_000);
+        let Payment::Apply(d) = pay(&app, &n, &ctx()).expect("decision") else {
+            panic!("applied");
+        };
+        assert_eq!(d.next.status, Status::Paid);
+        assert_eq!(d.next.version, 8);
+        let b = d.next.billing.as_ref().expect("billing");
+        assert_eq!(
+            (b.status, b.paid_at),
+            (BillingStatus::Paid, Some(n.paid_at))
+        );
+        let entry = keys::expiry(deadline, "a1");
+        assert_eq!(
+            shape(&d.tx),
+            [
+                "Recorded put PAYMENT#t1 | PAYMENT".to_owned(),
+                "Version put APP#a1 | APP".to_owned(),
+                format!("- delete {} | {}", entry.pk, entry.sk),
+            ]
+        );
+        assert_eq!(
+            cond_of(d.tx.guard(PayGuard::Recorded)),
+            Some(Cond::NotExists)
+        );
+        let Some(Write::Put { item, .. }) = d.tx.guard(PayGuard::Recorded) else {
+            panic!("a put");
+        };
+        assert_eq!(item.attrs["outcome"], json!("accepted"));
+    }
+
+    fn expired_with_lapsed_place() -> Application {
+        let mut app = booked(now() - TimeDelta::hours(1));
+        app.status = Status::Expired;
+        app.lapsed_booking = app.booking.take();
+        if let Some(b) = app.billing.as_mut() {
+            b.status = BillingStatus::Expired;
+        }
+        app
+    }
+
+    #[test]
+    fn a_late_payment_takes_its_place_back_while_the_slot_has_room() {
+        let app = expired_with_lapsed_place();
+        let n = notification("123456789012347", 350_000);
+        let Payment::Late {
+            with_place: Some(with_place),
+            without_place,
+        } = pay(&app, &n, &ctx()).expect("decision")
+        else {
+            panic!("late, with a place to try");
+        };
+        assert_eq!(with_place.next.status, Status::Paid);
+        assert_eq!(with_place.next.booking, Some(place(10, "08:00")));
+        assert_eq!(with_place.next.lapsed_booking, None);
+        assert_eq!(
+            shape(&with_place.tx),
+            [
+                "Recorded put PAYMENT#t1 | PAYMENT",
+                "Version put APP#a1 | APP",
+                "Nik put NIK#n1 | ACTIVE",
+                "Slot update SLOT#makassar#2026-12-10 | 08:00",
+                "- put SCHED#makassar#2026-12-10 | 08:00#a1",
+            ]
+        );
+        assert_eq!(
+            with_place.tx.guard(PayGuard::Slot),
+            Some(&Write::Update {
+                key: keys::slot("makassar", day(10), "08:00"),
+                update: taken_once(),
+                cond: Some(Cond::LessThan("taken".into(), "capacity".into())),
+            })
+        );
+        // The slot full meanwhile: paid without a place.
+        assert_eq!(without_place.next.status, Status::Paid);
+        assert_eq!(without_place.next.booking, None);
+        assert_eq!(without_place.next.lapsed_booking, None);
+        assert_eq!(
+            shape(&without_place.tx),
+            [
+                "Recorded put PAYMENT#t1 | PAYMENT",
+                "Version put APP#a1 | APP",
+                "Nik put NIK#n1 | ACTIVE",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_late_payment_with_no_place_to_take_back_pays_without_one() {
+        let mut app = expired_with_lapsed_place();
+        app.lapsed_booking = None;
+        let n = notification("123456789012347", 350_000);
+        let Payment::Late {
+            with_place: None,
+            without_place,
+        } = pay(&app, &n, &ctx()).expect("decision")
+        else {
+            panic!("late, without a place");
+        };
+        assert!(paid_without_place(&without_place.next));
+    }
+
+    #[test]
+    fn money_that_cannot_be_applied_is_kept_for_a_refund() {
+        let n = notification("123456789012347", 350_000);
+        let reason = |app: &Application| match pay(app, &n, &ctx()) {
+            Ok(Payment::Refund(reason)) => reason,
+            other => panic!("a refund, not {other:?}"),
+        };
+        let mut rebilled = booked(now() + TimeDelta::hours(1));
+        if let Some(b) = rebilled.billing.as_mut() {
+            b.billing_code = "987654321098766".into();
+        }
+        assert_eq!(reason(&rebilled), "superseded billing");
+        let mut cancelled = booked(now() + TimeDelta::hours(1));
+        cancelled.status = Status::Cancelled;
+        assert_eq!(reason(&cancelled), "application cancelled");
+        assert_eq!(reason(&paid_booking()), "billing already paid");
+        assert!(matches!(
+            pay(
+                &booked(now() + TimeDelta::hours(1)),
+                &notification("123456789012347", 1),
+                &ctx()
+            ),
+            Err(Error::AmountMismatch { expected: 350_000 })
+        ));
+
+        let tx = refund("a1", &n, "billing already paid", now()).expect("tx");
+        assert_eq!(
+            shape(&tx),
+            [
+                "Recorded put PAYMENT#t1 | PAYMENT",
+                "- put PAYMENT_EXCEPTIONS | 2026-12-01T03:00:00+00:00#t1",
+            ]
+        );
+        let Some(Write::Put { item, cond }) = tx.guard(RefundGuard::Recorded) else {
+            panic!("a put");
+        };
+        assert_eq!(cond, &Some(Cond::NotExists));
+        assert_eq!(item.attrs["outcome"], json!("recorded_for_refund"));
+        assert_eq!(item.attrs["reason"], json!("billing already paid"));
+    }
+}
