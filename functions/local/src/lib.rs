@@ -13,7 +13,8 @@ use paspor_adapters::embedded::{
     AdvanceError, Embedded, OffsetClock, SqliteQueue, load_or_create_local_credentials,
 };
 use paspor_domain::{
-    booking::BookingConfig,
+    applications::DEFAULT_DOCUMENT_RETENTION_DAYS,
+    booking::{BookingConfig, DEFAULT_AVAILABILITY_TTL_MS, DEFAULT_PAYMENT_TTL_SECS},
     offices::demo_offices,
     ratelimit::{DEFAULT_ADDRESS_PER_MINUTE, DEFAULT_EMAIL_ADDRESS_PER_MINUTE},
 };
@@ -46,10 +47,10 @@ pub struct Config {
     #[arg(long, env = "PASPOR_OPS_TOKEN")]
     pub ops_token: Option<String>,
     /// How long a billing stays payable.
-    #[arg(long, env = "PASPOR_PAYMENT_TTL_SECS", default_value_t = 7200)]
+    #[arg(long, env = "PASPOR_PAYMENT_TTL_SECS", default_value_t = DEFAULT_PAYMENT_TTL_SECS.unsigned_abs())]
     pub payment_ttl_secs: u64,
     /// How long an availability answer is served from memory (it may be this stale).
-    #[arg(long, env = "PASPOR_AVAILABILITY_TTL_MS", default_value_t = 2000)]
+    #[arg(long, env = "PASPOR_AVAILABILITY_TTL_MS", default_value_t = DEFAULT_AVAILABILITY_TTL_MS)]
     pub availability_ttl_ms: u64,
     /// Rate limits per address and account ("off" for load tests from one address).
     #[arg(long, env = "PASPOR_RATE_LIMITS", default_value = "on")]
@@ -62,8 +63,8 @@ pub struct Config {
     #[arg(long, env = "PASPOR_EMAIL_ADDRESS_LIMIT_PER_MINUTE", default_value_t = DEFAULT_EMAIL_ADDRESS_PER_MINUTE)]
     pub email_address_limit_per_minute: i64,
     /// Days an application's stored objects are kept after it ends, or after a draft was last touched.
-    #[arg(long, env = "PASPOR_DOCUMENT_RETENTION_DAYS", default_value_t = 30)]
-    pub document_retention_days: u32,
+    #[arg(long, env = "PASPOR_DOCUMENT_RETENTION_DAYS", default_value_t = DEFAULT_DOCUMENT_RETENTION_DAYS.unsigned_abs())]
+    pub document_retention_days: u64,
     /// How often expired billings are swept.
     #[arg(long, env = "PASPOR_SWEEP_SECS", default_value_t = 5)]
     pub sweep_secs: u64,
@@ -104,7 +105,8 @@ impl Local {
             rate_limits: paspor_http::state::rate_limits_on(Some(&config.rate_limits)),
             address_limit_per_minute: config.address_limit_per_minute,
             email_address_limit_per_minute: config.email_address_limit_per_minute,
-            document_retention_days: i64::from(config.document_retention_days),
+            document_retention_days: i64::try_from(config.document_retention_days)
+                .unwrap_or(i64::MAX),
         };
         let state = AppState::new(embedded.ports(), &embedded.secrets, settings);
         Ok(Self {
