@@ -140,13 +140,11 @@ async fn one_application_costs_what_capacity_md_prices() {
     let ports = counted(f.ports.clone(), ledger.clone());
     let secrets = test_secrets();
     // No per-instance caches: every request counts as a fresh Lambda instance would see it.
-    let settings = Settings {
-        booking: BookingConfig {
-            availability_ttl: std::time::Duration::ZERO,
-            known_full_ttl: std::time::Duration::ZERO,
-            ..BookingConfig::default()
-        },
-        ..Settings::default()
+    let mut settings = Settings::default();
+    settings.services.booking = BookingConfig {
+        availability_ttl: std::time::Duration::ZERO,
+        known_full_ttl: std::time::Duration::ZERO,
+        ..BookingConfig::default()
     };
     let state = AppState::new(ports.clone(), &secrets, settings);
     let worker = paspor_worker::Worker::new(ports.clone(), &secrets);

@@ -13,10 +13,11 @@ use paspor_adapters::embedded::{
     AdvanceError, Embedded, OffsetClock, SqliteQueue, load_or_create_local_credentials,
 };
 use paspor_domain::{
+    ServicesConfig,
     applications::DEFAULT_DOCUMENT_RETENTION_DAYS,
     booking::{BookingConfig, DEFAULT_AVAILABILITY_TTL_MS, DEFAULT_PAYMENT_TTL_SECS},
     offices::demo_offices,
-    ratelimit::{DEFAULT_ADDRESS_PER_MINUTE, DEFAULT_EMAIL_ADDRESS_PER_MINUTE},
+    ratelimit::{DEFAULT_ADDRESS_PER_MINUTE, DEFAULT_EMAIL_ADDRESS_PER_MINUTE, RateLimitConfig},
 };
 use paspor_http::{ApiError, AppState, Json, Routes, Settings};
 use paspor_worker::{JobError, Worker};
@@ -96,17 +97,22 @@ impl Local {
             .unwrap_or_else(|| generated.ops_token.clone());
         let embedded = Embedded::open(&config.data_dir, webhook)?;
         let settings = Settings {
-            booking: BookingConfig {
-                payment_ttl_secs: i64::try_from(config.payment_ttl_secs).unwrap_or(i64::MAX),
-                availability_ttl: Duration::from_millis(config.availability_ttl_ms),
-                ..BookingConfig::default()
+            services: ServicesConfig {
+                booking: BookingConfig {
+                    payment_ttl_secs: i64::try_from(config.payment_ttl_secs).unwrap_or(i64::MAX),
+                    availability_ttl: Duration::from_millis(config.availability_ttl_ms),
+                    ..BookingConfig::default()
+                },
+                rate_limits: RateLimitConfig {
+                    enabled: paspor_http::state::rate_limits_on(Some(&config.rate_limits)),
+                    address_per_minute: config.address_limit_per_minute,
+                    email_address_per_minute: config.email_address_limit_per_minute,
+                },
+                document_retention_days: i64::try_from(config.document_retention_days)
+                    .unwrap_or(i64::MAX),
+                ..ServicesConfig::default()
             },
             ops_token: Some(ops_token),
-            rate_limits: paspor_http::state::rate_limits_on(Some(&config.rate_limits)),
-            address_limit_per_minute: config.address_limit_per_minute,
-            email_address_limit_per_minute: config.email_address_limit_per_minute,
-            document_retention_days: i64::try_from(config.document_retention_days)
-                .unwrap_or(i64::MAX),
         };
         let state = AppState::new(embedded.ports(), &embedded.secrets, settings);
         Ok(Self {
