@@ -204,21 +204,20 @@ pub async fn run_worker(queue: Arc<SqliteQueue>, worker: Worker) {
     }
 }
 
-/// Expires unpaid billings and deletes documents past their retention every `every`, as
-/// the EventBridge schedule does on AWS.
+/// Runs the sweeper function's sweep ([`paspor_http::sweep`]) every `every`, as the
+/// EventBridge schedule does on AWS.
 pub async fn run_sweeper(state: AppState, every: Duration) {
+    // Only what a tick did is logged: most ticks find nothing.
+    let logged = |metric: &str, n: u32| {
+        if n > 0 {
+            tracing::info!(metric, count = n, "swept");
+        }
+    };
     let mut tick = tokio::time::interval(every);
     loop {
         tick.tick().await;
-        match state.payments.sweep().await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(expired = n, "unpaid billings expired"),
-            Err(e) => tracing::error!(error = %e, "sweep failed; next tick retries"),
-        }
-        match state.operations.purge_documents().await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(applications = n, "documents deleted after retention"),
-            Err(e) => tracing::error!(error = %e, "purge failed; next tick retries"),
+        if let Err(e) = paspor_http::sweep(&state, logged).await {
+            tracing::error!(error = %e, "sweep failed; next tick retries");
         }
     }
 }
