@@ -21,9 +21,11 @@ pub mod payments;
 pub mod ports;
 pub mod ratelimit;
 pub mod sealed;
+pub mod services;
 pub mod store;
 pub mod tokens;
 pub mod validate;
 
 pub use error::{Error, FieldError};
 pub use ports::{Ports, Secrets};
+pub use services::{Services, ServicesConfig};
