@@ -645,13 +645,18 @@ impl LocalServer {
 
     /// The first day with open quota at an office, and that day's slots.
     pub async fn first_open_day(&self, office_id: &str) -> (String, Vec<Value>) {
+        self.open_day(office_id, 0).await
+    }
+
+    /// The `n`-th day with open quota (0: the first).
+    pub async fn open_day(&self, office_id: &str, n: usize) -> (String, Vec<Value>) {
         let a = self
             .get(&format!("/v1/offices/{office_id}/availability"), None)
             .await;
         assert_eq!(a.status, 200, "{:?}", a.body);
         let day = a.body["days"]
             .as_array()
-            .and_then(|d| d.first())
+            .and_then(|d| d.get(n))
             .cloned()
             .expect("an open day");
         (

@@ -17,26 +17,13 @@ use paspor_domain::{
     jobs::{Job, Message},
     offices::demo_offices,
 };
-use paspor_http::{AppState, Routes, Settings};
+use paspor_http::{AppState, Settings};
 use paspor_tests::{
     counting::{Ledger, Tally, counted},
     fixture::test_secrets,
 };
 use serde_json::{Value, json};
 use tower::ServiceExt;
-
-/// The deployed API: every HTTP function's routes (each Lambda serves its own part).
-fn api_routes() -> Routes {
-    Routes::new()
-        .merge(paspor_accounts::routes())
-        .merge(paspor_otp::routes())
-        .merge(paspor_applications::routes())
-        .merge(paspor_uploads::routes())
-        .merge(paspor_booking::routes())
-        .merge(paspor_billing::routes())
-        .merge(paspor_payments::routes())
-        .merge(paspor_operators::routes())
-}
 
 struct Journey {
     app: axum::Router,
@@ -140,13 +127,11 @@ async fn one_application_costs_what_capacity_md_prices() {
     let ports = counted(f.ports.clone(), ledger.clone());
     let secrets = test_secrets();
     // No per-instance caches: every request counts as a fresh Lambda instance would see it.
-    let settings = Settings {
-        booking: BookingConfig {
-            availability_ttl: std::time::Duration::ZERO,
-            known_full_ttl: std::time::Duration::ZERO,
-            ..BookingConfig::default()
-        },
-        ..Settings::default()
+    let mut settings = Settings::default();
+    settings.services.booking = BookingConfig {
+        availability_ttl: std::time::Duration::ZERO,
+        known_full_ttl: std::time::Duration::ZERO,
+        ..BookingConfig::default()
     };
     let state = AppState::new(ports.clone(), &secrets, settings);
     let worker = paspor_worker::Worker::new(ports.clone(), &secrets);
@@ -172,7 +157,7 @@ async fn one_application_costs_what_capacity_md_prices() {
     ledger.reset();
 
     let mut j = Journey {
-        app: paspor_http::app(api_routes(), state),
+        app: paspor_http::app(paspor_local::api_routes(), state),
         ledger: ledger.clone(),
         per_route: Default::default(),
         api: Default::default(),

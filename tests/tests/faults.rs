@@ -55,10 +55,8 @@ async fn remaining(f: &Fixture, day: chrono::NaiveDate, time: &str) -> i64 {
 }
 
 fn router(ports: paspor_domain::Ports) -> axum::Router {
-    let settings = Settings {
-        rate_limits: false,
-        ..Settings::default()
-    };
+    let mut settings = Settings::default();
+    settings.services.rate_limits.enabled = false;
     let state = AppState::new(ports, &test_secrets(), settings);
     paspor_http::app(
         paspor_http::Routes::new()

@@ -13,9 +13,11 @@ use paspor_adapters::embedded::{
     AdvanceError, Embedded, OffsetClock, SqliteQueue, load_or_create_local_credentials,
 };
 use paspor_domain::{
-    booking::BookingConfig,
+    ServicesConfig,
+    applications::DEFAULT_DOCUMENT_RETENTION_DAYS,
+    booking::{BookingConfig, DEFAULT_AVAILABILITY_TTL_MS, DEFAULT_PAYMENT_TTL_SECS},
     offices::demo_offices,
-    ratelimit::{DEFAULT_ADDRESS_PER_MINUTE, DEFAULT_EMAIL_ADDRESS_PER_MINUTE},
+    ratelimit::{DEFAULT_ADDRESS_PER_MINUTE, DEFAULT_EMAIL_ADDRESS_PER_MINUTE, RateLimitConfig},
 };
 use paspor_http::{ApiError, AppState, Json, Routes, Settings};
 use paspor_worker::{JobError, Worker};
@@ -46,10 +48,10 @@ pub struct Config {
     #[arg(long, env = "PASPOR_OPS_TOKEN")]
     pub ops_token: Option<String>,
     /// How long a billing stays payable.
-    #[arg(long, env = "PASPOR_PAYMENT_TTL_SECS", default_value_t = 7200)]
+    #[arg(long, env = "PASPOR_PAYMENT_TTL_SECS", default_value_t = DEFAULT_PAYMENT_TTL_SECS.unsigned_abs())]
     pub payment_ttl_secs: u64,
     /// How long an availability answer is served from memory (it may be this stale).
-    #[arg(long, env = "PASPOR_AVAILABILITY_TTL_MS", default_value_t = 2000)]
+    #[arg(long, env = "PASPOR_AVAILABILITY_TTL_MS", default_value_t = DEFAULT_AVAILABILITY_TTL_MS)]
     pub availability_ttl_ms: u64,
     /// Rate limits per address and account ("off" for load tests from one address).
     #[arg(long, env = "PASPOR_RATE_LIMITS", default_value = "on")]
@@ -62,8 +64,8 @@ pub struct Config {
     #[arg(long, env = "PASPOR_EMAIL_ADDRESS_LIMIT_PER_MINUTE", default_value_t = DEFAULT_EMAIL_ADDRESS_PER_MINUTE)]
     pub email_address_limit_per_minute: i64,
     /// Days an application's stored objects are kept after it ends, or after a draft was last touched.
-    #[arg(long, env = "PASPOR_DOCUMENT_RETENTION_DAYS", default_value_t = 30)]
-    pub document_retention_days: u32,
+    #[arg(long, env = "PASPOR_DOCUMENT_RETENTION_DAYS", default_value_t = DEFAULT_DOCUMENT_RETENTION_DAYS.unsigned_abs())]
+    pub document_retention_days: u64,
     /// How often expired billings are swept.
     #[arg(long, env = "PASPOR_SWEEP_SECS", default_value_t = 5)]
     pub sweep_secs: u64,
@@ -95,16 +97,22 @@ impl Local {
             .unwrap_or_else(|| generated.ops_token.clone());
         let embedded = Embedded::open(&config.data_dir, webhook)?;
         let settings = Settings {
-            booking: BookingConfig {
-                payment_ttl_secs: i64::try_from(config.payment_ttl_secs).unwrap_or(i64::MAX),
-                availability_ttl: Duration::from_millis(config.availability_ttl_ms),
-                ..BookingConfig::default()
+            services: ServicesConfig {
+                booking: BookingConfig {
+                    payment_ttl_secs: i64::try_from(config.payment_ttl_secs).unwrap_or(i64::MAX),
+                    availability_ttl: Duration::from_millis(config.availability_ttl_ms),
+                    ..BookingConfig::default()
+                },
+                rate_limits: RateLimitConfig {
+                    enabled: paspor_http::state::rate_limits_on(Some(&config.rate_limits)),
+                    address_per_minute: config.address_limit_per_minute,
+                    email_address_per_minute: config.email_address_limit_per_minute,
+                },
+                document_retention_days: i64::try_from(config.document_retention_days)
+                    .unwrap_or(i64::MAX),
+                ..ServicesConfig::default()
             },
             ops_token: Some(ops_token),
-            rate_limits: paspor_http::state::rate_limits_on(Some(&config.rate_limits)),
-            address_limit_per_minute: config.address_limit_per_minute,
-            email_address_limit_per_minute: config.email_address_limit_per_minute,
-            document_retention_days: i64::from(config.document_retention_days),
         };
         let state = AppState::new(embedded.ports(), &embedded.secrets, settings);
         Ok(Self {
@@ -196,21 +204,20 @@ pub async fn run_worker(queue: Arc<SqliteQueue>, worker: Worker) {
     }
 }
 
-/// Expires unpaid billings and deletes documents past their retention every `every`, as
-/// the EventBridge schedule does on AWS.
+/// Runs the sweeper function's sweep ([`paspor_http::sweep`]) every `every`, as the
+/// EventBridge schedule does on AWS.
 pub async fn run_sweeper(state: AppState, every: Duration) {
+    // Only what a tick did is logged: most ticks find nothing.
+    let logged = |metric: &str, n: u32| {
+        if n > 0 {
+            tracing::info!(metric, count = n, "swept");
+        }
+    };
     let mut tick = tokio::time::interval(every);
     loop {
         tick.tick().await;
-        match state.payments.sweep().await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(expired = n, "unpaid billings expired"),
-            Err(e) => tracing::error!(error = %e, "sweep failed; next tick retries"),
-        }
-        match state.operations.purge_documents().await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(applications = n, "documents deleted after retention"),
-            Err(e) => tracing::error!(error = %e, "purge failed; next tick retries"),
+        if let Err(e) = paspor_http::sweep(&state, logged).await {
+            tracing::error!(error = %e, "sweep failed; next tick retries");
         }
     }
 }

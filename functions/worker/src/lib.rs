@@ -5,8 +5,8 @@
 use std::sync::Arc;
 
 use paspor_domain::{
-    Ports, Secrets,
-    accounts::{Accounts, AccountsConfig},
+    Ports, Secrets, Services, ServicesConfig,
+    accounts::Accounts,
     applications::Applications,
     jobs::Job,
     mail,
@@ -52,16 +52,14 @@ fn s3_key(raw: &str) -> String {
 }
 
 impl Worker {
+    /// The worker over [`Services::new`], as the HTTP state is built: no job reads a
+    /// configured knob, so the defaults serve.
     pub fn new(ports: Ports, secrets: &Secrets) -> Self {
-        let ports = paspor_domain::sealed::seal(&ports, secrets);
+        let services = Services::new(ports, secrets, ServicesConfig::default());
         Self {
-            applications: Arc::new(Applications::new(ports.clone(), secrets)),
-            accounts: Arc::new(Accounts::new(
-                ports.clone(),
-                secrets,
-                AccountsConfig::default(),
-            )),
-            ports,
+            applications: services.applications,
+            accounts: services.accounts,
+            ports: services.ports,
         }
     }
 

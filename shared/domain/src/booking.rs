@@ -34,6 +34,11 @@ use crate::{
 pub const MAX_AVAILABILITY_DAYS: i64 = 31;
 /// The most places one slot may have.
 pub const MAX_CAPACITY: i64 = 10_000;
+/// How long a billing stays payable unless configured (`PASPOR_PAYMENT_TTL_SECS`).
+pub const DEFAULT_PAYMENT_TTL_SECS: i64 = 7200;
+/// How long an availability answer is served from memory unless configured
+/// (`PASPOR_AVAILABILITY_TTL_MS`).
+pub const DEFAULT_AVAILABILITY_TTL_MS: u64 = 2000;
 
 #[derive(Debug, Clone)]
 pub struct BookingConfig {
@@ -48,8 +53,8 @@ pub struct BookingConfig {
 impl Default for BookingConfig {
     fn default() -> Self {
         Self {
-            payment_ttl_secs: 7200,
-            availability_ttl: Duration::from_secs(2),
+            payment_ttl_secs: DEFAULT_PAYMENT_TTL_SECS,
+            availability_ttl: Duration::from_millis(DEFAULT_AVAILABILITY_TTL_MS),
             known_full_ttl: Duration::from_secs(2),
         }
     }

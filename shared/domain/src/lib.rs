@@ -26,6 +26,7 @@ pub mod ratelimit;
 pub mod repo;
 pub mod retry;
 pub mod sealed;
+pub mod services;
 pub mod store;
 pub mod tokens;
 pub mod transitions;
@@ -33,3 +34,4 @@ pub mod validate;
 
 pub use error::{Error, FieldError};
 pub use ports::{Ports, Secrets};
+pub use services::{Services, ServicesConfig};

@@ -11,6 +11,7 @@ pub mod metrics;
 mod problem;
 mod routes;
 pub mod state;
+mod sweep;
 pub mod telemetry;
 
 pub use extract::{Auth, ClientIp, IamCaller, Json, Operator};
@@ -18,6 +19,7 @@ pub use lang::RequestLang;
 pub use problem::{ApiError, render_problems};
 pub use routes::{Routes, contract};
 pub use state::{AppState, Settings};
+pub use sweep::sweep;
 
 use axum::{Router, extract::DefaultBodyLimit, middleware, response::IntoResponse};
 use tower_http::catch_panic::CatchPanicLayer;

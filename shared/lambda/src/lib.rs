@@ -136,7 +136,7 @@ fn with_caller(request: &mut lambda_http::Request) {
 }
 
 /// Consumes SQS batches: `handle` gets each message body; a failed message is reported
-/// back to SQS alone.
+/// back to SQS alone ([`batch`]).
 pub async fn run_sqs<F, Fut>(handle: F) -> Result<(), Error>
 where
     F: Fn(String) -> Fut,
@@ -144,22 +144,33 @@ where
 {
     let handle = &handle;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
-        let mut failures = Vec::new();
-        for record in event.payload.records {
-            let id = record.message_id.clone().unwrap_or_default();
-            let outcome = handle(record.body.unwrap_or_default()).await;
-            if let Err(error) = outcome {
-                tracing::warn!(message_id = %id, %error, "job failed; SQS will redeliver it");
-                let mut failure = BatchItemFailure::default();
-                failure.item_identifier = id;
-                failures.push(failure);
-            }
-        }
-        let mut response = SqsBatchResponse::default();
-        response.batch_item_failures = failures;
-        Ok::<_, Error>(response)
+        Ok::<_, Error>(batch(event.payload, handle).await)
     }))
     .await
+}
+
+/// Runs one SQS batch through `handle`, message by message, and answers the ids of the
+/// messages that failed: SQS deletes the rest and delivers only those again (the event
+/// source mapping reports batch item failures), so one bad message never repeats the others.
+pub async fn batch<F, Fut>(event: SqsEvent, handle: F) -> SqsBatchResponse
+where
+    F: Fn(String) -> Fut,
+    Fut: Future<Output = Result<(), String>>,
+{
+    let mut failures = Vec::new();
+    for record in event.records {
+        let id = record.message_id.clone().unwrap_or_default();
+        let outcome = handle(record.body.unwrap_or_default()).await;
+        if let Err(error) = outcome {
+            tracing::warn!(message_id = %id, %error, "job failed; SQS will redeliver it");
+            let mut failure = BatchItemFailure::default();
+            failure.item_identifier = id;
+            failures.push(failure);
+        }
+    }
+    let mut response = SqsBatchResponse::default();
+    response.batch_item_failures = failures;
+    response
 }
 
 /// Runs `job` on every scheduled invocation (EventBridge), with the same state the HTTP

@@ -1,122 +1,22 @@
 //! The Lambda edge on API Gateway's own events: payload format 2.0 JSON, turned into a
 //! request by lambda_http's conversion, answered by the router `run_http` serves.
 
+mod common;
+
 use std::{
-    io::Write,
     sync::{Arc, Mutex},
     time::Duration,
 };
 
-use axum::http::Uri;
-use http_body_util::BodyExt;
+use common::*;
 use paspor_domain::{
     Secrets,
     accounts::SignUp,
     jobs::{Job, Message},
     mail::Lang,
 };
-use paspor_http::{AppState, Auth, ClientIp, IamCaller, Routes, Settings};
-use paspor_lambda::{Edge, SecretsSource};
+use paspor_http::{AppState, Settings};
 use paspor_tests::fixture::{Fixture, embedded, test_secrets};
-
-fn routes() -> Routes {
-    Routes::new()
-        .get(
-            "/v1/echo",
-            |uri: Uri, ClientIp(ip): ClientIp, caller: Option<axum::Extension<IamCaller>>| async move {
-                let caller = caller.map(|c| c.0.0.clone()).unwrap_or_default();
-                let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or_default();
-                format!("{path} {ip} {caller}")
-            },
-        )
-        .get("/v1/whoami", |Auth(who): Auth| async move { who.account_id })
-}
-
-/// A fake SSM: what it answers can be changed, or made to fail.
-fn source(now: Arc<Mutex<Result<Secrets, String>>>) -> SecretsSource {
-    Arc::new(move || {
-        let answer = now.lock().expect("lock").clone();
-        Box::pin(async move { answer })
-    })
-}
-
-fn edge(f: &Fixture, secrets: Secrets, src: SecretsSource, every: Duration) -> Edge {
-    Edge::new(
-        routes(),
-        f.ports.clone(),
-        secrets,
-        Settings::default(),
-        src,
-        every,
-    )
-}
-
-/// An HTTP API event as API Gateway sends it (payload format 2.0).
-fn event(stage: &str, path: &str, query: &str, headers: serde_json::Value) -> String {
-    let raw_path = if stage == "$default" {
-        path.to_owned()
-    } else {
-        format!("/{stage}{path}")
-    };
-    serde_json::json!({
-        "version": "2.0",
-        "routeKey": format!("GET {path}"),
-        "rawPath": raw_path,
-        "rawQueryString": query,
-        "headers": headers,
-        "requestContext": {
-            "accountId": "123456789012",
-            "apiId": "abc123",
-            "domainName": "abc123.execute-api.ap-southeast-3.amazonaws.com",
-            "domainPrefix": "abc123",
-            "http": {
-                "method": "GET",
-                "path": raw_path,
-                "protocol": "HTTP/1.1",
-                "sourceIp": "203.0.113.9",
-                "userAgent": "curl/8.5.0"
-            },
-            "requestId": "Ab3dEfGhIjKlMnO=",
-            "routeKey": format!("GET {path}"),
-            "stage": stage,
-            "time": "02/Dec/2026:01:00:00 +0000",
-            "timeEpoch": 1796173200000i64
-        },
-        "isBase64Encoded": false
-    })
-    .to_string()
-}
-
-async fn answer(edge: &Edge, event: &str) -> (u16, String) {
-    let request = lambda_http::request::from_str(event).expect("a payload 2.0 event");
-    let response = edge.serve(request).await;
-    let status = response.status().as_u16();
-    let body = response
-        .into_body()
-        .collect()
-        .await
-        .expect("body")
-        .to_bytes();
-    (status, String::from_utf8_lossy(&body).into_owned())
-}
-
-fn plain() -> serde_json::Value {
-    serde_json::json!({ "host": "abc123.execute-api.ap-southeast-3.amazonaws.com" })
-}
-
-fn never(secrets: Secrets) -> SecretsSource {
-    source(Arc::new(Mutex::new(Ok(secrets))))
-}
-
-/// An edge whose secrets never change, as most tests need.
-fn settled(f: &Fixture) -> Edge {
-    edge(
-        f,
-        test_secrets(),
-        never(test_secrets()),
-        Duration::from_secs(300),
-    )
-}
 
 #[tokio::test]
 async fn a_named_stage_reaches_the_route() {
@@ -166,44 +66,6 @@ async fn the_iam_caller_is_passed_on() {
         body.ends_with(" arn:aws:iam::123456789012:user/operator"),
         "{body}"
     );
-}
-
-/// Log lines written into a buffer, as CloudWatch would get them (JSON).
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().expect("lock").extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-#[tokio::test]
-async fn the_log_lines_of_a_request_carry_api_gateways_request_id() {
-    let logs = Captured::default();
-    let writer = logs.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .json()
-        .flatten_event(true)
-        .with_writer(move || writer.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
-    let (f, _dir) = embedded();
-    let edge = settled(&f);
-    let (status, _) = answer(&edge, &event("dev", "/v1/echo", "", plain())).await;
-    assert_eq!(status, 200);
-    let text = String::from_utf8(logs.0.lock().expect("lock").clone()).expect("utf-8");
-    let access = text
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .find(|l| l["message"] == "request")
-        .unwrap_or_else(|| panic!("no access log line in {text}"));
-    assert_eq!(access["route"], "/v1/echo", "{access}");
-    assert_eq!(access["span"]["request_id"], "Ab3dEfGhIjKlMnO=", "{access}");
 }
 
 /// Signs up and verifies an account through `state`, answering its access token.

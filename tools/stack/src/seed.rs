@@ -53,9 +53,6 @@ pub(crate) async fn demo(base: &str, ops: &crate::OpsCredentials, root: &Path) -
             .context("read offices.json")?,
     )?;
     let http = reqwest::Client::new();
-    let today = chrono::Utc::now().date_naive();
-    let from = today + chrono::TimeDelta::days(1);
-    let to = from + chrono::TimeDelta::days(29);
     let slots: serde_json::Map<String, Value> = (8..=15)
         .map(|h| (format!("{h:02}:00"), json!(20)))
         .collect();
@@ -66,6 +63,13 @@ pub(crate) async fn demo(base: &str, ops: &crate::OpsCredentials, root: &Path) -
         if let Some(map) = fields.as_object_mut() {
             map.remove("office_id");
         }
+        // Tomorrow at the office, as paspor-local seeds: from 17:00 UTC an office in
+        // Indonesia is a day ahead of UTC, and a quota opened from UTC's tomorrow would
+        // open today there, which cannot be booked.
+        let zone: paspor_domain::offices::TimeZone =
+            serde_json::from_value(office["timezone"].clone()).context("timezone")?;
+        let from = zone.today(chrono::Utc::now()) + chrono::TimeDelta::days(1);
+        let to = from + chrono::TimeDelta::days(29);
         let quota = json!({"from": from.to_string(), "to": to.to_string(), "slots": slots});
         for (path, body) in [
             (format!("/v1/ops/offices/{id}"), fields),
