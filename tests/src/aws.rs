@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use paspor_adapters::{
-    aws::{AwsSettings, DynamoTable, S3Documents, ports_with},
+    aws::{AwsSettings, DynamoTable, S3Documents, ports_with_clock},
     embedded::OffsetClock,
 };
 use paspor_domain::jobs::Job;
@@ -95,8 +95,7 @@ pub async fn fixture() -> (Fixture, tempfile::TempDir) {
 
     let dir = tempfile::tempdir().expect("tempdir");
     let clock = Arc::new(OffsetClock::open(dir.path().join("clock")).expect("clock"));
-    let mut ports = ports_with(&sdk, &settings);
-    ports.clock = clock.clone();
+    let ports = ports_with_clock(&sdk, &settings, clock.clone());
 
     let drain_client = sqs_client.clone();
     let fixture = Fixture {

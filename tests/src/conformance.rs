@@ -1089,6 +1089,209 @@ pub async fn table_pages(f: &Fixture) {
     assert_eq!(all.len(), 8, "{}", f.name);
 }
 
+/// An item past its `ttl` is absent to every operation, whether or not the store has
+/// deleted it yet (DynamoDB does so days late, the embedded table never): see `store`.
+pub async fn table_ttl(f: &Fixture) {
+    use paspor_domain::clock::Clock;
+    let t = &f.ports.table;
+    let pk = unique("TTL");
+    let now = f.clock.now().timestamp();
+    let k = |sk: &str| Key::new(&pk, sk);
+    let gone = |sk: &str| item(&pk, sk, json!({"ttl": now - 1, "v": 1, "n": 41}));
+    for sk in ["A", "C", "E", "G", "I", "K"] {
+        t.put(gone(sk), None).await.expect("put expired");
+    }
+    t.put(item(&pk, "B", json!({"ttl": now + 3600, "v": 1})), None)
+        .await
+        .expect("put live");
+    t.put(item(&pk, "D", json!({"ttl": "soon"})), None)
+        .await
+        .expect("put a ttl that is not a number");
+    t.put(item(&pk, "F", json!({"v": 1})), None)
+        .await
+        .expect("put without ttl");
+
+    assert!(t.get(&k("A")).await.expect("get").is_none(), "{}", f.name);
+    assert!(t.get(&k("B")).await.expect("get").is_some(), "{}", f.name);
+    assert!(t.get(&k("D")).await.expect("get").is_some(), "{}", f.name);
+    let sks = |items: Vec<Item>| items.into_iter().map(|i| i.key.sk).collect::<Vec<_>>();
+    assert_eq!(
+        sks(t.query(&pk, "", 100).await.expect("query")),
+        ["B", "D", "F"],
+        "{}",
+        f.name
+    );
+    // A page's limit counts the live items only.
+    assert_eq!(
+        sks(t.query(&pk, "", 2).await.expect("query")),
+        ["B", "D"],
+        "{}",
+        f.name
+    );
+    assert_eq!(
+        sks(t.query_from(&pk, "", Some("B"), 1).await.expect("query")),
+        ["D"],
+        "{}",
+        f.name
+    );
+
+    // Conditions see no item.
+    let failed = Err(StoreError::ConditionFailed { index: None });
+    assert_eq!(
+        t.update(&k("A"), Update::new().set("v", 2), Some(Cond::Exists))
+            .await,
+        failed,
+        "{}",
+        f.name
+    );
+    assert_eq!(
+        t.update(&k("A"), Update::new().set("v", 2), Some(Cond::eq("v", 1)))
+            .await,
+        failed,
+        "{}",
+        f.name
+    );
+    assert_eq!(
+        t.delete(&k("A"), Some(Cond::Exists)).await,
+        Err(StoreError::ConditionFailed { index: None })
+    );
+    assert!(t.get(&k("A")).await.expect("get").is_none(), "{}", f.name);
+    t.put(item(&pk, "C", json!({"v": 2})), Some(Cond::NotExists))
+        .await
+        .expect("put over an expired item");
+    assert_eq!(
+        t.get(&k("C"))
+            .await
+            .expect("get")
+            .map(|i| Value::Object(i.attrs)),
+        Some(json!({"v": 2})),
+        "{}",
+        f.name
+    );
+    // An update starts from no item: nothing stale survives, an `add` counts from 0.
+    let fresh = t
+        .update(&k("E"), Update::new().add("n", 1), None)
+        .await
+        .expect("update an expired item");
+    assert_eq!(Value::Object(fresh), json!({"n": 1}), "{}", f.name);
+    let room = Cond::Any(vec![Cond::NotExists, Cond::LessThanValue("n".into(), 5)]);
+    let fresh = t
+        .update(&k("G"), Update::new().add("n", 1), Some(room.clone()))
+        .await
+        .expect("a counter past its window starts over");
+    assert_eq!(Value::Object(fresh), json!({"n": 1}), "{}", f.name);
+    assert_eq!(
+        t.get(&k("G"))
+            .await
+            .expect("get")
+            .map(|i| Value::Object(i.attrs)),
+        Some(json!({"n": 1})),
+        "{}",
+        f.name
+    );
+
+    // The same inside a transaction, which names the write that failed.
+    assert_eq!(
+        t.transact(vec![
+            Write::Put {
+                item: item(&pk, "H", json!({})),
+                cond: Some(Cond::NotExists),
+            },
+            Write::Update {
+                key: k("I"),
+                update: Update::new().add("n", 1),
+                cond: Some(Cond::Exists),
+            },
+        ])
+        .await,
+        Err(StoreError::ConditionFailed { index: Some(1) }),
+        "{}",
+        f.name
+    );
+    assert!(t.get(&k("H")).await.expect("get").is_none(), "{}", f.name);
+    t.transact(vec![
+        Write::Put {
+            item: item(&pk, "A", json!({"v": 3})),
+            cond: Some(Cond::NotExists),
+        },
+        Write::Update {
+            key: k("I"),
+            update: Update::new().add("n", 1),
+            cond: Some(room),
+        },
+        Write::Check {
+            key: k("K"),
+            cond: Cond::NotExists,
+        },
+        Write::Update {
+            key: k("B"),
+            update: Update::new().add("v", 1),
+            cond: Some(Cond::Exists),
+        },
+    ])
+    .await
+    .expect("transaction over expired items");
+    let attrs = |sk: &'static str| async move {
+        t.get(&k(sk))
+            .await
+            .expect("get")
+            .map(|i| Value::Object(i.attrs))
+    };
+    assert_eq!(attrs("A").await, Some(json!({"v": 3})), "{}", f.name);
+    assert_eq!(attrs("I").await, Some(json!({"n": 1})), "{}", f.name);
+    assert_eq!(
+        attrs("B").await,
+        Some(json!({"ttl": now + 3600, "v": 2})),
+        "{}",
+        f.name
+    );
+    assert!(attrs("K").await.is_none(), "{}", f.name);
+
+    // A live item expires when the clock the services read reaches its `ttl`.
+    f.clock.advance(3600).expect("advance clock");
+    assert!(attrs("B").await.is_none(), "{}: past its ttl", f.name);
+    assert_eq!(
+        sks(t.query(&pk, "", 100).await.expect("query")),
+        ["A", "C", "D", "E", "F", "G", "I"],
+        "{}",
+        f.name
+    );
+}
+
+/// Failed sign-ins are counted for a day (the record's `ttl`): after it, counting starts
+/// again from one instead of adding to the stale count.
+pub async fn login_failures_start_over_once_expired(f: &Fixture) {
+    let svc = accounts(f);
+    let email = format!(
+        "lupa.{}@example.com",
+        ulid::Ulid::new().to_string().to_lowercase()
+    );
+    let max = paspor_domain::accounts::LOGIN_MAX_FAILURES;
+    let fail = || async {
+        matches!(
+            svc.sign_in(&email, "salah-salah").await,
+            Err(Error::InvalidCredentials)
+        )
+    };
+    for _ in 1..max {
+        assert!(fail().await, "{}", f.name);
+    }
+    f.clock.advance(24 * 3600 + 1).expect("advance clock");
+    for n in 1..max {
+        assert!(fail().await, "{}: failure {n} after the day", f.name);
+    }
+    // The count reached the limit again: locked.
+    assert!(fail().await, "{}", f.name);
+    assert!(
+        matches!(
+            svc.sign_in(&email, "salah-salah").await,
+            Err(Error::TooManyAttempts { .. })
+        ),
+        "{}",
+        f.name
+    );
+}
+
 /// Keys over DynamoDB's limits (2,048 bytes partition, 1,024 sort) are refused alike by
 /// both backends, before any I/O; the services bound their input so none reaches them.
 pub async fn oversized_keys_are_refused_alike(f: &Fixture) {
@@ -1369,6 +1572,8 @@ macro_rules! conformance_suite {
             accounts_journey => accounts_journey(&f);
             accounts_limits => accounts_limits(&f);
             table_pages => table_pages(&f);
+            table_ttl => table_ttl(&f);
+            login_failures_start_over_once_expired => login_failures_start_over_once_expired(&f);
             oversized_keys_are_refused_alike => oversized_keys_are_refused_alike(&f);
             a_second_sign_up_cannot_take_over_an_email => a_second_sign_up_cannot_take_over_an_email(&f);
             sweep_pages_through_an_hour => sweep_pages_through_an_hour(&f);

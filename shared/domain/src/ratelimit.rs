@@ -21,7 +21,7 @@ use sha2::Sha256;
 
 use crate::{
     Error, Ports, Secrets,
-    store::{Cond, Key, StoreError, Update},
+    store::{Cond, Key, StoreError, TTL_ATTR, Update},
 };
 
 /// A budget: at most `limit` requests per `window_secs`.
@@ -181,8 +181,9 @@ impl RateLimiter {
         let (key, window_end) = window(rule, subject, now);
         let update = Update::new()
             .add("n", 1)
-            // Read by DynamoDB's TTL; the embedded table ignores it (windows are tiny).
-            .set("ttl", window_end + 60);
+            // Absent on both backends past it (the port's time to live); a window's count
+            // never needs it, each window being its own key.
+            .set(TTL_ATTR, window_end + 60);
         let cond = Cond::Any(vec![
             Cond::NotExists,
             Cond::LessThanValue("n".into(), rule.limit),

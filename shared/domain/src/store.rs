@@ -4,6 +4,17 @@
 //! Every repository is written once above this port; it has exactly two implementations,
 //! embedded (SQLite) and DynamoDB, and one conformance suite holds them to the same
 //! behaviour, conditional failures included.
+//!
+//! # Time to live
+//!
+//! An item whose [`TTL_ATTR`] attribute is a number of epoch seconds no later than now is
+//! expired, and the port treats it as absent everywhere: `get` answers `None`,
+//! `query_from` and `scan` skip it, every condition sees no item (`NotExists` holds,
+//! `Exists` and `Eq` fail), and an update starts from no item (an `add` counts from 0, no
+//! stale attribute survives). DynamoDB deletes expired items itself, but lazily (up to days
+//! late), and the embedded table never does; so both adapters apply the rule on every call,
+//! against the clock they were built with (the one the services read). A `ttl` that is not
+//! a number never expires, as in DynamoDB.
 
 use async_trait::async_trait;
 use serde::{Serialize, de::DeserializeOwned};
@@ -11,6 +22,22 @@ use serde_json::{Map, Value};
 
 /// An item's attributes other than its key.
 pub type Attrs = Map<String, Value>;
+
+/// The attribute DynamoDB's time to live reads (the template's `TimeToLiveSpecification`).
+pub const TTL_ATTR: &str = "ttl";
+
+/// Whether the item's time to live has passed at `now_secs` (epoch seconds): see the
+/// module's rule.
+pub fn expired(attrs: &Attrs, now_secs: i64) -> bool {
+    match attrs.get(TTL_ATTR) {
+        Some(Value::Number(n)) => match n.as_i64() {
+            Some(ttl) => ttl <= now_secs,
+            // A fraction or a number past i64 (compared as DynamoDB compares numbers).
+            None => n.as_f64().is_some_and(|ttl| ttl <= now_secs as f64),
+        },
+        _ => false,
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Key {
@@ -332,6 +359,20 @@ mod tests {
             &Cond::Any(vec![Cond::NotExists, Cond::eq("status", "y")]),
             Some(&a)
         ));
+    }
+
+    #[test]
+    fn expiry() {
+        let at = |ttl: Value| attrs(json!({ "ttl": ttl, "n": 1 }));
+        assert!(expired(&at(json!(100)), 100), "due this second");
+        assert!(expired(&at(json!(99)), 100));
+        assert!(!expired(&at(json!(101)), 100));
+        assert!(expired(&at(json!(99.5)), 100));
+        assert!(!expired(&at(json!(100.5)), 100));
+        assert!(!expired(&at(json!(u64::MAX)), 100));
+        assert!(!expired(&at(json!("99")), 100), "a string never expires");
+        assert!(!expired(&at(Value::Null), 100));
+        assert!(!expired(&attrs(json!({"n": 1})), i64::MAX));
     }
 
     #[test]

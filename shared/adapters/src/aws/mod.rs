@@ -17,7 +17,10 @@ pub use secrets::{SsmSecrets, load_secrets, load_secrets_from};
 pub use ses::SesMailer;
 pub use sqs::SqsQueue;
 
-use paspor_domain::{Ports, clock::SystemClock};
+use paspor_domain::{
+    Ports,
+    clock::{Clock, SystemClock},
+};
 
 /// Where each resource is, read from the environment the SAM template sets.
 #[derive(Debug, Clone)]
@@ -52,15 +55,27 @@ impl AwsSettings {
     }
 }
 
-/// Builds every port from one SDK configuration.
+/// Builds every port from one SDK configuration, on the wall clock.
 pub fn ports_with(sdk: &aws_config::SdkConfig, settings: &AwsSettings) -> Ports {
+    ports_with_clock(sdk, settings, Arc::new(SystemClock))
+}
+
+/// [`ports_with`] on another clock (a test's), which the table's expiry reads too.
+pub fn ports_with_clock(
+    sdk: &aws_config::SdkConfig,
+    settings: &AwsSettings,
+    clock: Arc<dyn Clock>,
+) -> Ports {
     let sdk = sdk.clone();
     Ports {
-        table: Arc::new(DynamoTable::new(
-            &sdk,
-            settings.dynamodb_endpoint.as_deref(),
-            settings.table.clone(),
-        )),
+        table: Arc::new(
+            DynamoTable::new(
+                &sdk,
+                settings.dynamodb_endpoint.as_deref(),
+                settings.table.clone(),
+            )
+            .with_clock(clock.clone()),
+        ),
         queue: Arc::new(SqsQueue::new(
             &sdk,
             settings.sqs_endpoint.as_deref(),
@@ -76,7 +91,7 @@ pub fn ports_with(sdk: &aws_config::SdkConfig, settings: &AwsSettings) -> Ports 
             settings.s3_endpoint.as_deref(),
             settings.documents_bucket.clone(),
         )),
-        clock: Arc::new(SystemClock),
+        clock,
     }
 }
 

@@ -43,7 +43,7 @@ impl Embedded {
         let clock = Arc::new(OffsetClock::open(data_dir.join("clock-offset"))?);
         let (secrets, upload_key) = load_or_create_secrets(data_dir, webhook_secrets)?;
         Ok(Self {
-            table: Arc::new(SqliteTable::open(&db)?),
+            table: Arc::new(SqliteTable::open(&db, clock.clone())?),
             queue: Arc::new(SqliteQueue::open(&db)?),
             mailer: Arc::new(OutboxMailer::new(data_dir.join("outbox"))?),
             documents: Arc::new(DiskDocuments::new(data_dir.join("documents"), upload_key)?),

@@ -1,5 +1,8 @@
 //! The table port on SQLite: conditions are evaluated inside an immediate transaction on
 //! one connection, so they are as atomic as DynamoDB's.
+//!
+//! Expired items (`store`'s time to live) stay in the database until a write replaces or
+//! deletes them; every read below leaves them out, so they are absent all the same.
 
 use std::{
     path::Path,
@@ -7,9 +10,12 @@ use std::{
 };
 
 use async_trait::async_trait;
-use paspor_domain::store::{
-    Attrs, Cond, Item, Key, StoreError, Table, Update, Write, apply_update, check_key, check_pk,
-    holds,
+use paspor_domain::{
+    clock::Clock,
+    store::{
+        Attrs, Cond, Item, Key, StoreError, Table, Update, Write, apply_update, check_key,
+        check_pk, expired, holds,
+    },
 };
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 
@@ -18,6 +24,8 @@ use super::EmbeddedError;
 #[derive(Clone)]
 pub struct SqliteTable {
     conn: Arc<Mutex<Connection>>,
+    /// What "now" is for expiry: the services' clock, so a moved clock expires items too.
+    clock: Arc<dyn Clock>,
 }
 
 pub(crate) fn open_connection(path: &Path) -> Result<Connection, rusqlite::Error> {
@@ -35,7 +43,7 @@ fn unavailable(e: impl std::fmt::Display) -> StoreError {
 }
 
 impl SqliteTable {
-    pub fn open(path: &Path) -> Result<Self, EmbeddedError> {
+    pub fn open(path: &Path, clock: Arc<dyn Clock>) -> Result<Self, EmbeddedError> {
         let conn = open_connection(path)?;
         conn.execute_batch(
             "CREATE TABLE IF NOT EXISTS items (
@@ -47,16 +55,19 @@ impl SqliteTable {
         )?;
         Ok(Self {
             conn: Arc::new(Mutex::new(conn)),
+            clock,
         })
     }
 
-    /// Runs `f` in an immediate transaction on a blocking thread.
+    /// Runs `f` in an immediate transaction on a blocking thread, with the time (epoch
+    /// seconds) that decides expiry.
     async fn with_tx<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
-        F: FnOnce(&Transaction<'_>) -> Result<T, StoreError> + Send + 'static,
+        F: FnOnce(&Transaction<'_>, i64) -> Result<T, StoreError> + Send + 'static,
     {
         let conn = self.conn.clone();
+        let now = self.clock.now().timestamp();
         tokio::task::spawn_blocking(move || {
             let mut conn = conn
                 .lock()
@@ -64,7 +75,7 @@ impl SqliteTable {
             let tx = conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(unavailable)?;
-            let out = f(&tx)?;
+            let out = f(&tx, now)?;
             tx.commit().map_err(unavailable)?;
             Ok(out)
         })
@@ -73,7 +84,8 @@ impl SqliteTable {
     }
 }
 
-fn read(tx: &Transaction<'_>, key: &Key) -> Result<Option<Attrs>, StoreError> {
+/// The item's attributes, `None` when it is absent or expired.
+fn read(tx: &Transaction<'_>, key: &Key, now: i64) -> Result<Option<Attrs>, StoreError> {
     let raw: Option<String> = tx
         .query_row(
             "SELECT attrs FROM items WHERE pk = ?1 AND sk = ?2",
@@ -82,8 +94,10 @@ fn read(tx: &Transaction<'_>, key: &Key) -> Result<Option<Attrs>, StoreError> {
         )
         .optional()
         .map_err(unavailable)?;
-    raw.map(|s| serde_json::from_str(&s).map_err(|e| StoreError::Corrupt(e.to_string())))
-        .transpose()
+    let attrs: Option<Attrs> = raw
+        .map(|s| serde_json::from_str(&s).map_err(|e| StoreError::Corrupt(e.to_string())))
+        .transpose()?;
+    Ok(attrs.filter(|a| !expired(a, now)))
 }
 
 fn store(tx: &Transaction<'_>, key: &Key, attrs: &Attrs) -> Result<(), StoreError> {
@@ -129,14 +143,14 @@ impl Table for SqliteTable {
     async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError> {
         check_key(key)?;
         let key = key.clone();
-        self.with_tx(move |tx| Ok(read(tx, &key)?.map(|attrs| Item { key, attrs })))
+        self.with_tx(move |tx, now| Ok(read(tx, &key, now)?.map(|attrs| Item { key, attrs })))
             .await
     }
 
     async fn put(&self, item: Item, cond: Option<Cond>) -> Result<(), StoreError> {
         check_key(&item.key)?;
-        self.with_tx(move |tx| {
-            check(cond.as_ref(), read(tx, &item.key)?.as_ref(), None)?;
+        self.with_tx(move |tx, now| {
+            check(cond.as_ref(), read(tx, &item.key, now)?.as_ref(), None)?;
             store(tx, &item.key, &item.attrs)
         })
         .await
@@ -150,8 +164,8 @@ impl Table for SqliteTable {
     ) -> Result<Attrs, StoreError> {
         check_key(key)?;
         let key = key.clone();
-        self.with_tx(move |tx| {
-            let current = read(tx, &key)?;
+        self.with_tx(move |tx, now| {
+            let current = read(tx, &key, now)?;
             check(cond.as_ref(), current.as_ref(), None)?;
             let next = apply_update(current, &update);
             store(tx, &key, &next)?;
@@ -163,8 +177,8 @@ impl Table for SqliteTable {
     async fn delete(&self, key: &Key, cond: Option<Cond>) -> Result<(), StoreError> {
         check_key(key)?;
         let key = key.clone();
-        self.with_tx(move |tx| {
-            check(cond.as_ref(), read(tx, &key)?.as_ref(), None)?;
+        self.with_tx(move |tx, now| {
+            check(cond.as_ref(), read(tx, &key, now)?.as_ref(), None)?;
             remove(tx, &key)
         })
         .await
@@ -183,11 +197,11 @@ impl Table for SqliteTable {
                 "two writes to one item in a transaction".into(),
             ));
         }
-        self.with_tx(move |tx| {
+        self.with_tx(move |tx, now| {
             // Every condition is checked against the state before the transaction, as
             // DynamoDB does; the transaction is rolled back (dropped) on any failure.
             for (i, w) in writes.iter().enumerate() {
-                let current = read(tx, write_key(w))?;
+                let current = read(tx, write_key(w), now)?;
                 let cond = match w {
                     Write::Put { cond, .. }
                     | Write::Update { cond, .. }
@@ -200,7 +214,7 @@ impl Table for SqliteTable {
                 match w {
                     Write::Put { item, .. } => store(tx, &item.key, &item.attrs)?,
                     Write::Update { key, update, .. } => {
-                        let next = apply_update(read(tx, &key)?, &update);
+                        let next = apply_update(read(tx, &key, now)?, &update);
                         store(tx, &key, &next)?;
                     }
                     Write::Delete { key, .. } => remove(tx, &key)?,
@@ -217,16 +231,17 @@ impl Table for SqliteTable {
             Some(k) => (Some(k.pk.clone()), k.sk.clone()),
             None => (None, String::new()),
         };
-        self.with_tx(move |tx| {
+        self.with_tx(move |tx, now| {
+            // No LIMIT: rows are stepped through lazily until `limit` live ones are found.
             let mut stmt = tx
                 .prepare_cached(
                     "SELECT pk, sk, attrs FROM items
                      WHERE ?1 IS NULL OR pk > ?1 OR (pk = ?1 AND sk > ?2)
-                     ORDER BY pk, sk LIMIT ?3",
+                     ORDER BY pk, sk",
                 )
                 .map_err(unavailable)?;
             let rows = stmt
-                .query_map(params![pk, sk, limit as i64], |row| {
+                .query_map(params![pk, sk], |row| {
                     Ok((
                         row.get::<_, String>(0)?,
                         row.get::<_, String>(1)?,
@@ -236,9 +251,15 @@ impl Table for SqliteTable {
                 .map_err(unavailable)?;
             let mut items = Vec::new();
             for row in rows {
+                if items.len() >= limit {
+                    break;
+                }
                 let (pk, sk, raw) = row.map_err(unavailable)?;
-                let attrs =
+                let attrs: Attrs =
                     serde_json::from_str(&raw).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                if expired(&attrs, now) {
+                    continue;
+                }
                 items.push(Item {
                     key: Key::new(pk, sk),
                     attrs,
@@ -260,30 +281,31 @@ impl Table for SqliteTable {
         let pk = pk.to_owned();
         let prefix = sk_prefix.to_owned();
         let after = after.map(str::to_owned);
-        self.with_tx(move |tx| {
+        self.with_tx(move |tx, now| {
+            // No LIMIT, as in `scan`: the page holds `limit` live items.
             let mut stmt = tx
                 .prepare_cached(
                     "SELECT sk, attrs FROM items WHERE pk = ?1 AND substr(sk, 1, ?3) = ?2
-                     AND (?5 IS NULL OR sk > ?5) ORDER BY sk LIMIT ?4",
+                     AND (?4 IS NULL OR sk > ?4) ORDER BY sk",
                 )
                 .map_err(unavailable)?;
             let rows = stmt
                 .query_map(
-                    params![
-                        pk,
-                        prefix,
-                        prefix.chars().count() as i64,
-                        limit as i64,
-                        after
-                    ],
+                    params![pk, prefix, prefix.chars().count() as i64, after],
                     |row| Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?)),
                 )
                 .map_err(unavailable)?;
             let mut items = Vec::new();
             for row in rows {
+                if items.len() >= limit {
+                    break;
+                }
                 let (sk, raw) = row.map_err(unavailable)?;
-                let attrs =
+                let attrs: Attrs =
                     serde_json::from_str(&raw).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                if expired(&attrs, now) {
+                    continue;
+                }
                 items.push(Item {
                     key: Key::new(pk.clone(), sk),
                     attrs,
