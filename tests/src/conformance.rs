@@ -771,21 +771,25 @@ pub async fn makassar_slot(
         applications::Applications,
         booking::{Booking, BookingConfig},
         offices::demo_offices,
+        quota::Quota,
     };
     let applications = Arc::new(Applications::new(f.ports.clone(), &test_secrets()));
+    let config = BookingConfig::default();
+    let quota = Arc::new(Quota::new(f.ports.clone(), config.clone()));
     let booking = Arc::new(Booking::new(
         f.ports.clone(),
         applications.clone(),
-        BookingConfig::default(),
+        quota.clone(),
+        config,
     ));
     let office = demo_offices()
         .into_iter()
         .find(|o| o.office_id == "makassar")
         .expect("office");
-    booking.put_office(&office).await.expect("office");
+    quota.put_office(&office).await.expect("office");
     let day = office.timezone.today(f.ports.clock.now()) + chrono::TimeDelta::days(3);
     let slots = [(time.to_owned(), capacity)].into_iter().collect();
-    booking
+    quota
         .open_quota("makassar", day, day, &slots, true, false)
         .await
         .expect("quota");
@@ -824,10 +828,15 @@ pub async fn booking_rush(f: &Fixture, attempts: usize, capacity: i64) {
         "{}",
         f.name
     );
-    let availability = booking
-        .availability("makassar", Some(day), Some(day))
-        .await
-        .expect("availability");
+    let availability = serde_json::to_value(
+        booking
+            .quota()
+            .availability("makassar", Some(day), Some(day))
+            .await
+            .expect("availability")
+            .as_ref(),
+    )
+    .expect("json");
     assert_eq!(
         availability["days"][0]["slots"][0]["remaining"], 0,
         "{}",
@@ -1048,10 +1057,15 @@ pub async fn payment_races_expiry(f: &Fixture) {
     }
     // Every paid application took its place back (the slot has room for all ten).
     assert_eq!(placed, 10, "{}", f.name);
-    let a = booking
-        .availability("makassar", Some(day), Some(day))
-        .await
-        .expect("availability");
+    let a = serde_json::to_value(
+        booking
+            .quota()
+            .availability("makassar", Some(day), Some(day))
+            .await
+            .expect("availability")
+            .as_ref(),
+    )
+    .expect("json");
     assert_eq!(
         a["days"][0]["slots"][0]["remaining"], 10,
         "{}: the slot counts each place once",
@@ -1332,13 +1346,13 @@ pub async fn oversized_keys_are_refused_alike(f: &Fixture) {
     let (applications, booking, _) = makassar_slot(f, "08:00", 1).await;
     let office = "o".repeat(1100);
     assert!(
-        matches!(booking.office(&office).await, Err(Error::NotFound)),
+        matches!(booking.quota().office(&office).await, Err(Error::NotFound)),
         "{}",
         f.name
     );
     assert!(
         matches!(
-            booking.availability(&office, None, None).await,
+            booking.quota().availability(&office, None, None).await,
             Err(Error::NotFound)
         ),
         "{}",
@@ -1466,10 +1480,15 @@ pub async fn sweep_pages_through_an_hour(f: &Fixture) {
         let app = applications.load(id).await.expect("app");
         assert_eq!(app.status, Status::Expired, "{}", f.name);
     }
-    let a = booking
-        .availability("makassar", Some(day), Some(day))
-        .await
-        .expect("availability");
+    let a = serde_json::to_value(
+        booking
+            .quota()
+            .availability("makassar", Some(day), Some(day))
+            .await
+            .expect("availability")
+            .as_ref(),
+    )
+    .expect("json");
     assert_eq!(a["days"][0]["slots"][0]["remaining"], 20, "{}", f.name);
 }
 

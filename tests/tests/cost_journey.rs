@@ -12,10 +12,11 @@ use axum::body::Body;
 use http::{Method, Request};
 use http_body_util::BodyExt;
 use paspor_domain::{
-    booking::{Booking, BookingConfig},
+    booking::BookingConfig,
     documents::UploadForm,
     jobs::{Job, Message},
     offices::demo_offices,
+    quota::Quota,
 };
 use paspor_http::{AppState, Settings};
 use paspor_tests::{
@@ -137,19 +138,15 @@ async fn one_application_costs_what_capacity_md_prices() {
     let worker = paspor_worker::Worker::new(ports.clone(), &secrets);
 
     // The operator's office and quota: set up once per office, not per application.
-    let booking = Booking::new(
-        ports.clone(),
-        state.applications.clone(),
-        BookingConfig::default(),
-    );
+    let quota = Quota::new(ports.clone(), BookingConfig::default());
     let office = demo_offices()
         .into_iter()
         .find(|o| o.office_id == "makassar")
         .expect("office");
-    booking.put_office(&office).await.expect("office");
+    quota.put_office(&office).await.expect("office");
     let day = office.timezone.today(ports.clock.now()) + chrono::TimeDelta::days(3);
     let slots = [("10:00".to_owned(), 20)].into_iter().collect();
-    booking
+    quota
         .open_quota("makassar", day, day, &slots, true, false)
         .await
         .expect("quota");

@@ -15,6 +15,7 @@ use paspor_domain::{
     booking::{Booking, BookingConfig},
     jobs::{Job, Notice},
     payments::{Outcome, Payments},
+    quota::Quota,
 };
 use paspor_http::{AppState, Settings};
 use paspor_tests::{
@@ -39,12 +40,15 @@ fn faulty(f: &Fixture) -> (Fixture, Arc<Faults>) {
 
 /// The places left on Makassar's slot, read by a fresh service (no cache).
 async fn remaining(f: &Fixture, day: chrono::NaiveDate, time: &str) -> i64 {
-    let apps = Arc::new(Applications::new(f.ports.clone(), &test_secrets()));
-    let booking = Booking::new(f.ports.clone(), apps, BookingConfig::default());
-    let a = booking
-        .availability("makassar", Some(day), Some(day))
-        .await
-        .expect("availability");
+    let quota = Quota::new(f.ports.clone(), BookingConfig::default());
+    let a = serde_json::to_value(
+        quota
+            .availability("makassar", Some(day), Some(day))
+            .await
+            .expect("availability")
+            .as_ref(),
+    )
+    .expect("json");
     a["days"][0]["slots"]
         .as_array()
         .expect("slots")
@@ -534,10 +538,13 @@ async fn booked_one(
 /// Fresh services over the real ports, as a new process would build them.
 async fn restart(f: &Fixture) -> (Arc<Applications>, Arc<Booking>, Arc<Payments>) {
     let applications = Arc::new(Applications::new(f.ports.clone(), &test_secrets()));
+    let config = BookingConfig::default();
+    let quota = Arc::new(Quota::new(f.ports.clone(), config.clone()));
     let booking = Arc::new(Booking::new(
         f.ports.clone(),
         applications.clone(),
-        BookingConfig::default(),
+        quota,
+        config,
     ));
     let payments = Arc::new(Payments::new(f.ports.clone(), applications.clone()));
     (applications, booking, payments)

@@ -1,7 +1,7 @@
 //! The `accounts` function: sign-up, sign-in, the signed-in account and password change.
 
 use axum::{extract::State, http::StatusCode, response::IntoResponse};
-use paspor_domain::{accounts::SignUp, ratelimit::rules};
+use paspor_domain::{accounts::SignUp, model::ids::Email, ratelimit::rules};
 use paspor_http::{ApiError, AppState, Auth, ClientIp, Json, RequestLang, Routes};
 use serde::Deserialize;
 
@@ -58,7 +58,7 @@ async fn sign_in(
     state.limits.hit_address(rules::SIGN_IN_PER_IP, &ip).await?;
     // Per login as well, beside the lockout after failures: a script spreading guesses over
     // many addresses still meets this budget.
-    let login = body.email.trim().to_lowercase();
+    let login = Email::normalize(&body.email);
     state.limits.hit(rules::SIGN_IN_PER_ACCOUNT, &login).await?;
     Ok(axum::Json(
         state.accounts.sign_in(&body.email, &body.password).await?,

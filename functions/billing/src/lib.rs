@@ -54,7 +54,7 @@ async fn invoice(
     let paid = billing.status == BillingStatus::Paid;
     let place = app.booking.clone().or(app.lapsed_booking.clone());
     let office = match &place {
-        Some(p) => Some(state.booking.office(&p.office_id).await?),
+        Some(p) => Some(state.quota.office(&p.office_id).await?),
         None => None,
     };
     let tz = office.as_ref().map(|o| o.timezone).unwrap_or(TimeZone::Wib);

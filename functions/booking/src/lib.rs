@@ -8,6 +8,10 @@ use axum::{
 };
 use chrono::NaiveDate;
 use paspor_domain::{Error, applications::Application, ratelimit::rules};
+use paspor_domain::{
+    offices::{MAX_LAT, MAX_LON, valid_degrees},
+    text,
+};
 use paspor_http::{ApiError, AppState, Auth, ClientIp, Json, Routes, idempotency, metrics};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -35,13 +39,8 @@ fn coordinate(
 ) -> Result<Option<f64>, ApiError> {
     let Some(raw) = raw else { return Ok(None) };
     match raw.parse::<f64>() {
-        Ok(v) if v.is_finite() && v.abs() <= bound => Ok(Some(v)),
-        _ => Err(Error::invalid(
-            field,
-            "Koordinat tidak valid.",
-            "The coordinate is not valid.",
-        )
-        .into()),
+        Ok(v) if valid_degrees(v, bound) => Ok(Some(v)),
+        _ => Err(Error::invalid(field, text::COORDINATE_INVALID).into()),
     }
 }
 
@@ -49,18 +48,13 @@ async fn offices(
     State(state): State<AppState>,
     Query(q): Query<OfficesQuery>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let lat = coordinate(&q.lat, "lat", 90.0)?;
-    let lon = coordinate(&q.lon, "lon", 180.0)?;
+    let lat = coordinate(&q.lat, "lat", MAX_LAT)?;
+    let lon = coordinate(&q.lon, "lon", MAX_LON)?;
     let near = match (lat, lon) {
         (Some(lat), Some(lon)) => Some((lat, lon)),
         (None, None) => None,
         _ => {
-            return Err(Error::invalid(
-                "lat",
-                "Kirim lat dan lon bersama-sama.",
-                "Send lat and lon together.",
-            )
-            .into());
+            return Err(Error::invalid("lat", text::LAT_LON_TOGETHER).into());
         }
     };
     let limit = match &q.limit {
@@ -68,16 +62,11 @@ async fn offices(
         Some(raw) => match raw.parse::<usize>() {
             Ok(n) if (1..=200).contains(&n) => n,
             _ => {
-                return Err(Error::invalid(
-                    "limit",
-                    "limit harus 1 sampai 200.",
-                    "limit must be 1 to 200.",
-                )
-                .into());
+                return Err(Error::invalid("limit", text::OFFICES_LIMIT_RANGE).into());
             }
         },
     };
-    let items = state.booking.offices(near, limit).await?;
+    let items = state.quota.offices(near, limit).await?;
     Ok(axum::Json(json!({ "items": items })))
 }
 
@@ -90,13 +79,8 @@ struct RangeQuery {
 fn date(raw: &Option<String>, field: &'static str) -> Result<Option<NaiveDate>, ApiError> {
     raw.as_deref()
         .map(|s| {
-            s.parse::<NaiveDate>().map_err(|_| {
-                ApiError::from(Error::invalid(
-                    field,
-                    "Tanggal harus berformat YYYY-MM-DD.",
-                    "The date must be YYYY-MM-DD.",
-                ))
-            })
+            s.parse::<NaiveDate>()
+                .map_err(|_| ApiError::from(Error::invalid(field, text::DATE_FORM)))
         })
         .transpose()
 }
@@ -108,7 +92,7 @@ async fn availability(
 ) -> Result<Response, ApiError> {
     let from = date(&q.from, "from")?;
     let to = date(&q.to, "to")?;
-    let value = state.booking.availability(&office_id, from, to).await?;
+    let value = state.quota.availability(&office_id, from, to).await?;
     let mut response = axum::Json(value.as_ref()).into_response();
     // A few seconds stale is fine: let the app, a CDN or API Gateway's cache hold it.
     response.headers_mut().insert(

@@ -12,6 +12,7 @@ use chrono::TimeDelta;
 use paspor_adapters::embedded::{
     AdvanceError, Embedded, OffsetClock, SqliteQueue, load_or_create_local_credentials,
 };
+use paspor_domain::text;
 use paspor_domain::{
     ServicesConfig,
     applications::DEFAULT_DOCUMENT_RETENTION_DAYS,
@@ -161,8 +162,7 @@ fn local_routes(clock: Arc<OffsetClock>) -> Routes {
             let now = clock.advance(body.advance_secs).map_err(|e| match e {
                 AdvanceError::OutOfRange => ApiError::from(paspor_domain::Error::invalid(
                     "advance_secs",
-                    "Jam hanya bisa dimajukan, paling jauh sekitar 100 tahun.",
-                    "The clock only moves forward, at most about 100 years.",
+                    text::CLOCK_FORWARD_ONLY,
                 )),
                 AdvanceError::Io(e) => {
                     tracing::error!(error = %e, "clock");
@@ -266,12 +266,12 @@ pub async fn seed_demo(state: &AppState) -> anyhow::Result<()> {
     let slots: BTreeMap<String, i64> = (8..=15).map(|h| (format!("{h:02}:00"), 20)).collect();
     let (mut offices, mut slots_opened) = (0, 0);
     for office in demo_offices() {
-        if state.booking.add_office_if_missing(&office).await? {
+        if state.quota.add_office_if_missing(&office).await? {
             offices += 1;
         }
         let tomorrow = office.timezone.today(clock.now()) + TimeDelta::days(1);
         slots_opened += state
-            .booking
+            .quota
             .open_quota(
                 &office.office_id,
                 tomorrow,

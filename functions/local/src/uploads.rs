@@ -15,6 +15,7 @@ use http::StatusCode;
 use paspor_adapters::embedded::{
     DiskDocuments, Embedded, OffsetClock, PolicyError, SqliteQueue, UPLOAD_PATH,
 };
+use paspor_domain::text;
 use paspor_domain::{
     clock::Clock,
     documents::MAX_DOCUMENT_BYTES,
@@ -45,17 +46,12 @@ pub fn router(embedded: &Embedded) -> Router {
         .layer(middleware::from_fn(render_problems))
 }
 
-fn refused(status: StatusCode, code: &'static str, id: &'static str, en: &'static str) -> ApiError {
-    ApiError::new(status, code, id, en)
-}
-
 fn malformed(e: impl std::fmt::Display) -> ApiError {
     tracing::info!(error = %e, "malformed upload form");
-    refused(
+    ApiError::new(
         StatusCode::BAD_REQUEST,
         "malformed_form",
-        "Formulir unggahan tidak sah.",
-        "The upload form is malformed.",
+        text::UPLOAD_FORM_MALFORMED,
     )
 }
 
@@ -79,43 +75,38 @@ async fn upload(State(target): State<Target>, mut form: Multipart) -> Result<Sta
                 target.clock.now(),
             )
             .map_err(|e| match e {
-                PolicyError::Expired => refused(
+                PolicyError::Expired => ApiError::new(
                     StatusCode::FORBIDDEN,
                     "request_expired",
-                    "Formulir unggahan sudah kedaluwarsa. Minta yang baru.",
-                    "The upload form has expired. Request a new one.",
+                    text::UPLOAD_FORM_EXPIRED,
                 ),
-                PolicyError::BadSignature => refused(
+                PolicyError::BadSignature => ApiError::new(
                     StatusCode::FORBIDDEN,
                     "signature_does_not_match",
-                    "Tanda tangan formulir unggahan tidak sah.",
-                    "The upload form's signature is invalid.",
+                    text::UPLOAD_FORM_SIGNATURE,
                 ),
-                PolicyError::Mismatch => refused(
+                PolicyError::Mismatch => ApiError::new(
                     StatusCode::FORBIDDEN,
                     "policy_mismatch",
-                    "Isian formulir tidak sesuai kebijakannya.",
-                    "The form's fields do not match its policy.",
+                    text::UPLOAD_FORM_POLICY,
                 ),
             })?;
         let mut bytes = Vec::new();
         while let Some(chunk) = field.chunk().await.map_err(malformed)? {
             bytes.extend_from_slice(&chunk);
             if bytes.len() as u64 > policy.max_bytes {
-                return Err(refused(
+                return Err(ApiError::new(
                     StatusCode::BAD_REQUEST,
                     "entity_too_large",
-                    "Berkas lebih besar dari yang dinyatakan.",
-                    "The file is larger than declared.",
+                    text::FILE_LARGER_THAN_DECLARED,
                 ));
             }
         }
         if bytes.is_empty() {
-            return Err(refused(
+            return Err(ApiError::new(
                 StatusCode::BAD_REQUEST,
                 "entity_too_small",
-                "Berkas kosong.",
-                "The file is empty.",
+                text::FILE_IS_EMPTY,
             ));
         }
         target

@@ -8,10 +8,12 @@ use axum::{
     response::IntoResponse,
 };
 use chrono::NaiveDate;
+use paspor_domain::text::{self, Text};
 use paspor_domain::{
     Error,
-    booking::{MAX_CAPACITY, valid_slot_time},
-    offices::{Office, TimeZone},
+    booking::MAX_CAPACITY,
+    model::ids::{OfficeId, SlotTime},
+    offices::{Office, TimeZone, on_earth},
     operations::Decision,
     passport::PassportType,
 };
@@ -42,8 +44,8 @@ struct OfficeBody {
     passport_types: Vec<PassportType>,
 }
 
-fn invalid(field: &str, id: &'static str, en: &'static str) -> ApiError {
-    Error::invalid(field, id, en).into()
+fn invalid(field: &str, text: Text) -> ApiError {
+    Error::invalid(field, text).into()
 }
 
 async fn put_office(
@@ -52,26 +54,12 @@ async fn put_office(
     Path(office_id): Path<String>,
     Json(b): Json<OfficeBody>,
 ) -> Result<impl IntoResponse, ApiError> {
-    if !paspor_domain::validate::is_id(&office_id) {
-        return Err(invalid(
-            "office_id",
-            "ID kantor: 1–64 huruf, angka, tanda hubung atau garis bawah.",
-            "An office id is 1–64 letters, digits, hyphens or underscores.",
-        ));
-    }
-    if !(b.lat.is_finite() && b.lat.abs() <= 90.0 && b.lon.is_finite() && b.lon.abs() <= 180.0) {
-        return Err(invalid(
-            "lat",
-            "Koordinat tidak valid.",
-            "The coordinates are not valid.",
-        ));
+    OfficeId::parse(&office_id).map_err(|e| ApiError::from(Error::Invalid(vec![e])))?;
+    if !on_earth(b.lat, b.lon) {
+        return Err(invalid("lat", text::COORDINATES_INVALID));
     }
     if b.name.trim().is_empty() || b.passport_types.is_empty() {
-        return Err(invalid(
-            "name",
-            "Nama dan jenis paspor wajib diisi.",
-            "A name and at least one passport type are required.",
-        ));
+        return Err(invalid("name", text::OFFICE_NAME_AND_TYPES_REQUIRED));
     }
     let office = Office {
         office_id: office_id.clone(),
@@ -83,7 +71,7 @@ async fn put_office(
         timezone: b.timezone,
         passport_types: b.passport_types,
     };
-    state.booking.put_office(&office).await?;
+    state.quota.put_office(&office).await?;
     state
         .operations
         .audit(
@@ -112,25 +100,17 @@ async fn put_quota(
     Json(b): Json<QuotaBody>,
 ) -> Result<impl IntoResponse, ApiError> {
     if b.to < b.from || (b.to - b.from).num_days() > 366 {
-        return Err(invalid(
-            "to",
-            "Rentang paling lama 366 hari, dan `to` tidak sebelum `from`.",
-            "The range is at most 366 days, and `to` is not before `from`.",
-        ));
+        return Err(invalid("to", text::QUOTA_RANGE));
     }
     if b.slots.is_empty()
         || b.slots
             .iter()
-            .any(|(t, c)| !valid_slot_time(t) || !(0..=MAX_CAPACITY).contains(c))
+            .any(|(t, c)| SlotTime::parse("slots", t).is_err() || !(0..=MAX_CAPACITY).contains(c))
     {
-        return Err(invalid(
-            "slots",
-            "Slot berformat \"HH:00\": kapasitas 0 sampai 10000.",
-            "Slots are \"HH:00\": capacity from 0 to 10000.",
-        ));
+        return Err(invalid("slots", text::QUOTA_SLOTS_FORM));
     }
     let written = state
-        .booking
+        .quota
         .open_quota(
             &office_id,
             b.from,
@@ -165,13 +145,7 @@ async fn schedule(
         .date
         .as_deref()
         .and_then(|d| d.parse::<NaiveDate>().ok())
-        .ok_or_else(|| {
-            invalid(
-                "date",
-                "Tanggal wajib, berformat YYYY-MM-DD.",
-                "A date is required, as YYYY-MM-DD.",
-            )
-        })?;
+        .ok_or_else(|| invalid("date", text::DATE_REQUIRED))?;
     let items = state.operations.schedule(&office_id, date).await?;
     Ok(axum::Json(
         json!({"office_id": office_id, "date": date, "items": items}),
@@ -250,38 +224,20 @@ async fn reseal(
 ) -> Result<impl IntoResponse, ApiError> {
     // An object, as the document says (serde would also take `[]` for a struct of options).
     let b: ResealBody = match raw {
-        serde_json::Value::Object(_) => serde_json::from_value(raw).map_err(|_| {
-            invalid(
-                "after",
-                "Badan permintaan tidak valid.",
-                "The request body is not valid.",
-            )
-        })?,
+        serde_json::Value::Object(_) => {
+            serde_json::from_value(raw).map_err(|_| invalid("after", text::BODY_INVALID))?
+        }
         _ => {
-            return Err(invalid(
-                "body",
-                "Badan permintaan harus objek JSON.",
-                "The request body must be a JSON object.",
-            ));
+            return Err(invalid("body", text::BODY_NOT_OBJECT));
         }
     };
     let limit = b.limit.unwrap_or(500);
     if !(1..=1000).contains(&limit) {
-        return Err(invalid(
-            "limit",
-            "limit 1 sampai 1000.",
-            "limit is 1 to 1000.",
-        ));
+        return Err(invalid("limit", text::PAGE_LIMIT_RANGE));
     }
     let after = match b.after.as_deref() {
         None => None,
-        Some(c) => Some(key_of(c).ok_or_else(|| {
-            invalid(
-                "after",
-                "after harus nilai next dari halaman sebelumnya.",
-                "after must be the previous page's next.",
-            )
-        })?),
+        Some(c) => Some(key_of(c).ok_or_else(|| invalid("after", text::PAGE_AFTER_FORM))?),
     };
     let page = state
         .sealed

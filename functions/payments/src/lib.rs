@@ -3,6 +3,7 @@
 
 use axum::{extract::State, http::HeaderMap, response::IntoResponse};
 use bytes::Bytes;
+use paspor_domain::text;
 use paspor_domain::{
     Error,
     payments::{self, Notification},
@@ -36,12 +37,8 @@ async fn notification(
         now,
     )?;
     let n: Notification = serde_json::from_slice(&body).map_err(|e| {
-        ApiError::from(Error::invalid(
-            "body",
-            "Isi notifikasi tidak valid.",
-            "The notification body is not valid.",
-        ))
-        .with("reason", e.to_string())
+        ApiError::from(Error::invalid("body", text::NOTIFICATION_BODY_INVALID))
+            .with("reason", e.to_string())
     })?;
     let (outcome, late) = state.payments.notify(&n).await?;
     if late {

@@ -6,6 +6,7 @@ use axum::{
     http::StatusCode,
     response::IntoResponse,
 };
+use paspor_domain::text;
 use paspor_http::{ApiError, AppState, Auth, Json, Routes};
 use serde::Deserialize;
 use serde_json::json;
@@ -34,14 +35,7 @@ fn whole_bytes(n: &serde_json::Number) -> Result<i64, ApiError> {
                 .filter(|f| f.fract() == 0.0 && f.abs() < 9.0e15)
                 .map(|f| f as i64)
         })
-        .ok_or_else(|| {
-            paspor_domain::Error::invalid(
-                "content_length",
-                "Ukuran berkas harus bilangan bulat (byte).",
-                "The file size must be a whole number of bytes.",
-            )
-            .into()
-        })
+        .ok_or_else(|| paspor_domain::Error::invalid("content_length", text::FILE_SIZE_FORM).into())
 }
 
 async fn upload_url(

@@ -10,9 +10,9 @@ use paspor_domain::{
     applications::Applications,
     jobs::Job,
     mail,
-    store::{Cond, Item, StoreError},
+    store::{Cond, StoreError},
 };
-use serde_json::{Value, json};
+use serde_json::Value;
 
 #[derive(Clone)]
 pub struct Worker {
@@ -106,14 +106,13 @@ impl Worker {
     /// Sends an email unless this job already did (queues deliver at least once).
     async fn send_once(&self, id: &str, email: mail::Email) -> Result<(), JobError> {
         let table = &self.ports.table;
-        let key = paspor_domain::repo::keys::job_done(id);
-        if table.get(&key).await.map_err(retry)?.is_some() {
+        let now = self.ports.clock.now().timestamp();
+        let marker = paspor_domain::repo::jobs::done(id, now).map_err(retry)?;
+        if table.get(&marker.key).await.map_err(retry)?.is_some() {
             tracing::info!(job = %id, "email already sent; redelivery ignored");
             return Ok(());
         }
         self.ports.mailer.send(&email).await.map_err(retry)?;
-        let ttl = self.ports.clock.now().timestamp() + 14 * 24 * 3600;
-        let marker = Item::from_record(key, &json!({"ttl": ttl})).map_err(retry)?;
         match table.put(marker, Some(Cond::NotExists)).await {
             Ok(()) | Err(StoreError::ConditionFailed { .. }) => Ok(()),
             Err(e) => Err(retry(e)),

@@ -10,13 +10,15 @@ use argon2::{
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::text;
 use crate::{
     Error, FieldError, Ports, Secrets,
     jobs::{Job, Message},
     mail::Lang,
+    model::ids::Email,
     otp::{self, Purpose, SendWindow},
     repo::keys,
-    store::{Cond, Item, Key, StoreError, Update},
+    store::{Cond, Item, Key, StoreError, TTL_ATTR, Update},
     tokens::{Claims, TokenKeys},
     validate,
 };
@@ -212,10 +214,11 @@ impl Accounts {
 
     /// `POST /v1/accounts`.
     pub async fn sign_up(&self, input: SignUp, lang: Lang) -> Result<SignedUp, Error> {
-        let email = validate::normalize_email(&input.email);
+        let parsed = Email::parse(&input.email);
+        let email = Email::normalize(&input.email);
         let phone = validate::normalize_phone(&input.phone);
         collect([
-            validate::check_email(&email),
+            parsed.map(|_| ()),
             phone.as_ref().map(|_| ()).map_err(Clone::clone),
             validate::check_password("password", &input.password, &email),
             validate::check_name("full_name", &input.full_name),
@@ -459,26 +462,23 @@ impl Accounts {
         })
     }
 
-    fn check_code_input(email: &str, code: &str) -> Result<(), Error> {
+    fn check_code_input(email: &str, code: &str) -> Result<Email, Error> {
         let code_ok = code.len() == 6 && code.chars().all(|c| c.is_ascii_digit());
+        let email = Email::parse(email);
         collect([
-            validate::check_email(email),
+            email.as_ref().map(|_| ()).map_err(Clone::clone),
             if code_ok {
                 Ok(())
             } else {
-                Err(FieldError::new(
-                    "code",
-                    "Kode harus 6 digit.",
-                    "The code must be 6 digits.",
-                ))
+                Err(FieldError::new("code", text::OTP_CODE_FORM))
             },
-        ])
+        ])?;
+        email.map_err(|e| Error::Invalid(vec![e]))
     }
 
     /// `POST /v1/accounts/verify`: uses the sign-up code and signs in.
     pub async fn verify(&self, email: &str, code: &str) -> Result<Session, Error> {
-        let email = validate::normalize_email(email);
-        Self::check_code_input(&email, code)?;
+        let email = Self::check_code_input(email, code)?;
         self.consume_code(&email, Purpose::Signup, code).await?;
         let Some(account) = self.account_by_email(&email).await? else {
             return Err(Error::OtpExpired);
@@ -511,7 +511,7 @@ impl Accounts {
         phone: &str,
         password_hash: &str,
     ) -> Result<String, Error> {
-        let email = validate::normalize_email(email);
+        let email = Email::normalize(email);
         let account = AccountRecord {
             account_id: ulid::Ulid::new().to_string(),
             email: email.clone(),
@@ -559,8 +559,7 @@ impl Accounts {
     /// `POST /v1/otp/resend` and `POST /v1/password/forgot`: answers the same whether or
     /// not the account exists; the allowance is spent either way, so it reveals nothing.
     pub async fn resend(&self, email: &str, purpose: Purpose, lang: Lang) -> Result<(), Error> {
-        let email = validate::normalize_email(email);
-        collect([validate::check_email(&email)])?;
+        let email = Email::parse(email).map_err(|e| Error::Invalid(vec![e]))?;
         self.claim_send(&email).await?;
         // A sign-up code only for an account still unverified; a reset code for any account
         // (a reset also verifies, since the code proves the mailbox).
@@ -577,9 +576,8 @@ impl Accounts {
 
     /// `POST /v1/sessions`.
     pub async fn sign_in(&self, email: &str, password: &str) -> Result<Session, Error> {
-        let email = validate::normalize_email(email);
         // Bounded before it becomes part of a key (and no account has such an email).
-        collect([validate::check_email(&email)])?;
+        let email = Email::parse(email).map_err(|e| Error::Invalid(vec![e]))?;
         let lock_key = keys::login_failures(&email);
         let now = self.now_ms();
         let login: LoginRecord = match self.ports.table.get(&lock_key).await? {
@@ -633,7 +631,7 @@ impl Accounts {
                 key,
                 Update::new()
                     .add("failures", 1)
-                    .set("ttl", ttl_after(now, 24 * 3600)),
+                    .set(TTL_ATTR, ttl_after(now, 24 * 3600)),
                 None,
             )
             .await?;
@@ -664,8 +662,7 @@ impl Accounts {
         code: &str,
         new_password: &str,
     ) -> Result<(), Error> {
-        let email = validate::normalize_email(email);
-        Self::check_code_input(&email, code)?;
+        let email = Self::check_code_input(email, code)?;
         collect([validate::check_password(
             "new_password",
             new_password,

@@ -12,7 +12,6 @@ use crate::{
         self, ContentType, Inspection, MAX_DOCUMENT_BYTES, UPLOAD_URL_SECS, UploadForm,
         UploadPolicy,
     },
-    nik,
     passport::{self, DocumentKind},
     repo::{
         keys,
@@ -24,6 +23,7 @@ use crate::{
 pub const MAX_APPLICANTS: i64 = 5;
 
 pub use crate::model::application::*;
+use crate::{model::ids::Nik, text};
 
 /// Days an application's stored objects are kept after it ends, or after a draft was last
 /// touched, unless configured (UU PDP: no longer than the purpose needs; a month leaves room
@@ -48,10 +48,6 @@ pub struct Applications {
 
 /// How long a storage call may take by default.
 pub const STORAGE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
-
-fn invalid_state(en: &'static str, id: &'static str) -> Error {
-    Error::InvalidState { id, en }
-}
 
 impl Applications {
     pub fn new(ports: Ports, secrets: &crate::Secrets) -> Self {
@@ -133,22 +129,16 @@ impl Applications {
         if let Err(e) = crate::validate::check_date("birth_date", input.birth_date) {
             errors.push(e);
         } else if input.birth_date > jakarta_today(now) {
-            errors.push(FieldError::new(
-                "birth_date",
-                "Tanggal lahir tidak boleh di masa depan.",
-                "The birth date cannot be in the future.",
-            ));
+            errors.push(FieldError::new("birth_date", text::BIRTH_DATE_IN_FUTURE));
         }
         if !errors.is_empty() {
             return Err(Error::Invalid(errors));
         }
-        if let Err(problem) = nik::check(&input.nik, input.birth_date, input.sex) {
-            let (id, en) = problem.messages();
-            return Err(Error::InvalidNik { id, en });
-        }
+        let nik = Nik::parse(&input.nik, input.birth_date, input.sex)
+            .map_err(|problem| Error::InvalidNik(problem.text()))?;
         let applicant = Applicant {
             applicant_id: ulid::Ulid::new().to_string(),
-            nik: input.nik,
+            nik: nik.into_string(),
             full_name: input.full_name.trim().to_owned(),
             birth_date: input.birth_date,
             birth_place: input.birth_place.trim().to_owned(),
@@ -228,7 +218,7 @@ impl Applications {
     }
 
     async fn applicant(&self, account_id: &str, applicant_id: &str) -> Result<Applicant, Error> {
-        if !crate::validate::is_id(applicant_id) {
+        if !crate::model::ids::is_id(applicant_id) {
             return Err(Error::NotFound);
         }
         match self
@@ -265,19 +255,14 @@ impl Applications {
         if !passport::is_country(destination) {
             return Err(Error::invalid(
                 "destination_country",
-                "Negara tujuan harus kode ISO 3166-1 alpha-2, misalnya JP.",
-                "The destination must be an ISO 3166-1 alpha-2 code, e.g. JP.",
+                text::COUNTRY_CODE_FORM,
             ));
         }
         let applicant = self
             .applicant(account_id, applicant_id)
             .await
             .map_err(|e| match e {
-                Error::NotFound => Error::invalid(
-                    "applicant_id",
-                    "Pemohon tidak ditemukan pada akun ini.",
-                    "No such applicant on this account.",
-                ),
+                Error::NotFound => Error::invalid("applicant_id", text::NO_SUCH_APPLICANT),
                 e => e,
             })?;
         let now = self.ports.clock.now();
@@ -369,7 +354,7 @@ impl Applications {
     }
 
     pub async fn load(&self, id: &str) -> Result<Application, Error> {
-        if !crate::validate::is_id(id) {
+        if !crate::model::ids::is_id(id) {
             return Err(Error::NotFound);
         }
         match self.ports.table.get(&keys::application(id)).await? {
@@ -457,11 +442,7 @@ impl Applications {
         let kind = DocumentKind::parse(kind).ok_or(Error::DocumentNotRequired)?;
         let content_type = ContentType::parse(content_type).ok_or(Error::UnsupportedContentType)?;
         if content_length <= 0 {
-            return Err(Error::invalid(
-                "content_length",
-                "Ukuran berkas harus lebih dari 0 byte.",
-                "The file size must be more than 0 bytes.",
-            ));
+            return Err(Error::invalid("content_length", text::FILE_EMPTY));
         }
         if content_length as u64 > MAX_DOCUMENT_BYTES {
             return Err(Error::DocumentTooLarge);
@@ -487,10 +468,7 @@ impl Applications {
         let (_, ()) = self
             .change(Some(account_id), id, |app, _| {
                 if app.status != Status::Draft {
-                    return Err(invalid_state(
-                        "Documents can only be uploaded to a draft.",
-                        "Dokumen hanya dapat diunggah selama permohonan masih draf.",
-                    ));
+                    return Err(Error::InvalidState(text::UPLOAD_NEEDS_DRAFT));
                 }
                 let doc = app
                     .documents
@@ -631,10 +609,7 @@ impl Applications {
         let (app, ()) = self
             .change(Some(account_id), id, |app, now| {
                 if app.status != Status::Draft {
-                    return Err(invalid_state(
-                        "Only a draft can be submitted.",
-                        "Hanya permohonan draf yang dapat diajukan.",
-                    ));
+                    return Err(Error::InvalidState(text::SUBMIT_NEEDS_DRAFT));
                 }
                 let missing = app.missing_documents();
                 if !missing.is_empty() {

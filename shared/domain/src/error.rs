@@ -1,22 +1,20 @@
 //! The domain's one error type. Each variant has a stable machine code; the HTTP layer maps
 //! it to a status and a sentence in the caller's language.
 
-use crate::store::StoreError;
+use crate::{store::StoreError, text::Text};
 
-/// One invalid field, with a sentence in Indonesian and in English.
+/// One invalid field, and what is wrong with it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FieldError {
     pub field: String,
-    pub id: &'static str,
-    pub en: &'static str,
+    pub text: Text,
 }
 
 impl FieldError {
-    pub fn new(field: &str, id: &'static str, en: &'static str) -> Self {
+    pub fn new(field: &str, text: Text) -> Self {
         Self {
             field: field.to_owned(),
-            id,
-            en,
+            text,
         }
     }
 }
@@ -46,7 +44,7 @@ pub enum Error {
     #[error("not found")]
     NotFound,
     #[error("invalid nik")]
-    InvalidNik { id: &'static str, en: &'static str },
+    InvalidNik(Text),
     #[error("applicant exists")]
     ApplicantExists,
     #[error("applicant limit")]
@@ -60,7 +58,7 @@ pub enum Error {
     #[error("document too large")]
     DocumentTooLarge,
     #[error("invalid state")]
-    InvalidState { id: &'static str, en: &'static str },
+    InvalidState(Text),
     #[error("upload missing")]
     UploadMissing,
     #[error("upload rejected: {reason}")]
@@ -127,14 +125,14 @@ impl Error {
             Self::TooManyAttempts { .. } => "too_many_attempts",
             Self::Unauthorized => "unauthorized",
             Self::NotFound => "not_found",
-            Self::InvalidNik { .. } => "invalid_nik",
+            Self::InvalidNik(_) => "invalid_nik",
             Self::ApplicantExists => "applicant_exists",
             Self::ApplicantLimit => "applicant_limit",
             Self::ActiveApplicationExists => "active_application_exists",
             Self::DocumentNotRequired => "document_not_required",
             Self::UnsupportedContentType => "unsupported_content_type",
             Self::DocumentTooLarge => "document_too_large",
-            Self::InvalidState { .. } => "invalid_state",
+            Self::InvalidState(_) => "invalid_state",
             Self::UploadMissing => "upload_missing",
             Self::UploadRejected { .. } => "upload_rejected",
             Self::DocumentsMissing { .. } => "documents_missing",
@@ -157,8 +155,8 @@ impl Error {
         }
     }
 
-    pub fn invalid(field: &str, id: &'static str, en: &'static str) -> Self {
-        Self::Invalid(vec![FieldError::new(field, id, en)])
+    pub fn invalid(field: &str, text: Text) -> Self {
+        Self::Invalid(vec![FieldError::new(field, text)])
     }
 }
 

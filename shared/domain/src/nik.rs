@@ -4,6 +4,8 @@
 use chrono::{Datelike, NaiveDate};
 use serde::{Deserialize, Serialize};
 
+use crate::text::{self, Text};
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Sex {
     #[serde(rename = "M")]
@@ -22,21 +24,12 @@ pub enum NikProblem {
 }
 
 impl NikProblem {
-    pub fn messages(self) -> (&'static str, &'static str) {
+    pub fn text(self) -> Text {
         match self {
-            Self::NotSixteenDigits => ("NIK harus 16 digit angka.", "The NIK must be 16 digits."),
-            Self::Province => (
-                "Kode provinsi pada NIK tidak dikenal.",
-                "The NIK's province code is unknown.",
-            ),
-            Self::BirthDate => (
-                "Tanggal lahir pada NIK tidak sesuai dengan tanggal lahir dan jenis kelamin.",
-                "The NIK's date part does not match the birth date and sex.",
-            ),
-            Self::Serial => (
-                "Nomor urut NIK tidak boleh 0000.",
-                "The NIK's serial must not be 0000.",
-            ),
+            Self::NotSixteenDigits => text::NIK_NOT_SIXTEEN_DIGITS,
+            Self::Province => text::NIK_PROVINCE,
+            Self::BirthDate => text::NIK_BIRTH_DATE,
+            Self::Serial => text::NIK_SERIAL,
         }
     }
 }

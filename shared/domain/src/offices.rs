@@ -44,6 +44,20 @@ pub struct Office {
     pub passport_types: Vec<PassportType>,
 }
 
+/// The largest latitude and longitude, in degrees.
+pub const MAX_LAT: f64 = 90.0;
+pub const MAX_LON: f64 = 180.0;
+
+/// Whether a latitude (`bound` [`MAX_LAT`]) or longitude ([`MAX_LON`]) is a real one.
+pub fn valid_degrees(v: f64, bound: f64) -> bool {
+    v.is_finite() && v.abs() <= bound
+}
+
+/// Whether a position is on the Earth's map.
+pub fn on_earth(lat: f64, lon: f64) -> bool {
+    valid_degrees(lat, MAX_LAT) && valid_degrees(lon, MAX_LON)
+}
+
 /// Great-circle distance in kilometres (haversine, mean Earth radius).
 pub fn distance_km(lat1: f64, lon1: f64, lat2: f64, lon2: f64) -> f64 {
     let (p1, p2) = (lat1.to_radians(), lat2.to_radians());

@@ -4,17 +4,55 @@
 
 use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::{
     Error, Ports,
     applications::{Application, Applications, DocumentState, Status},
-    booking::Booking,
+    passport::PassportType,
+    quota::Quota,
     repo::keys,
     store::{Cond, Item, Key, StoreError, Write},
+    text,
 };
+
+/// One booking on an office's day, as the officers see it: the NIK masked.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Visit {
+    pub application_id: String,
+    pub time: Option<String>,
+    pub status: Status,
+    pub applicant: VisitingApplicant,
+    pub passport_type: PassportType,
+    pub express: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct VisitingApplicant {
+    pub full_name: String,
+    /// All but the region and the last two digits hidden.
+    pub nik: String,
+    pub birth_date: NaiveDate,
+}
+
+impl Visit {
+    fn of(app: Application) -> Self {
+        Self {
+            time: app.booking.as_ref().map(|b| b.time.clone()),
+            status: app.status,
+            applicant: VisitingApplicant {
+                nik: crate::nik::masked(&app.applicant.nik),
+                full_name: app.applicant.full_name,
+                birth_date: app.applicant.birth_date,
+            },
+            passport_type: app.passport_type,
+            express: app.express,
+            application_id: app.application_id,
+        }
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -57,7 +95,7 @@ pub fn audit_key(subject: &str, at: DateTime<Utc>) -> Key {
 pub struct Operations {
     ports: Ports,
     applications: Arc<Applications>,
-    booking: Arc<Booking>,
+    quota: Arc<Quota>,
 }
 
 /// How many days back a purge looks, so a sweeper that was down catches up.
@@ -67,11 +105,11 @@ const PURGE_LOOKBACK_DAYS: i64 = 14;
 const PURGE_PAGE: usize = 1000;
 
 impl Operations {
-    pub fn new(ports: Ports, applications: Arc<Applications>, booking: Arc<Booking>) -> Self {
+    pub fn new(ports: Ports, applications: Arc<Applications>, quota: Arc<Quota>) -> Self {
         Self {
             ports,
             applications,
-            booking,
+            quota,
         }
     }
 
@@ -300,12 +338,9 @@ impl Operations {
     pub async fn check_in(&self, operator: &str, id: &str) -> Result<Application, Error> {
         let app = self.applications.load(id).await?;
         let Some(booking) = app.booking.clone() else {
-            return Err(Error::InvalidState {
-                id: "Permohonan ini tidak memiliki jadwal.",
-                en: "This application has no booking.",
-            });
+            return Err(Error::InvalidState(text::NO_BOOKING));
         };
-        let office = self.booking.office(&booking.office_id).await?;
+        let office = self.quota.office(&booking.office_id).await?;
         let today = office.timezone.today(self.ports.clock.now());
         self.act(
             operator,
@@ -314,10 +349,7 @@ impl Operations {
             json!({"office_id": booking.office_id}),
             |next, now| {
                 if next.status != Status::Paid {
-                    return Err(Error::InvalidState {
-                        id: "Hanya permohonan yang sudah dibayar yang dapat check-in.",
-                        en: "Only a paid application can check in.",
-                    });
+                    return Err(Error::InvalidState(text::CHECK_IN_NEEDS_PAID));
                 }
                 if booking.date != today {
                     return Err(Error::NotBookedToday);
@@ -337,11 +369,7 @@ impl Operations {
         decision: &Decision,
     ) -> Result<Application, Error> {
         if decision.reason.trim().is_empty() || decision.reason.chars().count() > 500 {
-            return Err(Error::invalid(
-                "reason",
-                "Alasan wajib diisi, paling panjang 500 karakter.",
-                "A reason is required, at most 500 characters.",
-            ));
+            return Err(Error::invalid("reason", text::REASON_REQUIRED));
         }
         if decision.delivery == Delivery::Post
             && decision
@@ -349,19 +377,12 @@ impl Operations {
                 .as_deref()
                 .is_none_or(|a| a.trim().is_empty())
         {
-            return Err(Error::invalid(
-                "address",
-                "Alamat pengiriman wajib diisi untuk pengiriman pos.",
-                "An address is required for delivery by post.",
-            ));
+            return Err(Error::invalid("address", text::DELIVERY_ADDRESS_REQUIRED));
         }
         let details = serde_json::to_value(decision).map_err(|e| Error::Internal(e.to_string()))?;
         self.act(operator, "decision", id, details, |next, now| {
             if next.status != Status::CheckedIn {
-                return Err(Error::InvalidState {
-                    id: "Keputusan hanya setelah check-in.",
-                    en: "A decision comes only after check-in.",
-                });
+                return Err(Error::InvalidState(text::DECISION_NEEDS_CHECK_IN));
             }
             let status = match decision.outcome {
                 Outcome::Approved => Status::Approved,
@@ -381,9 +402,9 @@ impl Operations {
         &self,
         office_id: &str,
         date: chrono::NaiveDate,
-    ) -> Result<Vec<Value>, Error> {
+    ) -> Result<Vec<Visit>, Error> {
         crate::validate::date("date", date)?;
-        self.booking.office(office_id).await?;
+        self.quota.office(office_id).await?;
         let items = crate::store::query_all(
             self.ports.table.as_ref(),
             &keys::schedule_day(office_id, date),
@@ -401,14 +422,7 @@ impl Operations {
             let Ok(app) = self.applications.load(id).await else {
                 continue;
             };
-            out.push(json!({
-                "application_id": app.application_id,
-                "time": app.booking.as_ref().map(|b| b.time.clone()),
-                "status": app.status,
-                "applicant": {"full_name": app.applicant.full_name, "nik": crate::nik::masked(&app.applicant.nik), "birth_date": app.applicant.birth_date},
-                "passport_type": app.passport_type,
-                "express": app.express,
-            }));
+            out.push(Visit::of(app));
         }
         Ok(out)
     }

@@ -31,6 +31,7 @@ use crate::{
 pub const TOLERANCE_SECS: i64 = 300;
 
 pub use crate::model::payment::*;
+use crate::{model::ids::BillingCode, text};
 
 /// Checks `X-Paspor-Signature: v1=<hex HMAC-SHA256(secret, timestamp "." body)>` against
 /// every configured secret (several during a rotation), in constant time, and the
@@ -114,11 +115,7 @@ impl Payments {
         let id_ok = (1..=128).contains(&n.transaction_id.len())
             && n.transaction_id.bytes().all(|b| b.is_ascii_graphic());
         if !id_ok {
-            return Err(Error::invalid(
-                "transaction_id",
-                "transaction_id: 1–128 karakter tampak.",
-                "transaction_id: 1–128 visible characters.",
-            ));
+            return Err(Error::invalid("transaction_id", text::TRANSACTION_ID_FORM));
         }
         if let Some(seen) = self
             .ports
@@ -136,10 +133,12 @@ impl Payments {
             }
             return Ok((Outcome::Duplicate, false));
         }
+        // A code whose check digit is wrong was never issued: no read for it.
+        let code = BillingCode::parse(&n.billing_code).map_err(|_| Error::UnknownBillingCode)?;
         let index = self
             .ports
             .table
-            .get(&keys::billing(&n.billing_code))
+            .get(&keys::billing(&code))
             .await?
             .ok_or(Error::UnknownBillingCode)?;
         let application_id = index

@@ -11,6 +11,7 @@ use crate::{
     booking::{Booking, BookingConfig},
     operations::Operations,
     payments::Payments,
+    quota::Quota,
     ratelimit::{RateLimitConfig, RateLimiter},
     sealed::{self, SealedTable},
 };
@@ -53,6 +54,7 @@ pub struct Services {
     pub sealed: Arc<SealedTable>,
     pub accounts: Arc<Accounts>,
     pub applications: Arc<Applications>,
+    pub quota: Arc<Quota>,
     pub booking: Arc<Booking>,
     pub payments: Arc<Payments>,
     pub operations: Arc<Operations>,
@@ -81,9 +83,11 @@ impl Services {
             Applications::new(ports.clone(), secrets)
                 .with_document_retention_days(config.document_retention_days),
         );
+        let quota = Arc::new(Quota::new(ports.clone(), config.booking.clone()));
         let booking = Arc::new(Booking::new(
             ports.clone(),
             applications.clone(),
+            quota.clone(),
             config.booking,
         ));
         Self {
@@ -91,11 +95,12 @@ impl Services {
             operations: Arc::new(Operations::new(
                 ports.clone(),
                 applications.clone(),
-                booking.clone(),
+                quota.clone(),
             )),
             payments: Arc::new(Payments::new(ports.clone(), applications.clone())),
             limits: Arc::new(RateLimiter::new(ports.clone(), secrets, config.rate_limits)),
             booking,
+            quota,
             applications,
             sealed,
             ports,

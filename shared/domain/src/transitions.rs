@@ -5,6 +5,7 @@
 
 use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 
+use crate::text;
 use crate::{
     Error,
     model::{
@@ -33,10 +34,6 @@ pub struct Decision<G> {
     pub tx: Tx<G>,
 }
 
-fn invalid_state(id: &'static str, en: &'static str) -> Error {
-    Error::InvalidState { id, en }
-}
-
 // ------------------------------------------------------------------ book
 
 /// The conditions of a booking, by what their failure means.
@@ -61,10 +58,7 @@ pub fn paid_without_place(app: &Application) -> bool {
 pub fn may_book(app: &Application, office: &Office) -> Result<(), Error> {
     let bookable = matches!(app.status, Status::Submitted | Status::Expired);
     if !(bookable || paid_without_place(app)) {
-        return Err(invalid_state(
-            "Pemesanan hanya untuk permohonan yang sudah diajukan dan belum memiliki jadwal.",
-            "Only a submitted application without a booking can be booked.",
-        ));
+        return Err(Error::InvalidState(text::BOOK_NEEDS_SUBMITTED));
     }
     if !office.passport_types.contains(&app.passport_type) {
         return Err(Error::PassportTypeNotOffered);
@@ -125,10 +119,7 @@ pub enum RescheduleGuard {
 /// The booking a reschedule would move: only a paid one, and only once.
 pub fn reschedulable(app: &Application) -> Result<BookingInfo, Error> {
     let (Status::Paid, Some(booking)) = (app.status, app.booking.clone()) else {
-        return Err(invalid_state(
-            "Jadwal hanya dapat diubah setelah dibayar.",
-            "Only a paid booking can be rescheduled.",
-        ));
+        return Err(Error::InvalidState(text::RESCHEDULE_NEEDS_PAID));
     };
     if app.reschedules >= 1 {
         return Err(Error::RescheduleLimit);
@@ -144,17 +135,10 @@ pub fn may_move(
     time: &str,
 ) -> Result<(), Error> {
     if today >= current.date {
-        return Err(invalid_state(
-            "Jadwal hanya dapat diubah paling lambat sehari sebelum hari kedatangan.",
-            "A booking can be rescheduled at the latest the day before it.",
-        ));
+        return Err(Error::InvalidState(text::RESCHEDULE_TOO_LATE));
     }
     if current.date == date && current.time == time {
-        return Err(Error::invalid(
-            "date",
-            "Itu jadwal yang sama.",
-            "That is the same slot.",
-        ));
+        return Err(Error::invalid("date", text::SAME_SLOT));
     }
     Ok(())
 }
@@ -182,10 +166,7 @@ pub fn reschedule(app: &Application, to: BookingInfo) -> Result<Decision<Resched
 /// files due for deletion one retention later. Any failed condition is a concurrent change.
 pub fn cancel(app: &Application, ctx: &Context) -> Result<Decision<()>, Error> {
     if !matches!(app.status, Status::AwaitingPayment | Status::Paid) {
-        return Err(invalid_state(
-            "Hanya pemesanan yang belum check-in yang dapat dibatalkan.",
-            "Only a booking not yet checked in can be cancelled.",
-        ));
+        return Err(Error::InvalidState(text::CANCEL_NEEDS_NOT_CHECKED_IN));
     }
     let mut next = app.clone();
     next.set_status(Status::Cancelled, ctx.now);
@@ -668,14 +649,14 @@ mod tests {
             assert!(
                 matches!(
                     may_book(&application(status), &open),
-                    Err(Error::InvalidState { .. })
+                    Err(Error::InvalidState(_))
                 ),
                 "{status:?}"
             );
         }
         assert!(matches!(
             may_book(&paid_booking(), &open),
-            Err(Error::InvalidState { .. })
+            Err(Error::InvalidState(_))
         ));
         assert!(matches!(
             may_book(
@@ -719,7 +700,7 @@ mod tests {
     fn only_a_paid_booking_moves_once_and_before_its_day() {
         assert!(matches!(
             reschedulable(&booked(now() + TimeDelta::hours(1))),
-            Err(Error::InvalidState { .. })
+            Err(Error::InvalidState(_))
         ));
         let mut moved = paid_booking();
         moved.reschedules = 1;
@@ -728,7 +709,7 @@ mod tests {
         assert!(may_move(&current, day(9), day(15), "13:00").is_ok());
         assert!(matches!(
             may_move(&current, day(10), day(15), "13:00"),
-            Err(Error::InvalidState { .. })
+            Err(Error::InvalidState(_))
         ));
         assert!(matches!(
             may_move(&current, day(9), day(10), "08:00"),
@@ -762,7 +743,7 @@ mod tests {
             assert!(
                 matches!(
                     cancel(&application(status), &ctx()),
-                    Err(Error::InvalidState { .. })
+                    Err(Error::InvalidState(_))
                 ),
                 "{status:?}"
             );

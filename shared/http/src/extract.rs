@@ -10,6 +10,7 @@ use paspor_domain::accounts::Principal;
 use serde::de::DeserializeOwned;
 
 use crate::{ApiError, AppState};
+use paspor_domain::text;
 
 /// A JSON request body: `application/json`, within the size limit, well-formed, of the
 /// expected shape. Anything else is a 4xx naming what was wrong.
@@ -29,8 +30,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Json<T> {
             return Err(ApiError::new(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "unsupported_media_type",
-                "Kirim isi permintaan sebagai application/json.",
-                "Send the request body as application/json.",
+                text::UNSUPPORTED_MEDIA_TYPE,
             ));
         }
         let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
@@ -38,8 +38,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Json<T> {
                 ApiError::new(
                     StatusCode::PAYLOAD_TOO_LARGE,
                     "payload_too_large",
-                    "Isi permintaan terlalu besar.",
-                    "The request body is too large.",
+                    text::PAYLOAD_TOO_LARGE,
                 )
             } else {
                 ApiError::invalid_body(rejection.body_text())
@@ -75,8 +74,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Json<T> {
                 Err(ApiError::new(
                     StatusCode::BAD_REQUEST,
                     "invalid_request",
-                    "Ada isian yang tidak valid.",
-                    "Some fields are not valid.",
+                    text::FIELDS_INVALID,
                 )
                 .with(
                     "errors",

@@ -32,6 +32,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::{ApiError, AppState};
+use paspor_domain::text;
 
 pub const KEEP_SECS: i64 = 24 * 3600;
 /// How long a claim holds before another request may take it over: longer than any request
@@ -52,8 +53,7 @@ impl<S: Send + Sync> FromRequestParts<S> for IdempotencyKey {
             Ok(k) if (1..=255).contains(&k.len()) => Ok(Self(Some(k.to_owned()))),
             _ => Err(ApiError::from(Error::invalid(
                 "Idempotency-Key",
-                "Idempotency-Key harus 1–255 karakter.",
-                "The Idempotency-Key must be 1–255 characters.",
+                text::IDEMPOTENCY_KEY_FORM,
             ))),
         }
     }

@@ -22,6 +22,7 @@ pub use state::{AppState, Settings};
 pub use sweep::sweep;
 
 use axum::{Router, extract::DefaultBodyLimit, middleware, response::IntoResponse};
+use paspor_domain::text;
 use tower_http::catch_panic::CatchPanicLayer;
 
 /// Largest request body accepted by any JSON route. Files never pass through here.
@@ -120,8 +121,7 @@ async fn limit_headers(
         return ApiError::new(
             http::StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             "headers_too_large",
-            "Header permintaan terlalu besar.",
-            "The request headers are too large.",
+            text::HEADERS_TOO_LARGE,
         )
         .into_response();
     }

@@ -12,7 +12,11 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use http::{HeaderValue, StatusCode, header};
-use paspor_domain::{Error, mail::Lang};
+use paspor_domain::{
+    Error,
+    mail::Lang,
+    text::{self, Text},
+};
 use serde_json::{Map, Value, json};
 
 pub const PROBLEM_JSON: &str = "application/problem+json";
@@ -29,7 +33,13 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    pub fn new(
+    /// An answer whose detail is one of the service's sentences ([`text`]).
+    pub fn new(status: StatusCode, code: &'static str, text: Text) -> Self {
+        Self::worded(status, code, text.id, text.en)
+    }
+
+    /// An answer whose detail carries a value (the parser's own words, say).
+    pub fn worded(
         status: StatusCode,
         code: &'static str,
         id: impl Into<Cow<'static, str>>,
@@ -56,29 +66,21 @@ impl ApiError {
     }
 
     pub fn not_found() -> Self {
-        Self::new(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            "Tidak ditemukan.",
-            "Not found.",
-        )
+        Self::new(StatusCode::NOT_FOUND, "not_found", text::NOT_FOUND)
     }
 
     pub fn unauthorized() -> Self {
-        Self::new(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            "Silakan masuk terlebih dahulu; token tidak ada, kedaluwarsa, atau tidak sah.",
-            "Please sign in: the token is missing, expired or invalid.",
-        )
+        Self::new(StatusCode::UNAUTHORIZED, "unauthorized", text::UNAUTHORIZED)
     }
 
     pub fn invalid_body(en: String) -> Self {
-        Self::new(
+        // The parser's words say where the body went wrong.
+        let said = text::BODY_NOT_JSON;
+        Self::worded(
             StatusCode::BAD_REQUEST,
             "invalid_request",
-            "Isi permintaan bukan JSON yang sah.",
-            Cow::Owned(format!("The request body is not valid JSON: {en}")),
+            said.id,
+            Cow::Owned(format!("{}: {en}", said.en.trim_end_matches('.'))),
         )
     }
 
@@ -153,7 +155,7 @@ fn field_errors(errors: &[paspor_domain::FieldError], lang: Lang) -> Value {
     Value::Array(
         errors
             .iter()
-            .map(|e| json!({"field": e.field, "message": match lang { Lang::Id => e.id, Lang::En => e.en }}))
+            .map(|e| json!({"field": e.field, "message": e.text.get(lang)}))
             .collect(),
     )
 }
@@ -164,12 +166,7 @@ impl From<Error> for ApiError {
         let code = e.code();
         match e {
             Error::Invalid(errors) => {
-                let mut err = Self::new(
-                    S::BAD_REQUEST,
-                    code,
-                    "Ada isian yang tidak valid.",
-                    "Some fields are not valid.",
-                );
+                let mut err = Self::new(S::BAD_REQUEST, code, text::FIELDS_INVALID);
                 // Both languages are kept; the body is rendered in one of them.
                 err.extra
                     .insert("errors".into(), field_errors(&errors, Lang::Id));
@@ -177,100 +174,85 @@ impl From<Error> for ApiError {
                     .insert("errors_en".into(), field_errors(&errors, Lang::En));
                 err
             }
-            Error::EmailTaken => Self::new(
-                S::CONFLICT,
-                code,
-                "Email ini sudah terdaftar. Silakan masuk atau atur ulang kata sandi.",
-                "This email is already registered. Sign in or reset the password.",
-            ),
-            Error::InvalidOtp { attempts_left } => Self::new(
-                S::BAD_REQUEST,
-                code,
-                "Kode OTP salah.",
-                "The OTP code is wrong.",
-            )
-            .with("attempts_left", attempts_left),
-            Error::OtpExpired => Self::new(
-                S::BAD_REQUEST,
-                code,
-                "Kode OTP sudah kedaluwarsa atau sudah dipakai. Minta kode baru.",
-                "The OTP code has expired or was used. Request a new one.",
-            ),
-            Error::OtpLocked => Self::new(
-                S::TOO_MANY_REQUESTS,
-                code,
-                "Terlalu banyak kode salah. Minta kode baru.",
-                "Too many wrong codes. Request a new code.",
-            )
-            .retry_after(paspor_domain::otp::COOLDOWN_SECS as u64),
-            Error::OtpCooldown { retry_after_secs } => Self::new(
-                S::TOO_MANY_REQUESTS,
-                code,
-                "Kode baru baru saja dikirim. Tunggu sebentar sebelum meminta lagi.",
-                "A code was sent recently. Wait before asking again.",
-            )
-            .retry_after(retry_after_secs),
-            Error::InvalidCredentials => Self::new(
-                S::UNAUTHORIZED,
-                code,
-                "Email atau kata sandi salah.",
-                "The email or password is wrong.",
-            ),
-            Error::AccountUnverified => Self::new(
-                S::FORBIDDEN,
-                code,
-                "Akun belum diverifikasi. Masukkan kode OTP dari email Anda.",
-                "The account is not verified yet. Enter the OTP code from your email.",
-            ),
-            Error::TooManyAttempts { retry_after_secs } => Self::new(
-                S::TOO_MANY_REQUESTS,
-                code,
-                "Terlalu banyak percobaan masuk yang gagal. Coba lagi nanti.",
-                "Too many failed sign-ins. Try again later.",
-            )
-            .retry_after(retry_after_secs),
+            Error::EmailTaken => Self::new(S::CONFLICT, code, text::EMAIL_TAKEN),
+            Error::InvalidOtp { attempts_left } => {
+                Self::new(S::BAD_REQUEST, code, text::INVALID_OTP)
+                    .with("attempts_left", attempts_left)
+            }
+            Error::OtpExpired => Self::new(S::BAD_REQUEST, code, text::OTP_EXPIRED),
+            Error::OtpLocked => Self::new(S::TOO_MANY_REQUESTS, code, text::OTP_LOCKED)
+                .retry_after(paspor_domain::otp::COOLDOWN_SECS as u64),
+            Error::OtpCooldown { retry_after_secs } => {
+                Self::new(S::TOO_MANY_REQUESTS, code, text::OTP_COOLDOWN)
+                    .retry_after(retry_after_secs)
+            }
+            Error::InvalidCredentials => {
+                Self::new(S::UNAUTHORIZED, code, text::INVALID_CREDENTIALS)
+            }
+            Error::AccountUnverified => Self::new(S::FORBIDDEN, code, text::ACCOUNT_UNVERIFIED),
+            Error::TooManyAttempts { retry_after_secs } => {
+                Self::new(S::TOO_MANY_REQUESTS, code, text::TOO_MANY_ATTEMPTS)
+                    .retry_after(retry_after_secs)
+            }
             Error::Unauthorized => Self::unauthorized(),
             Error::NotFound => Self::not_found(),
-            Error::InvalidNik { id, en } => Self::new(S::BAD_REQUEST, code, id, en)
-                .with("errors", json!([{"field": "nik", "message": id}]))
-                .with("errors_en", json!([{"field": "nik", "message": en}])),
-            Error::ApplicantExists => Self::new(S::CONFLICT, code, "Pemohon dengan NIK ini sudah ada di akun Anda.", "An applicant with this NIK is already on your account."),
-            Error::ApplicantLimit => Self::new(S::CONFLICT, code, "Satu akun paling banyak memiliki 5 pemohon.", "An account holds at most 5 applicants."),
-            Error::ActiveApplicationExists => Self::new(S::CONFLICT, code, "NIK ini sudah memiliki permohonan yang sedang berjalan.", "This NIK already has an application in progress."),
-            Error::DocumentNotRequired => Self::new(S::BAD_REQUEST, code, "Dokumen ini tidak diperlukan untuk permohonan ini.", "This document is not required for this application."),
-            Error::UnsupportedContentType => Self::new(S::BAD_REQUEST, code, "Unggah berkas JPEG, PNG, atau PDF.", "Upload a JPEG, PNG or PDF file."),
-            Error::DocumentTooLarge => Self::new(S::PAYLOAD_TOO_LARGE, code, "Berkas paling besar 2 MiB.", "A file may be at most 2 MiB."),
-            Error::InvalidState { id, en } => Self::new(S::CONFLICT, code, id, en),
-            Error::UploadMissing => Self::new(S::CONFLICT, code, "Berkas belum diterima penyimpanan. Unggah dulu, lalu coba lagi.", "Storage has not received the file yet. Upload it, then try again."),
-            Error::UploadRejected { reason } => Self::new(S::UNPROCESSABLE_ENTITY, code, "Berkas ditolak: isinya tidak sesuai jenisnya atau ukurannya tidak sah. Unggah ulang.", "The file was refused: its content does not match its type, or its size is wrong. Upload it again.").with("reason", reason),
-            Error::DocumentsMissing { kinds } => Self::new(S::CONFLICT, code, "Masih ada dokumen yang belum diunggah.", "Some documents have not been uploaded yet.").with("kinds", kinds),
-            Error::SlotFull => Self::new(S::CONFLICT, code, "Kuota jam ini sudah penuh. Pilih jam atau hari lain.", "This hour is fully booked. Choose another hour or day."),
-            Error::PassportTypeNotOffered => Self::new(S::CONFLICT, code, "Kantor ini tidak melayani jenis paspor tersebut. Pilih kantor lain.", "This office does not issue that passport type. Choose another office."),
-            Error::DateNotBookable => Self::new(S::BAD_REQUEST, code, "Tanggal ini tidak dapat dipesan: pilih mulai besok, pada hari yang kuotanya sudah dibuka.", "This date cannot be booked: choose from tomorrow, on a day whose quota is open."),
-            Error::RescheduleLimit => Self::new(S::CONFLICT, code, "Jadwal hanya dapat diubah satu kali.", "A booking can be rescheduled only once."),
-            Error::CapacityBelowBooked => Self::new(S::CONFLICT, code, "Kapasitas tidak boleh di bawah jumlah yang sudah dipesan.", "A capacity cannot go below what is already booked."),
-            Error::InvalidSignature => Self::new(S::UNAUTHORIZED, code, "Tanda tangan notifikasi tidak sah atau waktunya di luar 300 detik.", "The notification's signature is invalid, or its timestamp is more than 300 s away."),
-            Error::UnknownBillingCode => Self::new(S::NOT_FOUND, code, "Kode billing tidak dikenal.", "Unknown billing code."),
-            Error::AmountMismatch { expected } => Self::new(S::UNPROCESSABLE_ENTITY, code, "Jumlah pembayaran tidak sesuai tagihan.", "The amount paid does not match the billing.").with("expected_amount_idr", expected),
-            Error::NotBookedToday => Self::new(S::CONFLICT, code, "Jadwal permohonan ini bukan hari ini di kantor ini.", "This application is not booked for today at this office."),
-            Error::Forbidden => Self::new(S::FORBIDDEN, code, "Anda tidak berwenang untuk tindakan ini.", "You are not allowed to do this."),
-            Error::IdempotencyKeyReused => Self::new(S::UNPROCESSABLE_ENTITY, code, "Idempotency-Key ini sudah dipakai untuk permintaan lain.", "This Idempotency-Key was used for a different request."),
-            Error::IdempotencyInProgress { retry_after_secs } => Self::new(S::CONFLICT, code, "Permintaan pertama dengan Idempotency-Key ini masih diproses. Tunggu sebentar, lalu kirim ulang untuk mendapat jawabannya.", "The first request with this Idempotency-Key is still being processed. Wait a moment, then send it again for its answer.").retry_after(retry_after_secs),
-            Error::Conflict => Self::new(S::CONFLICT, code, "Data berubah saat diproses. Coba lagi.", "The data changed meanwhile. Try again."),
-            Error::RateLimited { retry_after_secs } => Self::new(
-                S::TOO_MANY_REQUESTS,
-                code,
-                "Terlalu banyak permintaan dari Anda. Tunggu sebentar, lalu coba lagi.",
-                "Too many requests from you. Wait a moment, then try again.",
-            )
-            .retry_after(retry_after_secs),
-            Error::Busy { retry_after_secs } => Self::new(
-                S::SERVICE_UNAVAILABLE,
-                code,
-                "Layanan sedang sibuk. Coba lagi sebentar lagi.",
-                "The service is busy. Try again in a moment.",
-            )
-            .retry_after(retry_after_secs),
+            Error::InvalidNik(text) => Self::new(S::BAD_REQUEST, code, text)
+                .with("errors", json!([{"field": "nik", "message": text.id}]))
+                .with("errors_en", json!([{"field": "nik", "message": text.en}])),
+            Error::ApplicantExists => Self::new(S::CONFLICT, code, text::APPLICANT_EXISTS),
+            Error::ApplicantLimit => Self::new(S::CONFLICT, code, text::APPLICANT_LIMIT),
+            Error::ActiveApplicationExists => {
+                Self::new(S::CONFLICT, code, text::ACTIVE_APPLICATION_EXISTS)
+            }
+            Error::DocumentNotRequired => {
+                Self::new(S::BAD_REQUEST, code, text::DOCUMENT_NOT_REQUIRED)
+            }
+            Error::UnsupportedContentType => {
+                Self::new(S::BAD_REQUEST, code, text::UNSUPPORTED_CONTENT_TYPE)
+            }
+            Error::DocumentTooLarge => {
+                Self::new(S::PAYLOAD_TOO_LARGE, code, text::DOCUMENT_TOO_LARGE)
+            }
+            Error::InvalidState(text) => Self::new(S::CONFLICT, code, text),
+            Error::UploadMissing => Self::new(S::CONFLICT, code, text::UPLOAD_MISSING),
+            Error::UploadRejected { reason } => {
+                Self::new(S::UNPROCESSABLE_ENTITY, code, text::UPLOAD_REJECTED)
+                    .with("reason", reason)
+            }
+            Error::DocumentsMissing { kinds } => {
+                Self::new(S::CONFLICT, code, text::DOCUMENTS_MISSING).with("kinds", kinds)
+            }
+            Error::SlotFull => Self::new(S::CONFLICT, code, text::SLOT_FULL),
+            Error::PassportTypeNotOffered => {
+                Self::new(S::CONFLICT, code, text::PASSPORT_TYPE_NOT_OFFERED)
+            }
+            Error::DateNotBookable => Self::new(S::BAD_REQUEST, code, text::DATE_NOT_BOOKABLE),
+            Error::RescheduleLimit => Self::new(S::CONFLICT, code, text::RESCHEDULE_LIMIT),
+            Error::CapacityBelowBooked => Self::new(S::CONFLICT, code, text::CAPACITY_BELOW_BOOKED),
+            Error::InvalidSignature => Self::new(S::UNAUTHORIZED, code, text::INVALID_SIGNATURE),
+            Error::UnknownBillingCode => Self::new(S::NOT_FOUND, code, text::UNKNOWN_BILLING_CODE),
+            Error::AmountMismatch { expected } => {
+                Self::new(S::UNPROCESSABLE_ENTITY, code, text::AMOUNT_MISMATCH)
+                    .with("expected_amount_idr", expected)
+            }
+            Error::NotBookedToday => Self::new(S::CONFLICT, code, text::NOT_BOOKED_TODAY),
+            Error::Forbidden => Self::new(S::FORBIDDEN, code, text::FORBIDDEN),
+            Error::IdempotencyKeyReused => {
+                Self::new(S::UNPROCESSABLE_ENTITY, code, text::IDEMPOTENCY_KEY_REUSED)
+            }
+            Error::IdempotencyInProgress { retry_after_secs } => {
+                Self::new(S::CONFLICT, code, text::IDEMPOTENCY_IN_PROGRESS)
+                    .retry_after(retry_after_secs)
+            }
+            Error::Conflict => Self::new(S::CONFLICT, code, text::CONFLICT),
+            Error::RateLimited { retry_after_secs } => {
+                Self::new(S::TOO_MANY_REQUESTS, code, text::RATE_LIMITED)
+                    .retry_after(retry_after_secs)
+            }
+            Error::Busy { retry_after_secs } => {
+                Self::new(S::SERVICE_UNAVAILABLE, code, text::SERVICE_BUSY)
+                    .retry_after(retry_after_secs)
+            }
             Error::Internal(detail) => {
                 // Logged with its chain; the client learns nothing of the internals.
                 tracing::error!(error = %detail, "internal error");
@@ -285,8 +267,7 @@ impl ApiError {
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "internal_error",
-            "Terjadi kesalahan pada server. Coba lagi.",
-            "Something went wrong on our side. Please try again.",
+            text::INTERNAL_ERROR,
         )
     }
 }
@@ -304,32 +285,20 @@ pub async fn render_problems(request: Request, next: Next) -> Response {
     }
     // An error answered by the framework itself (wrong method, body too large, …).
     let problem = match status {
-        StatusCode::METHOD_NOT_ALLOWED => ApiError::new(
-            status,
-            "method_not_allowed",
-            "Metode HTTP ini tidak didukung untuk alamat ini.",
-            "This HTTP method is not supported here.",
-        ),
-        StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
-            status,
-            "payload_too_large",
-            "Isi permintaan terlalu besar.",
-            "The request body is too large.",
-        ),
+        StatusCode::METHOD_NOT_ALLOWED => {
+            ApiError::new(status, "method_not_allowed", text::METHOD_NOT_ALLOWED)
+        }
+        StatusCode::PAYLOAD_TOO_LARGE => {
+            ApiError::new(status, "payload_too_large", text::PAYLOAD_TOO_LARGE)
+        }
         StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::new(
             status,
             "unsupported_media_type",
-            "Kirim isi permintaan sebagai application/json.",
-            "Send the request body as application/json.",
+            text::UNSUPPORTED_MEDIA_TYPE,
         ),
         StatusCode::NOT_FOUND => ApiError::not_found(),
         s if s.is_server_error() => ApiError::internal(),
-        s => ApiError::new(
-            s,
-            "invalid_request",
-            "Permintaan tidak valid.",
-            "The request is not valid.",
-        ),
+        s => ApiError::new(s, "invalid_request", text::REQUEST_INVALID),
     };
     let (parts, _) = response.into_parts();
     let mut fresh = problem.respond(lang);

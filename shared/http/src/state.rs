@@ -2,10 +2,7 @@
 
 use std::{sync::Arc, time::Duration};
 
-use paspor_domain::{
-    Ports, Secrets, Services, ServicesConfig, accounts::Accounts, applications::Applications,
-    booking::Booking, operations::Operations, payments::Payments, ratelimit::RateLimiter,
-};
+use paspor_domain::{Ports, Secrets, Services, ServicesConfig};
 
 /// Policy knobs, from flags locally and from the environment on Lambda.
 #[derive(Debug, Clone, Default)]
@@ -56,45 +53,30 @@ pub fn rate_limits_on(setting: Option<&str>) -> bool {
     !matches!(setting.map(str::trim), Some("off" | "false" | "0"))
 }
 
+/// What every handler reads: the services, and the two things only the edge needs.
 #[derive(Clone)]
 pub struct AppState {
-    pub ports: Ports,
-    pub accounts: Arc<Accounts>,
-    pub applications: Arc<Applications>,
-    pub booking: Arc<Booking>,
-    pub payments: Arc<Payments>,
+    pub services: Services,
     /// The payment channels' webhook secrets (several during a rotation).
     pub webhook_secrets: Arc<Vec<Vec<u8>>>,
-    pub operations: Arc<Operations>,
     pub ops_token: Option<Arc<str>>,
-    pub limits: Arc<RateLimiter>,
-    /// The table as it seals personal data, for the re-seal after a NIK-key rotation.
-    pub sealed: Arc<paspor_domain::sealed::SealedTable>,
 }
 
 impl AppState {
     pub fn new(ports: Ports, secrets: &Secrets, settings: Settings) -> Self {
-        let Services {
-            ports,
-            sealed,
-            accounts,
-            applications,
-            booking,
-            payments,
-            operations,
-            limits,
-        } = Services::new(ports, secrets, settings.services);
         Self {
-            ports,
-            accounts,
-            applications,
-            booking,
-            payments,
+            services: Services::new(ports, secrets, settings.services),
             webhook_secrets: Arc::new(secrets.webhook_secrets.clone()),
-            operations,
             ops_token: settings.ops_token.filter(|t| !t.is_empty()).map(Arc::from),
-            limits,
-            sealed,
         }
+    }
+}
+
+/// `state.booking`, `state.ports`, …: a handler reaches the services directly.
+impl std::ops::Deref for AppState {
+    type Target = Services;
+
+    fn deref(&self) -> &Services {
+        &self.services
     }
 }

@@ -51,11 +51,11 @@ async fn main() -> anyhow::Result<()> {
     let state = AppState::new(embedded.ports(), &embedded.secrets, Settings::default());
     paspor_local::seed_demo(&state).await?;
 
-    let office = state.booking.office("makassar").await?;
+    let office = state.quota.office("makassar").await?;
     let day = rush_day(office.timezone.today(embedded.clock.now()));
     let slot: BTreeMap<String, i64> = [("10:00".to_owned(), args.capacity)].into_iter().collect();
     state
-        .booking
+        .quota
         .open_quota("makassar", day, day, &slot, true, false)
         .await?;
 

@@ -1,4 +1,5 @@
 //! The records the rules work on, apart from the services that load and store them.
 
 pub mod application;
+pub mod ids;
 pub mod payment;

@@ -3,6 +3,7 @@
 //! and transactions whose conditions have names.
 
 pub mod applications;
+pub mod jobs;
 pub mod keys;
 pub mod places;
 pub mod tx;
