@@ -796,6 +796,19 @@ pub async fn makassar_slot(
     (applications, booking, day)
 }
 
+/// Makassar's availability on `day`, as the API answers it.
+async fn makassar_day(
+    booking: &paspor_domain::booking::Booking,
+    day: chrono::NaiveDate,
+) -> serde_json::Value {
+    let a = booking
+        .quota()
+        .availability("makassar", Some(day), Some(day))
+        .await
+        .expect("availability");
+    serde_json::to_value(a.as_ref()).expect("json")
+}
+
 /// The booking rush on the real ports: `attempts` submitted applications book one slot of
 /// `capacity` places at once. Exactly `capacity` win, every other one is told `slot_full`,
 /// none fails otherwise, and the slot's count ends at its capacity.
@@ -828,15 +841,7 @@ pub async fn booking_rush(f: &Fixture, attempts: usize, capacity: i64) {
         "{}",
         f.name
     );
-    let availability = serde_json::to_value(
-        booking
-            .quota()
-            .availability("makassar", Some(day), Some(day))
-            .await
-            .expect("availability")
-            .as_ref(),
-    )
-    .expect("json");
+    let availability = makassar_day(&booking, day).await;
     assert_eq!(
         availability["days"][0]["slots"][0]["remaining"], 0,
         "{}",
@@ -1057,15 +1062,7 @@ pub async fn payment_races_expiry(f: &Fixture) {
     }
     // Every paid application took its place back (the slot has room for all ten).
     assert_eq!(placed, 10, "{}", f.name);
-    let a = serde_json::to_value(
-        booking
-            .quota()
-            .availability("makassar", Some(day), Some(day))
-            .await
-            .expect("availability")
-            .as_ref(),
-    )
-    .expect("json");
+    let a = makassar_day(&booking, day).await;
     assert_eq!(
         a["days"][0]["slots"][0]["remaining"], 10,
         "{}: the slot counts each place once",
@@ -1480,15 +1477,7 @@ pub async fn sweep_pages_through_an_hour(f: &Fixture) {
         let app = applications.load(id).await.expect("app");
         assert_eq!(app.status, Status::Expired, "{}", f.name);
     }
-    let a = serde_json::to_value(
-        booking
-            .quota()
-            .availability("makassar", Some(day), Some(day))
-            .await
-            .expect("availability")
-            .as_ref(),
-    )
-    .expect("json");
+    let a = makassar_day(&booking, day).await;
     assert_eq!(a["days"][0]["slots"][0]["remaining"], 20, "{}", f.name);
 }
 
