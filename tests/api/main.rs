@@ -6,6 +6,7 @@ mod accounts;
 mod applications;
 mod booking;
 mod extremes;
+mod lanes;
 mod openapi;
 mod operators;
 mod payments;

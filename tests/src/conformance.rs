@@ -115,6 +115,44 @@ pub async fn table_conditions(f: &Fixture) {
         .await,
         Err(StoreError::ConditionFailed { index: None })
     );
+    // "At least": what a lane's room is checked against (no arithmetic in a condition).
+    assert_eq!(
+        t.update(
+            &k,
+            Update::new().add("v", -1),
+            Some(Cond::AtLeastValue("v".into(), 4))
+        )
+        .await,
+        Err(StoreError::ConditionFailed { index: None }),
+        "{}",
+        f.name
+    );
+    assert_eq!(
+        t.update(
+            &k,
+            Update::new().add("v", -3),
+            Some(Cond::AtLeastValue("v".into(), 3))
+        )
+        .await
+        .map(|a| a.get("v").cloned()),
+        Ok(Some(json!(0))),
+        "{}",
+        f.name
+    );
+    assert_eq!(
+        t.update(
+            &k,
+            Update::new().add("v", 3),
+            Some(Cond::AtLeastValue("absent".into(), 0))
+        )
+        .await,
+        Err(StoreError::ConditionFailed { index: None }),
+        "{}: an absent attribute is no number",
+        f.name
+    );
+    t.update(&k, Update::new().set("v", 3), None)
+        .await
+        .expect("v back to 3");
     // An update may create its item when no condition forbids it.
     let created = t
         .update(&Key::new(&pk, "NEW"), Update::new().add("n", 1), None)
@@ -930,6 +968,7 @@ pub async fn draft_application_for(
                 application_type: ApplicationType::New,
                 purpose: TravelPurpose::Tourism,
                 express: false,
+                priority_reason: None,
             },
         )
         .await

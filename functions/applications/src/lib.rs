@@ -6,10 +6,12 @@ use axum::{
     http::StatusCode,
     response::{IntoResponse, Response},
 };
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, Utc};
 use paspor_domain::{
     applications::{Application, NewApplicant, NewApplication, Relationship},
+    model::lane::{PriorityReason, priority_on},
     nik::Sex,
+    offices::TimeZone,
     passport::{ApplicationType, PassportType, Purpose},
 };
 use paspor_http::{ApiError, AppState, Auth, Json, Routes, idempotency};
@@ -72,10 +74,13 @@ struct ApplicationBody {
     purpose: Purpose,
     express: bool,
     destination_country: String,
+    /// `pregnant` or `disability`, checked by the officer at check-in.
+    #[serde(default)]
+    priority_reason: Option<PriorityReason>,
 }
 
 /// What clients see of an application.
-pub fn view(app: &Application) -> Value {
+pub fn view(app: &Application, now: DateTime<Utc>) -> Value {
     let documents: Vec<Value> = app
         .documents
         .iter()
@@ -98,6 +103,9 @@ pub fn view(app: &Application) -> Value {
         "application_type": app.application_type,
         "purpose": app.purpose,
         "express": app.express,
+        // On the appointment day once booked; today (WIB) before.
+        "priority": priority_on(app, app.booking.as_ref().map_or_else(|| TimeZone::Wib.today(now), |b| b.date)),
+        "priority_reason": app.priority_reason,
         "destination_country": app.destination_country,
         "validity_years": app.validity_years,
         "fee_idr": app.fee_idr,
@@ -125,12 +133,15 @@ async fn create(
         "POST /v1/applications",
         b,
         |receipt| async move {
-            let record = |app: &Application| receipt.write(StatusCode::CREATED, view(app));
+            let record = |app: &Application| {
+                receipt.write(StatusCode::CREATED, view(app, state.ports.clock.now()))
+            };
             let input = NewApplication {
                 passport_type: b.passport_type,
                 application_type: b.application_type,
                 purpose: b.purpose,
                 express: b.express,
+                priority_reason: b.priority_reason,
             };
             let app = state
                 .applications
@@ -142,7 +153,7 @@ async fn create(
                     &record,
                 )
                 .await?;
-            Ok((StatusCode::CREATED, view(&app)))
+            Ok((StatusCode::CREATED, view(&app, state.ports.clock.now())))
         },
     )
     .await
@@ -154,7 +165,7 @@ async fn list(
 ) -> Result<impl IntoResponse, ApiError> {
     let apps = state.applications.list(&who.account_id).await?;
     Ok(axum::Json(
-        json!({ "items": apps.iter().map(view).collect::<Vec<_>>() }),
+        json!({ "items": apps.iter().map(|a| view(a, state.ports.clock.now())).collect::<Vec<_>>() }),
     ))
 }
 
@@ -164,7 +175,7 @@ async fn detail(
     Path(id): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
     let app = state.applications.get(&who.account_id, &id).await?;
-    Ok(axum::Json(view(&app)))
+    Ok(axum::Json(view(&app, state.ports.clock.now())))
 }
 
 async fn submit(

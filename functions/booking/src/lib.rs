@@ -74,6 +74,8 @@ async fn offices(
 struct RangeQuery {
     from: Option<String>,
     to: Option<String>,
+    /// The caller's application: `remaining` becomes what it could take.
+    application_id: Option<String>,
 }
 
 fn date(raw: &Option<String>, field: &'static str) -> Result<Option<NaiveDate>, ApiError> {
@@ -89,15 +91,29 @@ async fn availability(
     State(state): State<AppState>,
     Path(office_id): Path<String>,
     Query(q): Query<RangeQuery>,
+    auth: Option<Auth>,
 ) -> Result<Response, ApiError> {
     let from = date(&q.from, "from")?;
     let to = date(&q.to, "to")?;
     let value = state.quota.availability(&office_id, from, to).await?;
-    let mut response = axum::Json(value.as_ref()).into_response();
-    // A few seconds stale is fine: let the app, a CDN or API Gateway's cache hold it.
+    let Some(id) = &q.application_id else {
+        let mut response = axum::Json(value.as_ref()).into_response();
+        // A few seconds stale is fine: let the app, a CDN or API Gateway's cache hold it.
+        response.headers_mut().insert(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("public, max-age=5, stale-while-revalidate=25"),
+        );
+        return Ok(response);
+    };
+    // One person's calendar: what their application could take, for them alone.
+    let Some(Auth(who)) = auth else {
+        return Err(ApiError::unauthorized());
+    };
+    let app = state.applications.get(&who.account_id, id).await?;
+    let mut response = axum::Json(value.for_application(&app)).into_response();
     response.headers_mut().insert(
         header::CACHE_CONTROL,
-        HeaderValue::from_static("public, max-age=5, stale-while-revalidate=25"),
+        HeaderValue::from_static("private, max-age=5"),
     );
     Ok(response)
 }

@@ -16,6 +16,7 @@ use paspor_domain::{
     offices::{Office, TimeZone, on_earth},
     operations::Decision,
     passport::PassportType,
+    repo::places::Capacity,
 };
 use paspor_http::{ApiError, AppState, Json, Operator, Routes};
 use serde::Deserialize;
@@ -88,7 +89,8 @@ async fn put_office(
 struct QuotaBody {
     from: NaiveDate,
     to: NaiveDate,
-    slots: BTreeMap<String, i64>,
+    /// A number (one pool) or lanes, per hour.
+    slots: BTreeMap<String, Capacity>,
     #[serde(default)]
     include_weekends: bool,
 }
@@ -105,7 +107,7 @@ async fn put_quota(
     if b.slots.is_empty()
         || b.slots
             .iter()
-            .any(|(t, c)| SlotTime::parse("slots", t).is_err() || !(0..=MAX_CAPACITY).contains(c))
+            .any(|(t, c)| SlotTime::parse("slots", t).is_err() || !c.within(MAX_CAPACITY))
     {
         return Err(invalid("slots", text::QUOTA_SLOTS_FORM));
     }

@@ -293,6 +293,7 @@ impl Applications {
             application_type: input.application_type,
             purpose: input.purpose,
             express: input.express,
+            priority_reason: input.priority_reason,
             destination_country: destination.to_owned(),
             validity_years: terms.validity_years,
             fee_idr: terms.fee_idr,

@@ -17,9 +17,11 @@ use crate::{
     Error, Ports,
     applications::{Application, Applications, Billing, BillingStatus, BookingInfo},
     jobs::Notice,
-    model::ids::BillingCode,
+    model::{ids::BillingCode, lane::lanes_for},
+    offices::Office,
     quota::Quota,
-    repo::{keys, tx::Failed},
+    repo::{places, tx::Failed},
+    store::Key,
     store::{Receipt, no_receipt},
     text,
     transitions::{self, BookGuard, Decision, RescheduleGuard},
@@ -82,6 +84,44 @@ impl Booking {
         &self.config
     }
 
+    /// The place `app` would take at that office, day and hour: the first of its lanes with
+    /// room in a slot with lanes, the pool otherwise. Answers the slot's key, the place, and
+    /// whether another lane would be tried if this one filled meanwhile.
+    async fn place_for(
+        &self,
+        app: &Application,
+        office: &Office,
+        date: NaiveDate,
+        time: &str,
+    ) -> Result<(Key, BookingInfo, bool), Error> {
+        let wants = lanes_for(app, date);
+        let (key, slot) = self.quota.bookable(office, date, time, &wants).await?;
+        let lane = match places::assign(&slot, std::slice::from_ref(&wants)) {
+            Ok(lanes) => lanes.into_iter().next().flatten(),
+            Err(_) => return Err(Error::SlotFull),
+        };
+        let fallback = lane.is_some_and(|l| wants.last() != Some(&l));
+        let place = BookingInfo {
+            office_id: office.office_id.clone(),
+            date,
+            time: time.to_owned(),
+            lane,
+            group_id: None,
+        };
+        Ok((key, place, fallback))
+    }
+
+    /// The place's lane (or pool) filled before the write: remembered, and tried again in
+    /// the next lane when there is one.
+    fn full(&self, slot: &Key, place: &BookingInfo, fallback: bool) -> Error {
+        self.quota.mark_full(slot, place.lane, true);
+        if fallback {
+            Error::Conflict
+        } else {
+            Error::SlotFull
+        }
+    }
+
     /// The offices and quota this service books from.
     pub fn quota(&self) -> &Arc<Quota> {
         &self.quota
@@ -119,17 +159,12 @@ impl Booking {
         retrying(|| async {
             let app = self.applications.get(account_id, id).await?;
             transitions::may_book(&app, &office)?;
-            let slot = self.quota.bookable(&office, date, time).await?;
+            let (slot, place, fallback) = self.place_for(&app, &office, date, time).await?;
             let ctx = self.applications.context(&app, self.ports.clock.now());
-            let place = BookingInfo {
-                office_id: office.office_id.clone(),
-                date,
-                time: time.to_owned(),
-            };
             let ttl = TimeDelta::seconds(self.config.payment_ttl_secs);
             let Decision { next, mut tx } = transitions::book(
                 &app,
-                place,
+                place.clone(),
                 BillingCode::generate().into_string(),
                 ttl,
                 &ctx,
@@ -154,10 +189,7 @@ impl Booking {
                     }
                     Ok(next)
                 }
-                Err(Failed::Guard(BookGuard::Slot)) => {
-                    self.quota.mark_full(&slot, true);
-                    Err(Error::SlotFull)
-                }
+                Err(Failed::Guard(BookGuard::Slot)) => Err(self.full(&slot, &place, fallback)),
                 Err(Failed::Guard(BookGuard::Nik)) => Err(Error::ActiveApplicationExists),
                 Err(Failed::Guard(BookGuard::Receipt)) => Err(Error::receipt_lost()),
                 // The application changed meanwhile, or a billing code collided: again.
@@ -195,19 +227,12 @@ impl Booking {
             let office = self.quota.office(&booking.office_id).await?;
             let today = office.timezone.today(self.ports.clock.now());
             transitions::may_move(&booking, today, date, time)?;
-            let new_slot = self.quota.bookable(&office, date, time).await?;
-            let old_slot = keys::slot(&office.office_id, booking.date, &booking.time);
-            let to = BookingInfo {
-                office_id: office.office_id.clone(),
-                date,
-                time: time.to_owned(),
-            };
-            let Decision { next, mut tx } = transitions::reschedule(&app, to)?;
+            let (new_slot, to, fallback) = self.place_for(&app, &office, date, time).await?;
+            let Decision { next, mut tx } = transitions::reschedule(&app, to.clone())?;
             tx.guarded_opt(RescheduleGuard::Receipt, receipt(&next)?);
             match tx.commit(self.ports.table.as_ref()).await {
                 Ok(()) => {
-                    self.quota.mark_full(&old_slot, false);
-                    self.quota.changed(&office.office_id);
+                    self.quota.freed(&booking);
                     crate::notify::notify(
                         &self.ports,
                         account_id,
@@ -220,8 +245,7 @@ impl Booking {
                     Ok(next)
                 }
                 Err(Failed::Guard(RescheduleGuard::Slot)) => {
-                    self.quota.mark_full(&new_slot, true);
-                    Err(Error::SlotFull)
+                    Err(self.full(&new_slot, &to, fallback))
                 }
                 Err(Failed::Guard(RescheduleGuard::Receipt)) => Err(Error::receipt_lost()),
                 Err(Failed::Guard(RescheduleGuard::Version) | Failed::Unnamed) => {
@@ -242,9 +266,7 @@ impl Booking {
             match tx.commit(self.ports.table.as_ref()).await {
                 Ok(()) => {
                     if let Some(b) = &app.booking {
-                        self.quota
-                            .mark_full(&keys::slot(&b.office_id, b.date, &b.time), false);
-                        self.quota.changed(&b.office_id);
+                        self.quota.freed(b);
                     }
                     crate::notify::notify(
                         &self.ports,

@@ -15,8 +15,16 @@ use crate::{
     Error, Ports,
     booking::{BookingConfig, MAX_AVAILABILITY_DAYS, MAX_CAPACITY},
     model::ids::{OfficeId, SlotTime},
+    model::{
+        application::Application,
+        lane::{Lane, lanes_for},
+    },
     offices::{Office, TimeZone, distance_km},
-    repo::{keys, places},
+    repo::{
+        keys,
+        places::{self, Capacity, LaneCount},
+    },
+    retry::RETRY_TRIES,
     store::{Cond, Item, Key, StoreError},
     text, validate,
 };
@@ -49,6 +57,29 @@ pub struct SlotAvailability {
     pub time: String,
     pub capacity: i64,
     pub remaining: i64,
+    /// Each lane of a slot with lanes; absent for a one-number slot.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lanes: Option<BTreeMap<Lane, LaneCount>>,
+}
+
+impl Availability {
+    /// The same days as `application` sees them: each slot's `remaining` is what it could
+    /// take there (its own lanes only).
+    pub fn for_application(&self, application: &Application) -> Self {
+        let mut mine = self.clone();
+        for day in &mut mine.days {
+            let wants = lanes_for(application, day.date);
+            for slot in &mut day.slots {
+                if let Some(lanes) = &slot.lanes {
+                    slot.remaining = wants
+                        .iter()
+                        .map(|l| lanes.get(l).map_or(0, |c| c.remaining.max(0)))
+                        .sum();
+                }
+            }
+        }
+        mine
+    }
 }
 
 /// (office, from, to) of an availability answer.
@@ -62,7 +93,8 @@ pub struct Quota {
     /// Offices change a few times a year, yet every booking attempt needs one: read at most
     /// once per `availability_ttl` per instance (a quarter of a rush attempt's reads).
     office_cache: Mutex<HashMap<String, (Instant, Office)>>,
-    known_full: Mutex<HashMap<Key, Instant>>,
+    /// Slots (a lane of one, or its pool: `None`) found full a moment ago.
+    known_full: Mutex<HashMap<(Key, Option<Lane>), Instant>>,
 }
 
 impl Quota {
@@ -174,48 +206,87 @@ impl Quota {
     // ------------------------------------------------------------------ quota
 
     /// Opens (or changes) quota for a range of days: `slots` maps an hour (`HH:00`) to its
-    /// capacity. Weekends stay closed unless `include_weekends`. With `only_missing`, slots
-    /// that exist are left as they are (the seed); otherwise a capacity may not go below
-    /// what is booked. Answers how many slots were written.
-    pub async fn open_quota(
+    /// capacity, a number or lanes. Weekends stay closed unless `include_weekends`. With
+    /// `only_missing`, slots that exist are left as they are (the seed); otherwise a
+    /// capacity may not go below what is booked, in all nor in a lane. Answers how many
+    /// slots were written.
+    pub async fn open_quota<C: Clone + Into<Capacity>>(
         &self,
         office_id: &str,
         from: NaiveDate,
         to: NaiveDate,
-        slots: &BTreeMap<String, i64>,
+        slots: &BTreeMap<String, C>,
         include_weekends: bool,
         only_missing: bool,
     ) -> Result<u32, Error> {
         let (from, to) = (validate::date("from", from)?, validate::date("to", to)?);
-        if slots.values().any(|c| !(0..=MAX_CAPACITY).contains(c)) {
-            return Err(Error::invalid("slots", text::CAPACITY_RANGE));
-        }
         let slots = slots
             .iter()
-            .map(|(time, capacity)| Ok((SlotTime::parse("slots", time)?, *capacity)))
-            .collect::<Result<Vec<_>, crate::FieldError>>()
-            .map_err(|e| Error::Invalid(vec![e]))?;
+            .map(|(time, capacity)| {
+                let capacity: Capacity = capacity.clone().into();
+                if !capacity.within(MAX_CAPACITY) {
+                    return Err(Error::invalid("slots", text::CAPACITY_RANGE));
+                }
+                let time = SlotTime::parse("slots", time).map_err(|e| Error::Invalid(vec![e]))?;
+                Ok((time, capacity))
+            })
+            .collect::<Result<Vec<_>, Error>>()?;
         self.office(office_id).await?;
         let mut written = 0;
         for day in from.iter_days().take_while(|d| *d <= to) {
             let weekend = matches!(day.weekday(), Weekday::Sat | Weekday::Sun);
             if include_weekends || !weekend {
                 for (time, capacity) in &slots {
-                    let (key, update, cond) =
-                        places::open_slot(office_id, day, time.as_str(), *capacity, only_missing);
-                    match self.ports.table.update(&key, update, Some(cond)).await {
-                        Ok(_) => written += 1,
-                        Err(StoreError::ConditionFailed { .. }) if only_missing => {}
-                        Err(StoreError::ConditionFailed { .. }) => {
-                            return Err(Error::CapacityBelowBooked);
-                        }
-                        Err(e) => return Err(e.into()),
+                    let key = keys::slot(office_id, day, time.as_str());
+                    if self.open_slot(&key, capacity, only_missing).await? {
+                        written += 1;
                     }
                 }
             }
         }
         self.changed(office_id);
         Ok(written)
+    }
+
+    /// Gives one slot its capacity; answers whether it wrote. The write is conditioned on
+    /// the slot as read, so a booking in between makes it read and try again.
+    async fn open_slot(
+        &self,
+        key: &Key,
+        capacity: &Capacity,
+        only_missing: bool,
+    ) -> Result<bool, Error> {
+        for _ in 0..RETRY_TRIES {
+            let current = if only_missing {
+                None
+            } else {
+                self.ports
+                    .table
+                    .get(key)
+                    .await?
+                    .map(|item| places::Slot::of(&item))
+                    .transpose()?
+            };
+            let (update, cond) = match places::open_slot(current.as_ref(), capacity) {
+                places::Opening::Write(update, cond) => (update, cond),
+                places::Opening::BelowBooked => return Err(Error::CapacityBelowBooked),
+            };
+            match self.ports.table.update(key, update, Some(cond)).await {
+                Ok(_) => return Ok(true),
+                Err(StoreError::ConditionFailed { .. }) if only_missing => return Ok(false),
+                Err(StoreError::ConditionFailed { .. }) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(Error::Conflict)
+    }
+
+    /// A place came back: its lane (or pool) is no longer known full, and the office's
+    /// availability is read afresh.
+    pub(crate) fn freed(&self, place: &crate::model::application::BookingInfo) {
+        let key = keys::slot(&place.office_id, place.date, &place.time);
+        self.mark_full(&key, place.lane, false);
+        self.changed(&place.office_id);
     }
 
     /// Forgets the office's cached availability after its places changed.
@@ -262,11 +333,12 @@ impl Quota {
             let slots: Vec<SlotAvailability> = items?
                 .iter()
                 .filter_map(|item| {
-                    let slot: places::Slot = item.record().ok()?;
+                    let slot = places::Slot::of(item).ok()?;
                     Some(SlotAvailability {
                         time: item.key.sk.clone(),
                         capacity: slot.capacity,
                         remaining: slot.remaining(),
+                        lanes: slot.laned().then(|| slot.lanes.clone()),
                     })
                 })
                 .collect();
@@ -293,39 +365,41 @@ impl Quota {
 
     // ------------------------------------------------------------------ what may be booked
 
-    fn known_full(&self, key: &Key) -> bool {
+    fn known_full(&self, key: &Key, lane: Option<Lane>) -> bool {
         self.known_full
             .lock()
             .map(|m| {
-                m.get(key)
+                m.get(&(key.clone(), lane))
                     .is_some_and(|at| at.elapsed() < self.config.known_full_ttl)
             })
             .unwrap_or(false)
     }
 
-    /// Remembers for a moment that a slot is full (`full`), or forgets it (a place came
-    /// back).
-    pub(crate) fn mark_full(&self, key: &Key, full: bool) {
+    /// Remembers for a moment that a slot's lane (or its pool: `None`) is full, or forgets
+    /// it (a place came back).
+    pub(crate) fn mark_full(&self, key: &Key, lane: Option<Lane>, full: bool) {
         if let Ok(mut m) = self.known_full.lock() {
             if full {
                 if m.len() > 100_000 {
                     m.clear();
                 }
-                m.insert(key.clone(), Instant::now());
+                m.insert((key.clone(), lane), Instant::now());
             } else {
-                m.remove(key);
+                m.remove(&(key.clone(), lane));
             }
         }
     }
 
-    /// Checks that a day and hour can be booked at an office now, without writing; answers
-    /// the slot's key.
+    /// Checks that a day and hour can be booked at an office now by someone who may take
+    /// `wants` (its lanes, in order), without writing; answers the slot's key and the slot
+    /// as read, its lanes known full a moment ago counted as full.
     pub(crate) async fn bookable(
         &self,
         office: &Office,
         date: NaiveDate,
         time: &str,
-    ) -> Result<Key, Error> {
+        wants: &[Lane],
+    ) -> Result<(Key, places::Slot), Error> {
         validate::date("date", date)?;
         let time = SlotTime::parse("time", time).map_err(|e| Error::Invalid(vec![e]))?;
         let today = office.timezone.today(self.ports.clock.now());
@@ -333,20 +407,27 @@ impl Quota {
             return Err(Error::DateNotBookable);
         }
         let key = keys::slot(&office.office_id, date, time.as_str());
-        if self.known_full(&key) {
+        let all_lanes_full =
+            !wants.is_empty() && wants.iter().all(|&l| self.known_full(&key, Some(l)));
+        if self.known_full(&key, None) || all_lanes_full {
             return Err(Error::SlotFull);
         }
-        let slot: Option<places::Slot> = match self.ports.table.get(&key).await? {
-            Some(item) => Some(item.record()?),
-            None => None,
+        let mut slot = match self.ports.table.get(&key).await? {
+            Some(item) => places::Slot::of(&item)?,
+            None => return Err(Error::DateNotBookable),
         };
-        match slot {
-            None => Err(Error::DateNotBookable),
-            Some(s) if s.full() => {
-                self.mark_full(&key, true);
-                Err(Error::SlotFull)
+        if slot.laned() {
+            for (&lane, count) in &mut slot.lanes {
+                if count.remaining <= 0 {
+                    self.mark_full(&key, Some(lane), true);
+                } else if self.known_full(&key, Some(lane)) {
+                    count.remaining = 0;
+                }
             }
-            Some(_) => Ok(key),
+        } else if slot.full() {
+            self.mark_full(&key, None, true);
+            return Err(Error::SlotFull);
         }
+        Ok((key, slot))
     }
 }

@@ -89,6 +89,8 @@ pub enum Cond {
     LessThan(String, String),
     /// The attribute is a number smaller than the value.
     LessThanValue(String, i64),
+    /// The attribute is a number no smaller than the value.
+    AtLeastValue(String, i64),
     All(Vec<Cond>),
     /// At least one holds.
     Any(Vec<Cond>),
@@ -292,6 +294,10 @@ pub fn holds(cond: &Cond, current: Option<&Attrs>) -> bool {
             .and_then(|c| c.get(a))
             .and_then(Value::as_i64)
             .is_some_and(|x| x < *v),
+        Cond::AtLeastValue(a, v) => current
+            .and_then(|c| c.get(a))
+            .and_then(Value::as_i64)
+            .is_some_and(|x| x >= *v),
         Cond::All(conds) => conds.iter().all(|c| holds(c, current)),
         Cond::Any(conds) => conds.iter().any(|c| holds(c, current)),
     }
@@ -345,6 +351,9 @@ mod tests {
         ));
         assert!(holds(&Cond::LessThanValue("count".into(), 4), Some(&a)));
         assert!(!holds(&Cond::LessThanValue("count".into(), 3), Some(&a)));
+        assert!(holds(&Cond::AtLeastValue("count".into(), 3), Some(&a)));
+        assert!(!holds(&Cond::AtLeastValue("count".into(), 4), Some(&a)));
+        assert!(!holds(&Cond::AtLeastValue("missing".into(), 0), Some(&a)));
         assert!(!holds(
             &Cond::All(vec![Cond::Exists, Cond::eq("status", "y")]),
             Some(&a)

@@ -388,6 +388,7 @@ mod tests {
     use crate::{
         model::{
             application::{ApplicantSnapshot, TimelineEntry},
+            lane::{Lane, PriorityReason, lanes_for},
             payment::Channel,
         },
         nik::Sex,
@@ -419,6 +420,8 @@ mod tests {
             office_id: "makassar".into(),
             date: day(d),
             time: time.into(),
+            lane: None,
+            group_id: None,
         }
     }
 
@@ -437,6 +440,7 @@ mod tests {
             application_type: ApplicationType::New,
             purpose: Purpose::Tourism,
             express: false,
+            priority_reason: None,
             destination_country: "JP".into(),
             validity_years: 10,
             fee_idr: 350_000,
@@ -748,6 +752,142 @@ mod tests {
                 "{status:?}"
             );
         }
+    }
+
+    // ---------------------------------------------------------------- lanes
+
+    /// The update a transaction makes to the slot, by guard or position.
+    fn slot_update<G: Copy>(tx: &Tx<G>) -> Option<(Update, Option<Cond>)> {
+        tx.entries().iter().find_map(|(_, w)| match w {
+            Write::Update { key, update, cond } if key.pk.starts_with("SLOT#") => {
+                Some((update.clone(), cond.clone()))
+            }
+            _ => None,
+        })
+    }
+
+    fn in_lane(mut p: BookingInfo, lane: Lane) -> BookingInfo {
+        p.lane = Some(lane);
+        p
+    }
+
+    #[test]
+    fn a_place_in_a_lane_is_taken_from_that_lane_and_every_way_back_returns_it_there() {
+        let app = application(Status::Submitted);
+        let placed = in_lane(place(10, "08:00"), Lane::Priority);
+        let d = book(
+            &app,
+            placed.clone(),
+            "123456789012347".into(),
+            TimeDelta::hours(2),
+            &ctx(),
+        )
+        .expect("decision");
+        assert_eq!(d.next.booking, Some(placed.clone()));
+        assert_eq!(
+            slot_update(&d.tx),
+            Some((
+                Update::new().add("taken", 1).add("room_priority", -1),
+                Some(Cond::All(vec![Cond::AtLeastValue(
+                    "room_priority".into(),
+                    1
+                )]))
+            )),
+            "the lane's room, never the pool"
+        );
+        let back = (
+            Update::new().add("taken", -1).add("room_priority", 1),
+            Some(Cond::Exists),
+        );
+        // Cancelled, or expired: the place goes back to the priority lane.
+        let mut paid = paid_booking();
+        paid.booking = Some(placed.clone());
+        let cancelled = cancel(&paid, &ctx()).expect("cancel");
+        assert_eq!(slot_update(&cancelled.tx), Some(back.clone()));
+        let mut unpaid = booked(now() - TimeDelta::minutes(1));
+        unpaid.booking = Some(placed.clone());
+        let due = unpaid
+            .billing
+            .as_ref()
+            .map(|b| b.expires_at)
+            .expect("billing");
+        let expired = expire(&unpaid, &keys::expiry(due, "a1"), &ctx())
+            .expect("expire")
+            .expect("due");
+        assert_eq!(slot_update(&expired.tx), Some(back.clone()));
+        assert_eq!(expired.next.lapsed_booking, Some(placed.clone()));
+        // Paid late: taken again in the same lane, or not at all.
+        let mut late = expired_with_lapsed_place();
+        late.lapsed_booking = Some(placed);
+        let Payment::Late {
+            with_place: Some(with_place),
+            ..
+        } = pay(&late, &notification("123456789012347", 350_000), &ctx()).expect("pay")
+        else {
+            panic!("late, with a place to try");
+        };
+        assert_eq!(
+            slot_update(&with_place.tx).map(|(u, _)| u),
+            Some(Update::new().add("taken", 1).add("room_priority", -1))
+        );
+    }
+
+    #[test]
+    fn a_reschedule_takes_the_new_lane_and_returns_the_old_one() {
+        let mut app = paid_booking();
+        app.booking = Some(in_lane(place(10, "08:00"), Lane::Regular));
+        let d = reschedule(&app, in_lane(place(11, "09:00"), Lane::Priority)).expect("decision");
+        let slots: Vec<Update> =
+            d.tx.entries()
+                .iter()
+                .filter_map(|(_, w)| match w {
+                    Write::Update { key, update, .. } if key.pk.starts_with("SLOT#") => {
+                        Some(update.clone())
+                    }
+                    _ => None,
+                })
+                .collect();
+        assert_eq!(
+            slots,
+            [
+                Update::new().add("taken", 1).add("room_priority", -1),
+                Update::new().add("taken", -1).add("room_regular", 1),
+            ]
+        );
+    }
+
+    #[test]
+    fn lanes_follow_type_express_and_priority_on_the_appointment_day() {
+        let mut app = application(Status::Submitted);
+        // Born 1990-01-01: 36 on the day, no reason declared.
+        assert_eq!(lanes_for(&app, day(10)), [Lane::Regular]);
+        app.passport_type = PassportType::Electronic;
+        assert_eq!(lanes_for(&app, day(10)), [Lane::Electronic]);
+        app.priority_reason = Some(PriorityReason::Pregnant);
+        assert_eq!(lanes_for(&app, day(10)), [Lane::Priority, Lane::Electronic]);
+        app.express = true;
+        assert_eq!(
+            lanes_for(&app, day(10)),
+            [Lane::Express],
+            "express only there"
+        );
+        // Sixty on the appointment day, not before.
+        let mut elder = application(Status::Submitted);
+        elder.applicant.birth_date = day(10) - TimeDelta::days(365 * 60 + 15);
+        assert_eq!(lanes_for(&elder, day(10)), [Lane::Priority, Lane::Regular]);
+        elder.applicant.birth_date = NaiveDate::from_ymd_opt(1966, 12, 11).expect("date");
+        assert_eq!(
+            lanes_for(&elder, day(10)),
+            [Lane::Regular],
+            "59 on 2026-12-10"
+        );
+        let mut child = application(Status::Submitted);
+        child.applicant.birth_date = NaiveDate::from_ymd_opt(2021, 12, 11).expect("date");
+        assert_eq!(
+            lanes_for(&child, day(10)),
+            [Lane::Priority, Lane::Regular],
+            "4"
+        );
     }
 
     // ---------------------------------------------------------------- expire

@@ -1,7 +1,7 @@
 //! Extractors that answer problem+json when they refuse: JSON bodies and bearer tokens.
 
 use axum::{
-    extract::{FromRequest, FromRequestParts, Request},
+    extract::{FromRequest, FromRequestParts, OptionalFromRequestParts, Request},
     http::request::Parts,
 };
 use bytes::Bytes;
@@ -110,6 +110,25 @@ impl FromRequestParts<AppState> for Auth {
             .await
             .map_err(ApiError::from)?;
         Ok(Self(principal))
+    }
+}
+
+/// `Option<Auth>`: no `Authorization` header is no one; a header that does not hold a
+/// valid token is still refused.
+impl OptionalFromRequestParts<AppState> for Auth {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Option<Self>, Self::Rejection> {
+        if parts.headers.contains_key(header::AUTHORIZATION) {
+            <Self as FromRequestParts<AppState>>::from_request_parts(parts, state)
+                .await
+                .map(Some)
+        } else {
+            Ok(None)
+        }
     }
 }
 

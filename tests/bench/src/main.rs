@@ -102,6 +102,7 @@ async fn main() -> anyhow::Result<()> {
                 application_type: ApplicationType::New,
                 purpose: Purpose::Tourism,
                 express: false,
+                priority_reason: None,
             };
             let app = state
                 .applications
@@ -159,6 +160,7 @@ async fn main() -> anyhow::Result<()> {
             application_type: ApplicationType::New,
             purpose: Purpose::Tourism,
             express: false,
+            priority_reason: None,
         };
         let app = state
             .applications

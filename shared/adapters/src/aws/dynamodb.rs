@@ -189,6 +189,11 @@ impl Expr {
                 let v = self.value(AttributeValue::N(v.to_string()));
                 format!("{a} < {v}")
             }
+            Cond::AtLeastValue(a, v) => {
+                let a = self.name(a);
+                let v = self.value(AttributeValue::N(v.to_string()));
+                format!("{a} >= {v}")
+            }
             Cond::All(conds) => {
                 let parts = conds
                     .iter()

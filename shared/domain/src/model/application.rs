@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     documents::ContentType,
+    model::lane::{Lane, PriorityReason},
     nik::Sex,
     passport::{ApplicationType, DocumentKind, PassportType, Purpose},
 };
@@ -75,6 +76,8 @@ pub struct NewApplication {
     pub application_type: ApplicationType,
     pub purpose: Purpose,
     pub express: bool,
+    /// A declared reason for priority (age-based priority needs none).
+    pub priority_reason: Option<PriorityReason>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -128,6 +131,9 @@ pub struct Application {
     pub application_type: ApplicationType,
     pub purpose: Purpose,
     pub express: bool,
+    /// A declared reason for priority, checked by the officer at check-in.
+    #[serde(default)]
+    pub priority_reason: Option<PriorityReason>,
     pub destination_country: String,
     pub validity_years: u32,
     pub fee_idr: i64,
@@ -158,6 +164,12 @@ pub struct BookingInfo {
     pub office_id: String,
     pub date: NaiveDate,
     pub time: String,
+    /// The lane the place was taken in; none in a one-number slot.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lane: Option<Lane>,
+    /// The family booking this place was taken with, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group_id: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

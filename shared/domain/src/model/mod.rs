@@ -2,4 +2,5 @@
 
 pub mod application;
 pub mod ids;
+pub mod lane;
 pub mod payment;

@@ -1,0 +1,200 @@
+//! API.md's "Lanes": a slot split into lanes, each booked apart; priority by age on the
+//! appointment day; a person's own calendar; places given back to their lane.
+
+use paspor_tests::local::{LocalServer, OPS_TOKEN, email};
+use serde_json::{Value, json};
+
+const PASSWORD: &str = "rahasia-jalur";
+
+async fn put_quota(s: &LocalServer, office: &str, date: &str, slots: Value) -> (u16, String) {
+    let a = s
+        .send(
+            reqwest::Method::PUT,
+            &format!("/v1/ops/offices/{office}/quota"),
+            Some(json!({"from": date, "to": date, "slots": slots, "include_weekends": true})),
+            Some(OPS_TOKEN),
+            &[],
+        )
+        .await;
+    (a.status, a.code().to_owned())
+}
+
+async fn slot(
+    s: &LocalServer,
+    office: &str,
+    date: &str,
+    time: &str,
+    token: Option<(&str, &str)>,
+) -> Value {
+    let path = match token {
+        Some((_, id)) => {
+            format!("/v1/offices/{office}/availability?from={date}&to={date}&application_id={id}")
+        }
+        None => format!("/v1/offices/{office}/availability?from={date}&to={date}"),
+    };
+    let a = s.get(&path, token.map(|(t, _)| t)).await;
+    assert_eq!(a.status, 200, "{:?}", a.body);
+    a.body["days"][0]["slots"]
+        .as_array()
+        .and_then(|slots| slots.iter().find(|x| x["time"] == time))
+        .cloned()
+        .expect("the slot")
+}
+
+async fn book(
+    s: &LocalServer,
+    token: &str,
+    id: &str,
+    office: &str,
+    date: &str,
+    time: &str,
+) -> paspor_tests::local::Answer {
+    s.post_auth(
+        &format!("/v1/applications/{id}/booking"),
+        json!({"office_id": office, "date": date, "time": time}),
+        token,
+    )
+    .await
+}
+
+#[tokio::test]
+async fn each_lane_is_booked_apart_and_priority_goes_first() {
+    let s = LocalServer::start_seeded(env!("CARGO_BIN_EXE_paspor-local"));
+    let office = "medan";
+    let (date, _) = s.open_day(office, 1).await;
+    let lanes = json!({"regular": 1, "electronic": 0, "express": 0, "priority": 1});
+    assert_eq!(
+        put_quota(&s, office, &date, json!({"10:00": lanes}))
+            .await
+            .0,
+        200
+    );
+    let before = slot(&s, office, &date, "10:00", None).await;
+    assert_eq!(
+        (before["capacity"].as_i64(), before["remaining"].as_i64()),
+        (Some(2), Some(2))
+    );
+    assert_eq!(
+        before["lanes"]["electronic"],
+        json!({"capacity": 0, "remaining": 0})
+    );
+    assert_eq!(
+        before["lanes"]["priority"],
+        json!({"capacity": 1, "remaining": 1})
+    );
+
+    let token = s.verified_account(&email("jalur"), PASSWORD).await;
+    let electronic = s
+        .submitted_application(&token, "1990-03-03", 71, "electronic")
+        .await;
+    let adult = s
+        .submitted_application(&token, "1988-04-04", 72, "regular")
+        .await;
+    let second = s
+        .submitted_application(&token, "1987-05-05", 73, "regular")
+        .await;
+    let elder = s
+        .submitted_application(&token, "1950-06-06", 74, "regular")
+        .await;
+
+    // The e-passport blanks ran out: that lane is full for that application alone, and its
+    // own calendar says so while the slot still shows room.
+    let mine = slot(&s, office, &date, "10:00", Some((&token, &electronic))).await;
+    assert_eq!(mine["remaining"], 0, "{mine}");
+    let e = book(&s, &token, &electronic, office, &date, "10:00").await;
+    assert_eq!((e.status, e.code()), (409, "slot_full"), "{:?}", e.body);
+
+    let a = book(&s, &token, &adult, office, &date, "10:00").await;
+    assert_eq!(a.status, 201, "{:?}", a.body);
+    assert_eq!(a.body["booking"]["lane"], "regular");
+    // Regular is full now; the priority place is not for an adult of 38.
+    let b = book(&s, &token, &second, office, &date, "10:00").await;
+    assert_eq!((b.status, b.code()), (409, "slot_full"), "{:?}", b.body);
+    // Seventy-six on the day: priority first.
+    let detail = s
+        .get(&format!("/v1/applications/{elder}"), Some(&token))
+        .await;
+    assert_eq!(detail.body["priority"], true, "{:?}", detail.body);
+    let c = book(&s, &token, &elder, office, &date, "10:00").await;
+    assert_eq!(c.status, 201, "{:?}", c.body);
+    assert_eq!(c.body["booking"]["lane"], "priority");
+    let full = slot(&s, office, &date, "10:00", None).await;
+    assert_eq!(full["remaining"], 0, "{full}");
+
+    // A cancelled place goes back to its own lane.
+    let gone = s
+        .delete_auth(&format!("/v1/applications/{adult}/booking"), &token)
+        .await;
+    assert_eq!(gone.status, 200, "{:?}", gone.body);
+    let after = slot(&s, office, &date, "10:00", None).await;
+    assert_eq!(after["lanes"]["regular"]["remaining"], 1, "{after}");
+    assert_eq!(after["lanes"]["priority"]["remaining"], 0, "{after}");
+    let d = book(&s, &token, &second, office, &date, "10:00").await;
+    assert_eq!(d.status, 201, "{:?}", d.body);
+    assert_eq!(d.body["booking"]["lane"], "regular");
+}
+
+#[tokio::test]
+async fn a_lane_is_not_lowered_below_its_bookings_nor_reshaped_while_booked() {
+    let s = LocalServer::start_seeded(env!("CARGO_BIN_EXE_paspor-local"));
+    let office = "batam";
+    let (date, _) = s.open_day(office, 1).await;
+    let lanes = json!({"regular": 2, "express": 1});
+    assert_eq!(
+        put_quota(&s, office, &date, json!({"11:00": lanes}))
+            .await
+            .0,
+        200
+    );
+    let token = s.verified_account(&email("turun"), PASSWORD).await;
+    let id = s
+        .submitted_application(&token, "1985-07-07", 81, "regular")
+        .await;
+    let b = book(&s, &token, &id, office, &date, "11:00").await;
+    assert_eq!(b.status, 201, "{:?}", b.body);
+
+    let below = json!({"11:00": {"regular": 0, "express": 1}});
+    assert_eq!(
+        put_quota(&s, office, &date, below).await,
+        (409, "capacity_below_booked".to_owned())
+    );
+    assert_eq!(
+        put_quota(&s, office, &date, json!({"11:00": 5})).await,
+        (409, "capacity_below_booked".to_owned()),
+        "a booked place belongs to its lane"
+    );
+    // Raising one lane and lowering another to what it holds is fine.
+    let fits = json!({"11:00": {"regular": 1, "express": 3}});
+    assert_eq!(put_quota(&s, office, &date, fits).await.0, 200);
+    let now = slot(&s, office, &date, "11:00", None).await;
+    assert_eq!(
+        now["lanes"]["regular"],
+        json!({"capacity": 1, "remaining": 0}),
+        "{now}"
+    );
+    assert_eq!(
+        now["lanes"]["express"],
+        json!({"capacity": 3, "remaining": 3}),
+        "{now}"
+    );
+    assert_eq!(
+        (now["capacity"].as_i64(), now["remaining"].as_i64()),
+        (Some(4), Some(3))
+    );
+    // Someone else's application is not found; without a token, no personal calendar.
+    let other = s.verified_account(&email("lain"), PASSWORD).await;
+    let a = s
+        .get(
+            &format!("/v1/offices/{office}/availability?application_id={id}"),
+            Some(&other),
+        )
+        .await;
+    assert_eq!(a.status, 404, "{:?}", a.body);
+    let a = s
+        .get(
+            &format!("/v1/offices/{office}/availability?application_id={id}"),
+            None,
+        )
+        .await;
+    assert_eq!((a.status, a.code()), (401, "unauthorized"));
+}
