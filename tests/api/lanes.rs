@@ -198,3 +198,106 @@ async fn a_lane_is_not_lowered_below_its_bookings_nor_reshaped_while_booked() {
         .await;
     assert_eq!((a.status, a.code()), (401, "unauthorized"));
 }
+
+#[tokio::test]
+async fn a_family_books_one_slot_whole_or_not_at_all() {
+    let s = LocalServer::start_seeded(env!("CARGO_BIN_EXE_paspor-local"));
+    let office = "surabaya";
+    let (date, _) = s.open_day(office, 1).await;
+    let lanes = json!({"regular": 2, "priority": 1});
+    assert_eq!(
+        put_quota(&s, office, &date, json!({"12:00": lanes}))
+            .await
+            .0,
+        200
+    );
+    let token = s.verified_account(&email("keluarga"), PASSWORD).await;
+    let grandma = s
+        .submitted_application(&token, "1948-08-08", 91, "regular")
+        .await;
+    let father = s
+        .submitted_application(&token, "1980-09-09", 92, "regular")
+        .await;
+    let mother = s
+        .submitted_application(&token, "1982-10-10", 93, "regular")
+        .await;
+    let son = s
+        .submitted_application(&token, "2000-11-11", 94, "regular")
+        .await;
+    let family = |ids: Vec<&String>| json!({"application_ids": ids, "office_id": office, "date": date, "time": "12:00"});
+
+    for bad in [vec![&father], vec![&father, &father]] {
+        let a = s.post_auth("/v1/bookings", family(bad), &token).await;
+        assert_eq!(
+            (a.status, a.code()),
+            (400, "invalid_request"),
+            "{:?}",
+            a.body
+        );
+    }
+    // Four people, three places: nobody is booked, and the answer says how many are short.
+    let four = s
+        .post_auth(
+            "/v1/bookings",
+            family(vec![&grandma, &father, &mother, &son]),
+            &token,
+        )
+        .await;
+    assert_eq!(
+        (four.status, four.code()),
+        (409, "slot_full"),
+        "{:?}",
+        four.body
+    );
+    assert_eq!(four.body["places_short"], 1, "{:?}", four.body);
+    assert_eq!(slot(&s, office, &date, "12:00", None).await["remaining"], 3);
+
+    let three = s
+        .post_auth(
+            "/v1/bookings",
+            family(vec![&grandma, &father, &mother]),
+            &token,
+        )
+        .await;
+    assert_eq!(three.status, 201, "{:?}", three.body);
+    let group = three.str("/group_id").to_owned();
+    let items = three.body["items"].as_array().expect("items");
+    let lanes: Vec<&str> = items
+        .iter()
+        .map(|i| i["booking"]["lane"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(lanes, ["priority", "regular", "regular"]);
+    let codes: std::collections::BTreeSet<&str> = items
+        .iter()
+        .map(|i| i["billing"]["billing_code"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(codes.len(), 3, "a billing each");
+    let deadlines: std::collections::BTreeSet<&str> = items
+        .iter()
+        .map(|i| i["billing"]["expires_at"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(deadlines.len(), 1, "the same deadline");
+    let detail = s
+        .get(&format!("/v1/applications/{father}"), Some(&token))
+        .await;
+    assert_eq!(detail.body["booking"]["group_id"], group.as_str());
+    assert_eq!(slot(&s, office, &date, "12:00", None).await["remaining"], 0);
+
+    // Someone else's application is not theirs to book.
+    let other = s.verified_account(&email("tetangga"), PASSWORD).await;
+    let theirs = s
+        .submitted_application(&other, "1979-12-12", 95, "regular")
+        .await;
+    let mixed = s
+        .post_auth("/v1/bookings", family(vec![&son, &theirs]), &token)
+        .await;
+    assert_eq!(mixed.status, 404, "{:?}", mixed.body);
+
+    // Afterwards each lives alone: one cancelled gives its own place back.
+    let gone = s
+        .delete_auth(&format!("/v1/applications/{mother}/booking"), &token)
+        .await;
+    assert_eq!(gone.status, 200, "{:?}", gone.body);
+    let after = slot(&s, office, &date, "12:00", None).await;
+    assert_eq!(after["lanes"]["regular"]["remaining"], 1, "{after}");
+}

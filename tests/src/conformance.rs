@@ -799,7 +799,7 @@ pub async fn documents_enforce_the_form(f: &Fixture) {
 pub async fn makassar_slot(
     f: &Fixture,
     time: &str,
-    capacity: i64,
+    capacity: impl Into<paspor_domain::repo::places::Capacity>,
 ) -> (
     Arc<paspor_domain::applications::Applications>,
     Arc<paspor_domain::booking::Booking>,
@@ -826,7 +826,8 @@ pub async fn makassar_slot(
         .expect("office");
     quota.put_office(&office).await.expect("office");
     let day = office.timezone.today(f.ports.clock.now()) + chrono::TimeDelta::days(3);
-    let slots = [(time.to_owned(), capacity)].into_iter().collect();
+    let slots: std::collections::BTreeMap<String, paspor_domain::repo::places::Capacity> =
+        [(time.to_owned(), capacity.into())].into_iter().collect();
     quota
         .open_quota("makassar", day, day, &slots, true, false)
         .await
@@ -986,6 +987,202 @@ pub async fn submitted_application(
     let (account, app) = draft_application(applications, i, serial).await;
     let id = submit_directly(applications, app).await;
     (account, id)
+}
+
+/// The kinds of application a laned slot tells apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Regular,
+    Electronic,
+    Express,
+    /// Declares a reason (36 years old: not by age).
+    Priority,
+}
+
+/// A submitted application of `kind` for applicant `i` of `account` (36 on the day).
+pub async fn submitted_of_kind(
+    applications: &paspor_domain::applications::Applications,
+    account: &str,
+    i: usize,
+    kind: Kind,
+) -> String {
+    use paspor_domain::{
+        applications::{NewApplicant, NewApplication, Relationship},
+        model::lane::PriorityReason,
+        nik::Sex,
+        passport::{ApplicationType, PassportType, Purpose as TravelPurpose},
+    };
+    let birth = chrono::NaiveDate::from_ymd_opt(1990, 1, 1).expect("date")
+        + chrono::TimeDelta::days((i % 300) as i64);
+    let nik = format!("737101{}{:04}", birth.format("%d%m%y"), 1 + i / 300);
+    let applicant = applications
+        .add_applicant(
+            account,
+            NewApplicant {
+                nik,
+                full_name: "Lane".into(),
+                birth_date: birth,
+                birth_place: "Makassar".into(),
+                sex: Sex::Male,
+                relationship: Relationship::Holder,
+            },
+        )
+        .await
+        .expect("applicant");
+    let app = applications
+        .create(
+            account,
+            &applicant.applicant_id,
+            "SA",
+            NewApplication {
+                passport_type: if kind == Kind::Electronic {
+                    PassportType::Electronic
+                } else {
+                    PassportType::Regular
+                },
+                application_type: ApplicationType::New,
+                purpose: TravelPurpose::Tourism,
+                express: kind == Kind::Express,
+                priority_reason: (kind == Kind::Priority).then_some(PriorityReason::Disability),
+            },
+        )
+        .await
+        .expect("application");
+    submit_directly(applications, app).await
+}
+
+/// The rush on a laned slot (`regular 10, electronic 6, express 2, priority 4`):
+/// `requests` at once, singles of each lane and families of 2–5. Every lane's count equals
+/// the places answered 201 in it and ends at its capacity, every family is wholly in or
+/// wholly out, and nothing fails otherwise.
+pub async fn laned_rush(f: &Fixture, requests: usize) {
+    use std::collections::BTreeMap;
+
+    use paspor_domain::{model::lane::Lane, repo::places::Capacity};
+    let caps = BTreeMap::from([
+        (Lane::Regular, 10),
+        (Lane::Electronic, 6),
+        (Lane::Express, 2),
+        (Lane::Priority, 4),
+    ]);
+    let (applications, booking, day) =
+        makassar_slot(f, "13:00", Capacity::Lanes(caps.clone())).await;
+    let kinds = [
+        Kind::Regular,
+        Kind::Electronic,
+        Kind::Express,
+        Kind::Priority,
+    ];
+    // Every third request is a family of 2 to 5, of mixed kinds.
+    let mut asks: Vec<(String, Vec<String>)> = Vec::new();
+    let mut n = 0;
+    for r in 0..requests {
+        let account = format!("lanes-{r}-{}", ulid::Ulid::new());
+        let size = if r % 3 == 0 { 2 + (r / 3) % 4 } else { 1 };
+        let mut ids = Vec::new();
+        for m in 0..size {
+            // Families: parents, grandparents and children; same-day service is for singles.
+            let kind = if size == 1 {
+                kinds[r % 4]
+            } else {
+                [Kind::Regular, Kind::Electronic, Kind::Priority][(r + m) % 3]
+            };
+            ids.push(submitted_of_kind(&applications, &account, n, kind).await);
+            n += 1;
+        }
+        asks.push((account, ids));
+    }
+    // Families set off first: they read more before they write, and should meet the
+    // singles in the slot, not after it filled.
+    asks.sort_by_key(|(_, ids)| std::cmp::Reverse(ids.len()));
+    let mut tasks = Vec::new();
+    for (account, ids) in asks.clone() {
+        let booking = booking.clone();
+        tasks.push(tokio::spawn(async move {
+            if let [id] = ids.as_slice() {
+                booking
+                    .book(&account, id, "makassar", day, "13:00")
+                    .await
+                    .map(|a| vec![a])
+            } else {
+                booking
+                    .book_group_with(
+                        &account,
+                        &ids,
+                        "makassar",
+                        day,
+                        "13:00",
+                        &paspor_domain::store::no_receipt,
+                    )
+                    .await
+                    .map(|g| g.items)
+            }
+        }));
+    }
+    let mut placed: BTreeMap<Lane, i64> = BTreeMap::new();
+    let (mut families_in, mut other) = (0, Vec::new());
+    for (t, (_, ids)) in tasks.into_iter().zip(&asks) {
+        match t.await.expect("task") {
+            Ok(apps) => {
+                assert_eq!(apps.len(), ids.len(), "{}", f.name);
+                if ids.len() > 1 {
+                    families_in += 1;
+                }
+                for a in apps {
+                    let lane = a.booking.and_then(|b| b.lane).expect("a lane");
+                    *placed.entry(lane).or_insert(0) += 1;
+                }
+            }
+            Err(Error::SlotFull | Error::PlacesShort { .. }) => {}
+            Err(e) => other.push(e.to_string()),
+        }
+    }
+    assert!(other.is_empty(), "{}: unexpected answers {other:?}", f.name);
+    // What the table holds agrees with what was answered, lane by lane, and each lane is
+    // full: the demand of every lane exceeded its places.
+    let fresh = paspor_domain::quota::Quota::new(
+        f.ports.clone(),
+        paspor_domain::booking::BookingConfig::default(),
+    );
+    let a = fresh
+        .availability("makassar", Some(day), Some(day))
+        .await
+        .expect("availability");
+    let lanes = a.days[0].slots[0].lanes.clone().expect("lanes");
+    for (lane, cap) in &caps {
+        let held = lanes[lane].capacity - lanes[lane].remaining;
+        assert_eq!(
+            held,
+            placed.get(lane).copied().unwrap_or(0),
+            "{}: {lane:?}",
+            f.name
+        );
+        assert_eq!(
+            (held, lanes[lane].remaining),
+            (*cap, 0),
+            "{}: {lane:?}",
+            f.name
+        );
+    }
+    // A family is booked whole or not at all, and together.
+    for (_, ids) in asks.iter().filter(|(_, ids)| ids.len() > 1) {
+        let mut groups = std::collections::BTreeSet::new();
+        let mut booked = 0;
+        for id in ids {
+            let app = applications.load(id).await.expect("app");
+            if let Some(b) = app.booking {
+                booked += 1;
+                groups.insert(b.group_id);
+            }
+        }
+        assert!(
+            booked == 0 || booked == ids.len(),
+            "{}: split family",
+            f.name
+        );
+        assert!(groups.len() <= 1, "{}: one group", f.name);
+    }
+    println!("{}: {families_in} families got in", f.name);
 }
 
 /// Marks a draft submitted (documents are not this suite's subject): its id.
@@ -1610,6 +1807,7 @@ macro_rules! conformance_suite {
             table_query => table_query(&f);
             table_contention_120_on_20 => table_contention(&f, 120, 20);
             booking_rush_120_on_20 => booking_rush(&f, 120, 20);
+            laned_rush_200 => laned_rush(&f, 200);
             payments_duplicate_deliveries => payments_duplicate_deliveries(&f);
             payment_races_expiry => payment_races_expiry(&f);
             queue_round_trip => queue_round_trip(&f);

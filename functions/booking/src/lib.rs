@@ -7,7 +7,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use chrono::NaiveDate;
-use paspor_domain::{Error, applications::Application, ratelimit::rules};
+use paspor_domain::{Error, applications::Application, booking::Group, ratelimit::rules};
 use paspor_domain::{
     offices::{MAX_LAT, MAX_LON, valid_degrees},
     text,
@@ -23,6 +23,7 @@ pub fn routes() -> Routes {
         .post("/v1/applications/{id}/booking", book)
         .put("/v1/applications/{id}/booking", reschedule)
         .delete("/v1/applications/{id}/booking", cancel)
+        .post("/v1/bookings", book_family)
 }
 
 #[derive(Deserialize)]
@@ -165,6 +166,61 @@ async fn book(
                 Err(_) => {}
             }
             Ok((StatusCode::CREATED, booked(&outcome?)))
+        },
+    )
+    .await
+}
+
+#[derive(Deserialize, Serialize)]
+struct FamilyBody {
+    application_ids: Vec<String>,
+    office_id: String,
+    date: NaiveDate,
+    time: String,
+}
+
+/// What a family booking answers: each application as a single booking would.
+fn family(group: &Group) -> Value {
+    json!({
+        "group_id": group.group_id,
+        "items": group.items.iter().map(booked).collect::<Vec<_>>(),
+    })
+}
+
+async fn book_family(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    Auth(who): Auth,
+    key: idempotency::IdempotencyKey,
+    Json(b): Json<FamilyBody>,
+) -> Result<Response, ApiError> {
+    limit_booking(&state, &ip, &who.account_id).await?;
+    let (state, who, b) = (&state, &who, &b);
+    idempotency::once(
+        state,
+        &who.account_id,
+        key,
+        "POST /v1/bookings",
+        b,
+        |receipt| async move {
+            let record = |group: &Group| receipt.write(StatusCode::CREATED, family(group));
+            let outcome = state
+                .booking
+                .book_group_with(
+                    &who.account_id,
+                    &b.application_ids,
+                    &b.office_id,
+                    b.date,
+                    &b.time,
+                    &record,
+                )
+                .await;
+            match &outcome {
+                Ok(g) => metrics::count("Bookings", g.items.len() as f64),
+                Err(Error::PlacesShort { .. }) => metrics::count("SlotFull", 1.0),
+                Err(_) => {}
+            }
+            Ok((StatusCode::CREATED, family(&outcome?)))
         },
     )
     .await

@@ -17,14 +17,17 @@ use crate::{
     Error, Ports,
     applications::{Application, Applications, Billing, BillingStatus, BookingInfo},
     jobs::Notice,
-    model::{ids::BillingCode, lane::lanes_for},
+    model::{
+        ids::BillingCode,
+        lane::{Lane, lanes_for},
+    },
     offices::Office,
     quota::Quota,
     repo::{places, tx::Failed},
     store::Key,
     store::{Receipt, no_receipt},
     text,
-    transitions::{self, BookGuard, Decision, RescheduleGuard},
+    transitions::{self, BookGuard, Decision, GroupDecision, GroupGuard, Member, RescheduleGuard},
 };
 
 /// At most this many days in one availability answer.
@@ -55,6 +58,17 @@ impl Default for BookingConfig {
             known_full_ttl: Duration::from_secs(2),
         }
     }
+}
+
+/// The fewest and the most applications in one family booking.
+pub const MIN_GROUP: usize = 2;
+pub const MAX_GROUP: usize = 5;
+
+/// A family booked together: its applications, in the order asked.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Group {
+    pub group_id: String,
+    pub items: Vec<Application>,
 }
 
 /// Booking, reschedule and cancellation: the places of the quota taken and given back.
@@ -122,6 +136,32 @@ impl Booking {
         }
     }
 
+    /// Tells the applicant the billing to pay (not for a place taken after a late payment,
+    /// which costs nothing more).
+    async fn booked_notice(
+        &self,
+        account_id: &str,
+        office: &Office,
+        before: &Application,
+        after: &Application,
+    ) {
+        if transitions::paid_without_place(before) {
+            return;
+        }
+        let (Some(b), Some(place)) = (&after.billing, &after.booking) else {
+            return;
+        };
+        let deadline = b.expires_at.with_timezone(&office.timezone.offset());
+        let notice = Notice::BookingMade {
+            application_id: after.application_id.clone(),
+            billing_code: b.billing_code.clone(),
+            amount_idr: b.amount_idr,
+            deadline: deadline.format("%d-%m-%Y %H:%M").to_string(),
+            appointment: format!("{} {}", place.date, place.time),
+        };
+        crate::notify::notify(&self.ports, account_id, notice).await;
+    }
+
     /// The offices and quota this service books from.
     pub fn quota(&self) -> &Arc<Quota> {
         &self.quota
@@ -173,20 +213,7 @@ impl Booking {
             match tx.commit(self.ports.table.as_ref()).await {
                 Ok(()) => {
                     self.quota.changed(&office.office_id);
-                    if !transitions::paid_without_place(&app)
-                        && let Some(b) = &next.billing
-                    {
-                        let tz = office.timezone.offset();
-                        let deadline = b.expires_at.with_timezone(&tz);
-                        let notice = Notice::BookingMade {
-                            application_id: id.to_owned(),
-                            billing_code: b.billing_code.clone(),
-                            amount_idr: b.amount_idr,
-                            deadline: deadline.format("%d-%m-%Y %H:%M").to_string(),
-                            appointment: format!("{date} {time}"),
-                        };
-                        crate::notify::notify(&self.ports, account_id, notice).await;
-                    }
+                    self.booked_notice(account_id, &office, &app, &next).await;
                     Ok(next)
                 }
                 Err(Failed::Guard(BookGuard::Slot)) => Err(self.full(&slot, &place, fallback)),
@@ -194,6 +221,93 @@ impl Booking {
                 Err(Failed::Guard(BookGuard::Receipt)) => Err(Error::receipt_lost()),
                 // The application changed meanwhile, or a billing code collided: again.
                 Err(Failed::Guard(BookGuard::Version) | Failed::Unnamed) => Err(Error::Conflict),
+                Err(Failed::Store(e)) => Err(e.into()),
+            }
+        })
+        .await
+    }
+
+    /// `POST /v1/bookings`: 2–5 applications of one account into one slot, each in its own
+    /// lane with its own billing and the same deadline, in one transaction, or none.
+    pub async fn book_group_with(
+        &self,
+        account_id: &str,
+        ids: &[String],
+        office_id: &str,
+        date: NaiveDate,
+        time: &str,
+        receipt: Receipt<'_, Group>,
+    ) -> Result<Group, Error> {
+        let distinct: std::collections::BTreeSet<&String> = ids.iter().collect();
+        if !(MIN_GROUP..=MAX_GROUP).contains(&ids.len()) || distinct.len() != ids.len() {
+            return Err(Error::invalid("application_ids", text::GROUP_SIZE));
+        }
+        let office = match self.quota.office(office_id).await {
+            Err(Error::NotFound) => return Err(Error::invalid("office_id", text::NO_SUCH_OFFICE)),
+            other => other?,
+        };
+        retrying(|| async {
+            // Read at once: a family costs one round trip more than a single, not five.
+            let mut reads = tokio::task::JoinSet::new();
+            for (i, id) in ids.iter().enumerate() {
+                let (applications, account, id) =
+                    (self.applications.clone(), account_id.to_owned(), id.clone());
+                reads.spawn(async move { (i, applications.get(&account, &id).await) });
+            }
+            let mut read: Vec<Option<Application>> = vec![None; ids.len()];
+            while let Some(joined) = reads.join_next().await {
+                let (i, app) = joined.map_err(|e| Error::Internal(e.to_string()))?;
+                read[i] = Some(app?);
+            }
+            let apps: Vec<Application> = read.into_iter().flatten().collect();
+            for app in &apps {
+                transitions::may_book(app, &office)?;
+            }
+            let wants: Vec<Vec<Lane>> = apps.iter().map(|a| lanes_for(a, date)).collect();
+            let (key, slot) = match self.quota.bookable(&office, date, time, &[]).await {
+                Err(Error::SlotFull) => return Err(Error::PlacesShort { short: ids.len() }),
+                other => other?,
+            };
+            let lanes =
+                places::assign(&slot, &wants).map_err(|short| Error::PlacesShort { short })?;
+            let now = self.ports.clock.now();
+            let members = apps
+                .iter()
+                .map(|app| Member {
+                    app,
+                    ctx: self.applications.context(app, now),
+                    billing_code: BillingCode::generate().into_string(),
+                })
+                .collect();
+            let place = BookingInfo {
+                office_id: office.office_id.clone(),
+                date,
+                time: time.to_owned(),
+                lane: None,
+                group_id: Some(ulid::Ulid::new().to_string()),
+            };
+            let ttl = TimeDelta::seconds(self.config.payment_ttl_secs);
+            let GroupDecision { next, mut tx } =
+                transitions::book_group(members, key, &place, &lanes, slot.capacity, ttl)?;
+            let group = Group {
+                group_id: place.group_id.clone().unwrap_or_default(),
+                items: next,
+            };
+            tx.guarded_opt(GroupGuard::Receipt, receipt(&group)?);
+            match tx.commit(self.ports.table.as_ref()).await {
+                Ok(()) => {
+                    self.quota.changed(&office.office_id);
+                    for (before, after) in apps.iter().zip(&group.items) {
+                        self.booked_notice(account_id, &office, before, after).await;
+                    }
+                    Ok(group)
+                }
+                // The slot changed since it was read: read it again and share it out anew.
+                Err(Failed::Guard(GroupGuard::Slot | GroupGuard::Version(_)) | Failed::Unnamed) => {
+                    Err(Error::Conflict)
+                }
+                Err(Failed::Guard(GroupGuard::Nik(_))) => Err(Error::ActiveApplicationExists),
+                Err(Failed::Guard(GroupGuard::Receipt)) => Err(Error::receipt_lost()),
                 Err(Failed::Store(e)) => Err(e.into()),
             }
         })

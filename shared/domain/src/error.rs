@@ -67,6 +67,9 @@ pub enum Error {
     DocumentsMissing { kinds: Vec<&'static str> },
     #[error("slot full")]
     SlotFull,
+    /// A family found too few places: `short` of them would have none; nothing was taken.
+    #[error("slot full for {short} of the group")]
+    PlacesShort { short: usize },
     #[error("passport type not offered")]
     PassportTypeNotOffered,
     #[error("date not bookable")]
@@ -136,7 +139,7 @@ impl Error {
             Self::UploadMissing => "upload_missing",
             Self::UploadRejected { .. } => "upload_rejected",
             Self::DocumentsMissing { .. } => "documents_missing",
-            Self::SlotFull => "slot_full",
+            Self::SlotFull | Self::PlacesShort { .. } => "slot_full",
             Self::PassportTypeNotOffered => "passport_type_not_offered",
             Self::DateNotBookable => "date_not_bookable",
             Self::RescheduleLimit => "reschedule_limit",

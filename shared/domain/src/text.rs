@@ -74,6 +74,14 @@ pub const AVAILABILITY_RANGE: Text = Text::new(
     "Rentang tanggal paling lama 31 hari, dan `to` tidak sebelum `from`.",
     "The range is at most 31 days, and `to` is not before `from`.",
 );
+pub const GROUP_SIZE: Text = Text::new(
+    "Pilih 2 sampai 5 permohonan yang berbeda.",
+    "Choose 2 to 5 different applications.",
+);
+pub const PLACES_SHORT: Text = Text::new(
+    "Kuota jam ini tidak cukup untuk seluruh keluarga; tidak ada yang dipesan. Pilih jam atau hari lain.",
+    "This hour has too few places for the whole family; nothing was booked. Choose another hour or day.",
+);
 pub const NO_SUCH_OFFICE: Text = Text::new(
     "Kantor imigrasi tidak ditemukan.",
     "No such immigration office.",

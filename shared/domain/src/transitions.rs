@@ -10,6 +10,7 @@ use crate::{
     Error,
     model::{
         application::{Application, Billing, BillingStatus, BookingInfo, Status},
+        lane::Lane,
         payment::{Notification, Outcome, PaymentRecord},
     },
     offices::Office,
@@ -75,6 +76,33 @@ pub fn book(
     payment_ttl: TimeDelta,
     ctx: &Context,
 ) -> Result<Decision<BookGuard>, Error> {
+    let mut tx = Tx::new();
+    tx.guarded(BookGuard::Slot, places::take_slot(&place));
+    let next = booked_in(
+        &mut tx,
+        app,
+        place,
+        billing_code,
+        payment_ttl,
+        ctx,
+        (BookGuard::Version, BookGuard::Nik),
+    )?;
+    Ok(Decision { next, tx })
+}
+
+/// The application with its place and billing, and the writes that record them (all but
+/// the slot's): saved under its version, on the schedule, its billing indexed and due
+/// to expire, its NIK taken back if it had lapsed. `guards` name the version's and the
+/// NIK's conditions.
+fn booked_in<G: Copy>(
+    tx: &mut Tx<G>,
+    app: &Application,
+    place: BookingInfo,
+    billing_code: String,
+    payment_ttl: TimeDelta,
+    ctx: &Context,
+    (version, nik): (G, G),
+) -> Result<Application, Error> {
     let id = app.application_id.as_str();
     let billing = (!paid_without_place(app)).then(|| Billing {
         billing_code,
@@ -90,9 +118,7 @@ pub fn book(
         next.set_status(Status::AwaitingPayment, ctx.now);
     }
     next.version += 1;
-    let mut tx = Tx::new();
-    tx.guarded(BookGuard::Slot, places::take_slot(&place))
-        .guarded(BookGuard::Version, rows::save(&next, app.version)?)
+    tx.guarded(version, rows::save(&next, app.version)?)
         .write(places::schedule(&place, id)?);
     if let Some(b) = &billing {
         // A colliding code fails unnamed: tried again with another.
@@ -100,10 +126,72 @@ pub fn book(
             .write(rows::expiry_entry(b.expires_at, id, &b.billing_code)?);
         if app.status == Status::Expired {
             // The NIK was freed when the billing expired; take it back.
-            tx.guarded(BookGuard::Nik, rows::take_nik(&ctx.nik_ref, id)?);
+            tx.guarded(nik, rows::take_nik(&ctx.nik_ref, id)?);
         }
     }
-    Ok(Decision { next, tx })
+    Ok(next)
+}
+
+// ------------------------------------------------------------------ a family
+
+/// The conditions of a family's booking; `Version` and `Nik` name the application by its
+/// position in the request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GroupGuard {
+    /// The slot no longer has the places (in the lanes) the group was given.
+    Slot,
+    Version(usize),
+    Nik(usize),
+    Receipt,
+}
+
+/// The family as it will be, and the one transaction that makes it so.
+#[derive(Debug, Clone)]
+pub struct GroupDecision {
+    pub next: Vec<Application>,
+    pub tx: Tx<GroupGuard>,
+}
+
+/// One member of a family booking: the application as read, and its context.
+pub struct Member<'a> {
+    pub app: &'a Application,
+    pub ctx: Context,
+    pub billing_code: String,
+}
+
+/// Books a family into one slot in one transaction: each member in its own lane
+/// (`lanes`, in order; all `None` in a one-number slot), each with its own billing, the
+/// same deadline. The slot is one write for all, so the group is taken whole or not at
+/// all. `pool` is the one-number slot's capacity as read. [`may_book`] said yes to each.
+pub fn book_group(
+    members: Vec<Member<'_>>,
+    slot: Key,
+    place: &BookingInfo,
+    lanes: &[Option<Lane>],
+    pool: i64,
+    payment_ttl: TimeDelta,
+) -> Result<GroupDecision, Error> {
+    let mut tx = Tx::new();
+    let n = i64::try_from(members.len()).unwrap_or(i64::MAX);
+    tx.guarded(
+        GroupGuard::Slot,
+        places::take_places(slot, n, &places::per_lane(lanes), pool),
+    );
+    let mut booked = Vec::with_capacity(members.len());
+    for (i, m) in members.into_iter().enumerate() {
+        let mut own = place.clone();
+        own.lane = lanes.get(i).copied().flatten();
+        booked.push(booked_in(
+            &mut tx,
+            m.app,
+            own,
+            m.billing_code,
+            payment_ttl,
+            &m.ctx,
+            (GroupGuard::Version(i), GroupGuard::Nik(i)),
+        )?);
+    }
+    Ok(GroupDecision { next: booked, tx })
 }
 
 // ------------------------------------------------------------------ reschedule

@@ -223,6 +223,9 @@ impl From<Error> for ApiError {
                 Self::new(S::CONFLICT, code, text::DOCUMENTS_MISSING).with("kinds", kinds)
             }
             Error::SlotFull => Self::new(S::CONFLICT, code, text::SLOT_FULL),
+            Error::PlacesShort { short } => {
+                Self::new(S::CONFLICT, code, text::PLACES_SHORT).with("places_short", short)
+            }
             Error::PassportTypeNotOffered => {
                 Self::new(S::CONFLICT, code, text::PASSPORT_TYPE_NOT_OFFERED)
             }
