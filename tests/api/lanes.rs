@@ -301,3 +301,98 @@ async fn a_family_books_one_slot_whole_or_not_at_all() {
     let after = slot(&s, office, &date, "12:00", None).await;
     assert_eq!(after["lanes"]["regular"]["remaining"], 1, "{after}");
 }
+
+#[tokio::test]
+async fn a_paid_family_moves_together_or_not_at_all() {
+    let s = LocalServer::start_seeded(env!("CARGO_BIN_EXE_paspor-local"));
+    let office = "semarang";
+    let (date, _) = s.open_day(office, 1).await;
+    let (later, _) = s.open_day(office, 2).await;
+    assert_eq!(
+        put_quota(&s, office, &later, json!({"14:00": 1})).await.0,
+        200
+    );
+    let token = s.verified_account(&email("pindah"), PASSWORD).await;
+    let a = s
+        .submitted_application(&token, "1981-01-21", 96, "regular")
+        .await;
+    let b = s
+        .submitted_application(&token, "1983-02-22", 97, "electronic")
+        .await;
+    let booked = s
+        .post_auth(
+            "/v1/bookings",
+            json!({"application_ids": [&a, &b], "office_id": office, "date": date, "time": "09:00"}),
+            &token,
+        )
+        .await;
+    assert_eq!(booked.status, 201, "{:?}", booked.body);
+    let group = booked.str("/group_id").to_owned();
+    let before = slot(&s, office, &date, "09:00", None).await["remaining"]
+        .as_i64()
+        .expect("remaining");
+    let path = format!("/v1/bookings/{group}");
+    // Unpaid: a booking moves only once paid.
+    let early = s
+        .put_auth(&path, json!({"date": later, "time": "10:00"}), &token)
+        .await;
+    assert_eq!(
+        (early.status, early.code()),
+        (409, "invalid_state"),
+        "{:?}",
+        early.body
+    );
+    for (i, item) in booked.body["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .enumerate()
+    {
+        let code = item["billing"]["billing_code"].as_str().expect("code");
+        let amount = item["billing"]["amount_idr"].as_i64().expect("amount");
+        let paid = s.pay(code, amount, &format!("fam-{group}-{i}")).await;
+        assert_eq!(paid.status, 200, "{:?}", paid.body);
+    }
+    // One place where two are needed: nobody moves.
+    let short = s
+        .put_auth(&path, json!({"date": later, "time": "14:00"}), &token)
+        .await;
+    assert_eq!(
+        (short.status, short.code()),
+        (409, "slot_full"),
+        "{:?}",
+        short.body
+    );
+    assert_eq!(short.body["places_short"], 1);
+    let moved = s
+        .put_auth(&path, json!({"date": later, "time": "10:00"}), &token)
+        .await;
+    assert_eq!(moved.status, 200, "{:?}", moved.body);
+    for item in moved.body["items"].as_array().expect("items") {
+        assert_eq!(item["booking"]["date"], later.as_str());
+        assert_eq!(item["booking"]["time"], "10:00");
+        assert_eq!(item["booking"]["group_id"], group.as_str());
+    }
+    let back = slot(&s, office, &date, "09:00", None).await["remaining"]
+        .as_i64()
+        .expect("remaining");
+    assert_eq!(back, before + 2, "both places went back");
+    // Once is the limit, for the group as for one.
+    let again = s
+        .put_auth(&path, json!({"date": date, "time": "11:00"}), &token)
+        .await;
+    assert_eq!(
+        (again.status, again.code()),
+        (409, "reschedule_limit"),
+        "{:?}",
+        again.body
+    );
+    let unknown = s
+        .put_auth(
+            "/v1/bookings/01NOSUCHGROUP",
+            json!({"date": later, "time": "10:00"}),
+            &token,
+        )
+        .await;
+    assert_eq!(unknown.status, 404, "{:?}", unknown.body);
+}

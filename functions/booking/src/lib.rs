@@ -24,6 +24,7 @@ pub fn routes() -> Routes {
         .put("/v1/applications/{id}/booking", reschedule)
         .delete("/v1/applications/{id}/booking", cancel)
         .post("/v1/bookings", book_family)
+        .put("/v1/bookings/{group_id}", move_family)
 }
 
 #[derive(Deserialize)]
@@ -221,6 +222,35 @@ async fn book_family(
                 Err(_) => {}
             }
             Ok((StatusCode::CREATED, family(&outcome?)))
+        },
+    )
+    .await
+}
+
+async fn move_family(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    Auth(who): Auth,
+    Path(group_id): Path<String>,
+    key: idempotency::IdempotencyKey,
+    Json(b): Json<RescheduleBody>,
+) -> Result<Response, ApiError> {
+    limit_booking(&state, &ip, &who.account_id).await?;
+    let scope = format!("PUT /v1/bookings/{group_id}");
+    let (state, who, b) = (&state, &who, &b);
+    idempotency::once(
+        state,
+        &who.account_id,
+        key,
+        &scope,
+        b,
+        |receipt| async move {
+            let record = |group: &Group| receipt.write(StatusCode::OK, family(group));
+            let group = state
+                .booking
+                .reschedule_group_with(&who.account_id, &group_id, b.date, &b.time, &record)
+                .await?;
+            Ok((StatusCode::OK, family(&group)))
         },
     )
     .await

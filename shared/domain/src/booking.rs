@@ -314,6 +314,87 @@ impl Booking {
         .await
     }
 
+    /// `PUT /v1/bookings/{group_id}`: the family's booked applications move together to
+    /// one new slot at the same office, each as a single reschedule allows, or none moves.
+    pub async fn reschedule_group_with(
+        &self,
+        account_id: &str,
+        group_id: &str,
+        date: NaiveDate,
+        time: &str,
+        receipt: Receipt<'_, Group>,
+    ) -> Result<Group, Error> {
+        retrying(|| async {
+            let apps: Vec<Application> = self
+                .applications
+                .list(account_id)
+                .await?
+                .into_iter()
+                .filter(|a| {
+                    a.status.is_active()
+                        && a.booking.as_ref().and_then(|b| b.group_id.as_deref()) == Some(group_id)
+                })
+                .collect();
+            let Some(first) = apps.first().and_then(|a| a.booking.clone()) else {
+                return Err(Error::NotFound);
+            };
+            let office = self.quota.office(&first.office_id).await?;
+            let today = office.timezone.today(self.ports.clock.now());
+            for app in &apps {
+                transitions::may_move(&transitions::reschedulable(app)?, today, date, time)?;
+            }
+            let wants: Vec<Vec<Lane>> = apps.iter().map(|a| lanes_for(a, date)).collect();
+            let (key, slot) = match self.quota.bookable(&office, date, time, &[]).await {
+                Err(Error::SlotFull) => return Err(Error::PlacesShort { short: apps.len() }),
+                other => other?,
+            };
+            let lanes =
+                places::assign(&slot, &wants).map_err(|short| Error::PlacesShort { short })?;
+            let tos = lanes
+                .iter()
+                .map(|lane| BookingInfo {
+                    office_id: office.office_id.clone(),
+                    date,
+                    time: time.to_owned(),
+                    lane: *lane,
+                    group_id: Some(group_id.to_owned()),
+                })
+                .collect();
+            let GroupDecision { next, mut tx } =
+                transitions::reschedule_group(&apps, tos, key, slot.capacity)?;
+            let group = Group {
+                group_id: group_id.to_owned(),
+                items: next,
+            };
+            tx.guarded_opt(GroupGuard::Receipt, receipt(&group)?);
+            match tx.commit(self.ports.table.as_ref()).await {
+                Ok(()) => {
+                    for app in &apps {
+                        if let Some(b) = &app.booking {
+                            self.quota.freed(b);
+                        }
+                    }
+                    self.quota.changed(&office.office_id);
+                    for app in &group.items {
+                        let notice = Notice::Rescheduled {
+                            application_id: app.application_id.clone(),
+                            appointment: format!("{date} {time}"),
+                        };
+                        crate::notify::notify(&self.ports, account_id, notice).await;
+                    }
+                    Ok(group)
+                }
+                Err(Failed::Guard(GroupGuard::Slot | GroupGuard::Version(_)) | Failed::Unnamed) => {
+                    Err(Error::Conflict)
+                }
+                Err(Failed::Guard(GroupGuard::Nik(_))) => Err(Error::Conflict),
+                Err(Failed::Guard(GroupGuard::Receipt)) => Err(Error::receipt_lost()),
+                Err(Failed::Store(e)) => Err(e.into()),
+            }
+        })
+        .await
+    }
+
     /// `PUT …/booking`: once, paid, same office, until the end of the day before.
     pub async fn reschedule(
         &self,

@@ -248,6 +248,50 @@ pub fn reschedule(app: &Application, to: BookingInfo) -> Result<Decision<Resched
     Ok(Decision { next, tx })
 }
 
+/// Moves a family together to one new slot: `tos` are the new places, in the members'
+/// order (each in its lane; `pool` is the new one-number slot's capacity as read). The
+/// new slot is one write for all, and so is each old slot the members leave.
+pub fn reschedule_group(
+    apps: &[Application],
+    tos: Vec<BookingInfo>,
+    new_slot: Key,
+    pool: i64,
+) -> Result<GroupDecision, Error> {
+    let mut tx = Tx::new();
+    let lanes: Vec<Option<Lane>> = tos.iter().map(|t| t.lane).collect();
+    let n = i64::try_from(tos.len()).unwrap_or(i64::MAX);
+    tx.guarded(
+        GroupGuard::Slot,
+        places::take_places(new_slot, n, &places::per_lane(&lanes), pool),
+    );
+    let mut left: std::collections::BTreeMap<(String, String), Vec<Option<Lane>>> =
+        std::collections::BTreeMap::new();
+    let mut moved = Vec::with_capacity(apps.len());
+    for (i, (app, to)) in apps.iter().zip(tos).enumerate() {
+        let id = app.application_id.as_str();
+        let from = reschedulable(app)?;
+        let old = keys::slot(&from.office_id, from.date, &from.time);
+        left.entry((old.pk, old.sk)).or_default().push(from.lane);
+        let mut next = app.clone();
+        next.booking = Some(to.clone());
+        next.reschedules += 1;
+        next.version += 1;
+        tx.guarded(GroupGuard::Version(i), rows::save(&next, app.version)?)
+            .write(places::unschedule(&from, id))
+            .write(places::schedule(&to, id)?);
+        moved.push(next);
+    }
+    for ((pk, sk), lanes) in left {
+        let n = i64::try_from(lanes.len()).unwrap_or(i64::MAX);
+        tx.write(places::release_places(
+            Key::new(pk, sk),
+            n,
+            &places::per_lane(&lanes),
+        ));
+    }
+    Ok(GroupDecision { next: moved, tx })
+}
+
 // ------------------------------------------------------------------ cancel and expire
 
 /// Cancels a booking not yet checked in: the place back to the quota, the NIK free, the

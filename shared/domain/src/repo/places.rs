@@ -295,6 +295,20 @@ pub fn release_slot(b: &BookingInfo) -> Write {
     }
 }
 
+/// `n` places given back to one slot at once, `lanes` saying how many to each lane (empty
+/// for a one-number slot): one write, as a transaction allows one per item.
+pub fn release_places(key: Key, n: i64, lanes: &BTreeMap<Lane, i64>) -> Write {
+    let mut update = Update::new().add(TAKEN, -n);
+    for (&lane, &k) in lanes {
+        update = update.add(&room_attr(lane), k);
+    }
+    Write::Update {
+        key,
+        update,
+        cond: Some(Cond::Exists),
+    }
+}
+
 /// The application off the office's schedule.
 pub fn unschedule(b: &BookingInfo, application_id: &str) -> Write {
     Write::Delete {
