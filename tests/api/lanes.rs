@@ -396,3 +396,78 @@ async fn a_paid_family_moves_together_or_not_at_all() {
         .await;
     assert_eq!(unknown.status, 404, "{:?}", unknown.body);
 }
+
+#[tokio::test]
+async fn a_priority_check_in_records_whether_the_reason_held() {
+    paspor_tests::local_only!("the clock");
+    let s = LocalServer::start_seeded(env!("CARGO_BIN_EXE_paspor-local"));
+    let office = "makassar";
+    let (date, _) = s.open_day(office, 0).await;
+    let token = s.verified_account(&email("prioritas"), PASSWORD).await;
+    // Under five on the day: priority needs no declaration.
+    let lanes = json!({"regular": 1, "priority": 1});
+    assert_eq!(
+        put_quota(&s, office, &date, json!({"15:00": lanes}))
+            .await
+            .0,
+        200
+    );
+    let child = s
+        .submitted_application(&token, "2024-03-03", 98, "regular")
+        .await;
+    let b = book(&s, &token, &child, office, &date, "15:00").await;
+    assert_eq!(b.status, 201, "{:?}", b.body);
+    assert_eq!(b.body["booking"]["lane"], "priority");
+    let code = b.str("/billing/billing_code").to_owned();
+    let amount = b.body["billing"]["amount_idr"].as_i64().expect("amount");
+    assert_eq!(s.pay(&code, amount, "prioritas-1").await.status, 200);
+    // 09:00 on the booked day in Makassar (UTC+8).
+    let target = chrono::NaiveDate::parse_from_str(&date, "%Y-%m-%d")
+        .expect("date")
+        .and_hms_opt(9, 0, 0)
+        .expect("time")
+        .and_utc()
+        - chrono::TimeDelta::hours(8);
+    s.advance_clock((target - s.now().await).num_seconds())
+        .await;
+    let path = format!("/v1/ops/applications/{child}/check-in");
+    let bad = s
+        .send(
+            reqwest::Method::POST,
+            &path,
+            Some(json!({"priority_verified": "ya"})),
+            Some(OPS_TOKEN),
+            &[],
+        )
+        .await;
+    assert_eq!(
+        (bad.status, bad.code()),
+        (400, "invalid_request"),
+        "{:?}",
+        bad.body
+    );
+    let checked = s
+        .send(
+            reqwest::Method::POST,
+            &path,
+            Some(json!({"priority_verified": false})),
+            Some(OPS_TOKEN),
+            &[],
+        )
+        .await;
+    assert_eq!(checked.status, 200, "{:?}", checked.body);
+    assert_eq!(checked.str("/status"), "checked_in");
+    let audit = s
+        .send(
+            reqwest::Method::GET,
+            &format!("/v1/ops/applications/{child}/audit"),
+            None,
+            Some(OPS_TOKEN),
+            &[],
+        )
+        .await;
+    let entry = &audit.body["items"][0];
+    assert_eq!(entry["action"], "check_in", "{:?}", audit.body);
+    assert_eq!(entry["details"]["priority_verified"], false, "{entry}");
+    assert_eq!(entry["details"]["lane"], "priority", "{entry}");
+}

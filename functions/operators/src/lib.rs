@@ -154,12 +154,28 @@ async fn schedule(
     ))
 }
 
+#[derive(Deserialize, Default)]
+struct CheckInBody {
+    /// For a priority place: whether the officer saw the reason hold.
+    priority_verified: Option<bool>,
+}
+
 async fn check_in(
     State(state): State<AppState>,
     Operator(who): Operator,
     Path(id): Path<String>,
+    body: axum::body::Bytes,
 ) -> Result<impl IntoResponse, ApiError> {
-    let app = state.operations.check_in(&who, &id).await?;
+    // The body is optional: an officer's scanner sends none.
+    let b: CheckInBody = if body.iter().all(u8::is_ascii_whitespace) {
+        CheckInBody::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|e| ApiError::invalid_body(e.to_string()))?
+    };
+    let app = state
+        .operations
+        .check_in(&who, &id, b.priority_verified)
+        .await?;
     Ok(axum::Json(
         json!({"application_id": app.application_id, "status": app.status}),
     ))

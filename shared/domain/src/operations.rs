@@ -335,29 +335,38 @@ impl Operations {
 
     /// Check-in: paid, and the booked day is today at the office (the receipt's QR code
     /// carries the application id).
-    pub async fn check_in(&self, operator: &str, id: &str) -> Result<Application, Error> {
+    /// Check-in on the booked day. For a place in the priority lane the officer says whether
+    /// the reason held (`priority_verified`); the visit goes ahead either way, and the
+    /// audit trail keeps what was said.
+    pub async fn check_in(
+        &self,
+        operator: &str,
+        id: &str,
+        priority_verified: Option<bool>,
+    ) -> Result<Application, Error> {
         let app = self.applications.load(id).await?;
         let Some(booking) = app.booking.clone() else {
             return Err(Error::InvalidState(text::NO_BOOKING));
         };
         let office = self.quota.office(&booking.office_id).await?;
         let today = office.timezone.today(self.ports.clock.now());
-        self.act(
-            operator,
-            "check_in",
-            id,
-            json!({"office_id": booking.office_id}),
-            |next, now| {
-                if next.status != Status::Paid {
-                    return Err(Error::InvalidState(text::CHECK_IN_NEEDS_PAID));
-                }
-                if booking.date != today {
-                    return Err(Error::NotBookedToday);
-                }
-                next.set_status(Status::CheckedIn, now);
-                Ok(vec![])
-            },
-        )
+        let mut details = json!({"office_id": booking.office_id});
+        if let Some(lane) = booking.lane {
+            details["lane"] = json!(lane);
+        }
+        if let Some(verified) = priority_verified {
+            details["priority_verified"] = json!(verified);
+        }
+        self.act(operator, "check_in", id, details, |next, now| {
+            if next.status != Status::Paid {
+                return Err(Error::InvalidState(text::CHECK_IN_NEEDS_PAID));
+            }
+            if booking.date != today {
+                return Err(Error::NotBookedToday);
+            }
+            next.set_status(Status::CheckedIn, now);
+            Ok(vec![])
+        })
         .await
     }
 
