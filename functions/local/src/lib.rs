@@ -2,7 +2,7 @@
 //! the worker running beside it. What the cloud provides elsewhere (the queue consumer,
 //! later the upload target and the sweeper) runs here as tasks.
 
-use std::{collections::BTreeMap, net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
+use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
 
 use axum::Router;
 use clap::Parser;
@@ -17,7 +17,7 @@ use paspor_domain::{
     ServicesConfig,
     applications::DEFAULT_DOCUMENT_RETENTION_DAYS,
     booking::{BookingConfig, DEFAULT_AVAILABILITY_TTL_MS, DEFAULT_PAYMENT_TTL_SECS},
-    offices::demo_offices,
+    offices::{demo_offices, demo_quota_runs},
     ratelimit::{DEFAULT_ADDRESS_PER_MINUTE, DEFAULT_EMAIL_ADDRESS_PER_MINUTE, RateLimitConfig},
 };
 use paspor_http::{ApiError, AppState, Json, Routes, Settings};
@@ -260,27 +260,22 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
 }
 
 /// The demo seed: real offices, and quota from tomorrow for 30 days (08:00–15:00, 20
-/// places an hour, weekdays). It only adds what is missing, so it is safe on every start.
+/// places an hour, weekdays; a few offices in lanes, `offices::demo_quota`). It only adds
+/// what is missing, so it is safe on every start.
 pub async fn seed_demo(state: &AppState) -> anyhow::Result<()> {
     let clock = state.ports.clock.clone();
-    let slots: BTreeMap<String, i64> = (8..=15).map(|h| (format!("{h:02}:00"), 20)).collect();
     let (mut offices, mut slots_opened) = (0, 0);
     for office in demo_offices() {
         if state.quota.add_office_if_missing(&office).await? {
             offices += 1;
         }
         let tomorrow = office.timezone.today(clock.now()) + TimeDelta::days(1);
-        slots_opened += state
-            .quota
-            .open_quota(
-                &office.office_id,
-                tomorrow,
-                tomorrow + TimeDelta::days(29),
-                &slots,
-                false,
-                true,
-            )
-            .await?;
+        for (from, to, slots) in demo_quota_runs(&office.office_id, tomorrow, 30) {
+            slots_opened += state
+                .quota
+                .open_quota(&office.office_id, from, to, &slots, false, true)
+                .await?;
+        }
     }
     tracing::info!(offices, slots_opened, "demo seed applied");
     println!("seed demo: {offices} offices added, {slots_opened} hourly slots opened");

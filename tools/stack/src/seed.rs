@@ -53,9 +53,6 @@ pub(crate) async fn demo(base: &str, ops: &crate::OpsCredentials, root: &Path) -
             .context("read offices.json")?,
     )?;
     let http = reqwest::Client::new();
-    let slots: serde_json::Map<String, Value> = (8..=15)
-        .map(|h| (format!("{h:02}:00"), json!(20)))
-        .collect();
     let (mut opened, total) = (0, offices.len());
     for (n, office) in offices.iter().enumerate() {
         let id = office["office_id"].as_str().context("office_id")?;
@@ -68,13 +65,13 @@ pub(crate) async fn demo(base: &str, ops: &crate::OpsCredentials, root: &Path) -
         // open today there, which cannot be booked.
         let zone: paspor_domain::offices::TimeZone =
             serde_json::from_value(office["timezone"].clone()).context("timezone")?;
-        let from = zone.today(chrono::Utc::now()) + chrono::TimeDelta::days(1);
-        let to = from + chrono::TimeDelta::days(29);
-        let quota = json!({"from": from.to_string(), "to": to.to_string(), "slots": slots});
-        for (path, body) in [
-            (format!("/v1/ops/offices/{id}"), fields),
-            (format!("/v1/ops/offices/{id}/quota"), quota),
-        ] {
+        let tomorrow = zone.today(chrono::Utc::now()) + chrono::TimeDelta::days(1);
+        let mut puts = vec![(format!("/v1/ops/offices/{id}"), fields)];
+        for (from, to, slots) in paspor_domain::offices::demo_quota_runs(id, tomorrow, 30) {
+            let quota = json!({"from": from.to_string(), "to": to.to_string(), "slots": slots});
+            puts.push((format!("/v1/ops/offices/{id}/quota"), quota));
+        }
+        for (path, body) in puts {
             let url = format!("{base}{path}");
             let raw = serde_json::to_vec(&body)?;
             let mut req = http
