@@ -131,6 +131,18 @@ async fn every_webhook_outcome() {
         (unknown.status, unknown.code()),
         (404, "unknown_billing_code")
     );
+    // A well-formed code (its check digit right) that was never issued: looked up, absent.
+    let never_issued = s
+        .notify_payment(
+            WEBHOOK_SECRET,
+            &body("t-1b", "123456789012347", amount),
+            now.timestamp(),
+        )
+        .await;
+    assert_eq!(
+        (never_issued.status, never_issued.code()),
+        (404, "unknown_billing_code")
+    );
     let short = s
         .notify_payment(
             WEBHOOK_SECRET,

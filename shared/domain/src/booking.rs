@@ -9,7 +9,7 @@
 //! retried briefly with jitter, then answered `503` with `Retry-After`. See
 //! `docs/booking.md` for the design under a national rush.
 
-use std::{sync::Arc, time::Duration};
+use std::sync::Arc;
 
 use chrono::{NaiveDate, TimeDelta};
 
@@ -30,35 +30,10 @@ use crate::{
     transitions::{self, BookGuard, Decision, GroupDecision, GroupGuard, Member, RescheduleGuard},
 };
 
-/// At most this many days in one availability answer.
-pub const MAX_AVAILABILITY_DAYS: i64 = 31;
-/// The most places one slot may have.
-pub const MAX_CAPACITY: i64 = 10_000;
-/// How long a billing stays payable unless configured (`PASPOR_PAYMENT_TTL_SECS`).
-pub const DEFAULT_PAYMENT_TTL_SECS: i64 = 7200;
-/// How long an availability answer is served from memory unless configured
-/// (`PASPOR_AVAILABILITY_TTL_MS`).
-pub const DEFAULT_AVAILABILITY_TTL_MS: u64 = 2000;
-
-#[derive(Debug, Clone)]
-pub struct BookingConfig {
-    /// How long a billing stays payable.
-    pub payment_ttl_secs: i64,
-    /// How long an availability answer (and an office record) is served from memory.
-    pub availability_ttl: Duration,
-    /// How long a slot found full is answered full without reading it again.
-    pub known_full_ttl: Duration,
-}
-
-impl Default for BookingConfig {
-    fn default() -> Self {
-        Self {
-            payment_ttl_secs: DEFAULT_PAYMENT_TTL_SECS,
-            availability_ttl: Duration::from_millis(DEFAULT_AVAILABILITY_TTL_MS),
-            known_full_ttl: Duration::from_secs(2),
-        }
-    }
-}
+pub use crate::quota::{
+    BookingConfig, DEFAULT_AVAILABILITY_TTL_MS, DEFAULT_PAYMENT_TTL_SECS, MAX_AVAILABILITY_DAYS,
+    MAX_CAPACITY,
+};
 
 /// The fewest and the most applications in one family booking.
 pub const MIN_GROUP: usize = 2;

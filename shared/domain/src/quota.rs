@@ -5,7 +5,7 @@
 use std::{
     collections::{BTreeMap, HashMap},
     sync::{Arc, Mutex},
-    time::Instant,
+    time::{Duration, Instant},
 };
 
 use chrono::{Datelike, NaiveDate, TimeDelta, Weekday};
@@ -13,7 +13,6 @@ use serde::Serialize;
 
 use crate::{
     Error, Ports,
-    booking::{BookingConfig, MAX_AVAILABILITY_DAYS, MAX_CAPACITY},
     model::ids::{OfficeId, SlotTime},
     model::{
         application::Application,
@@ -28,6 +27,37 @@ use crate::{
     store::{Cond, Item, Key, StoreError},
     text, validate,
 };
+
+/// At most this many days in one availability answer.
+pub const MAX_AVAILABILITY_DAYS: i64 = 31;
+/// The most places one slot may have.
+pub const MAX_CAPACITY: i64 = 10_000;
+/// How long a billing stays payable unless configured (`PASPOR_PAYMENT_TTL_SECS`).
+pub const DEFAULT_PAYMENT_TTL_SECS: i64 = 7200;
+/// How long an availability answer is served from memory unless configured
+/// (`PASPOR_AVAILABILITY_TTL_MS`).
+pub const DEFAULT_AVAILABILITY_TTL_MS: u64 = 2000;
+
+/// The knobs of quota and booking (one set: `ServicesConfig::booking`).
+#[derive(Debug, Clone)]
+pub struct BookingConfig {
+    /// How long a billing stays payable.
+    pub payment_ttl_secs: i64,
+    /// How long an availability answer (and an office record) is served from memory.
+    pub availability_ttl: Duration,
+    /// How long a slot found full is answered full without reading it again.
+    pub known_full_ttl: Duration,
+}
+
+impl Default for BookingConfig {
+    fn default() -> Self {
+        Self {
+            payment_ttl_secs: DEFAULT_PAYMENT_TTL_SECS,
+            availability_ttl: Duration::from_millis(DEFAULT_AVAILABILITY_TTL_MS),
+            known_full_ttl: Duration::from_secs(2),
+        }
+    }
+}
 
 /// An office as listed, with its distance from the caller when known.
 #[derive(Debug, Clone, Serialize)]

@@ -12,8 +12,10 @@ use paspor_domain::{
     accounts::Accounts,
     applications::{NewApplicant, NewApplication, Relationship, Status},
     clock::Clock,
+    model::lane::{Lane, PriorityReason},
     nik::Sex,
     passport::{ApplicationType, PassportType, Purpose},
+    repo::places::Capacity,
 };
 use paspor_http::{AppState, Settings};
 
@@ -44,6 +46,118 @@ fn rush_day(today: NaiveDate) -> NaiveDate {
     d
 }
 
+/// One kind of applicant for the laned benchmarks.
+#[derive(Clone, Copy)]
+struct Kind {
+    passport_type: PassportType,
+    express: bool,
+    priority_reason: Option<PriorityReason>,
+}
+
+const REGULAR: Kind = Kind {
+    passport_type: PassportType::Regular,
+    express: false,
+    priority_reason: None,
+};
+const ELECTRONIC: Kind = Kind {
+    passport_type: PassportType::Electronic,
+    ..REGULAR
+};
+const EXPRESS: Kind = Kind {
+    express: true,
+    ..REGULAR
+};
+const PRIORITY: Kind = Kind {
+    priority_reason: Some(PriorityReason::Disability),
+    ..REGULAR
+};
+
+/// `count` submitted applications in accounts of five (`tag` names the accounts, `region`
+/// the NIKs' region code), of the kind `kind_of(i)` says; adults of 31 to 51, so priority
+/// comes only from a declared reason. Answers each account's token and applications.
+async fn prepare_set(
+    state: &AppState,
+    hash: &str,
+    tag: &str,
+    region: &str,
+    count: usize,
+    kind_of: impl Fn(usize) -> Kind,
+) -> anyhow::Result<Vec<(String, Vec<String>)>> {
+    let mut out = Vec::new();
+    let mut made = 0;
+    for f in 0..count.div_ceil(5) {
+        let account = state
+            .accounts
+            .import_verified(
+                &format!("{tag}{f}@example.com"),
+                "Bench",
+                "081200000000",
+                hash,
+            )
+            .await?;
+        let token = state.accounts.session(&account)?.access_token;
+        let mut ids = Vec::new();
+        for m in 0..5 {
+            if made == count {
+                break;
+            }
+            let birth = NaiveDate::from_ymd_opt(1975, 1, 1).unwrap_or_default()
+                + TimeDelta::days((made % 7_000) as i64);
+            let nik = format!(
+                "{region}{}{:04}",
+                birth.format("%d%m%y"),
+                made / 7_000 * 5 + m + 1
+            );
+            let input = NewApplicant {
+                nik,
+                full_name: "Bench".into(),
+                birth_date: birth,
+                birth_place: "Makassar".into(),
+                sex: Sex::Male,
+                relationship: Relationship::Other,
+            };
+            let applicant = state.applications.add_applicant(&account, input).await?;
+            let k = kind_of(made);
+            let kind = NewApplication {
+                passport_type: k.passport_type,
+                application_type: ApplicationType::New,
+                purpose: Purpose::Tourism,
+                express: k.express,
+                priority_reason: k.priority_reason,
+            };
+            let app = state
+                .applications
+                .create(&account, &applicant.applicant_id, "SG", kind)
+                .await?;
+            state
+                .applications
+                .change(None, &app.application_id, |a, now| {
+                    a.set_status(Status::Submitted, now);
+                    Ok(())
+                })
+                .await?;
+            ids.push(app.application_id);
+            made += 1;
+        }
+        out.push((token, ids));
+    }
+    eprintln!("prepared {made} applications for {tag}");
+    Ok(out)
+}
+
+/// A slot's lanes for `q` places: 45% regular, 25% e-passport, 10% same-day, the rest
+/// priority (`express` off: the family slot, as families do not ask for same-day service).
+fn lanes_of(q: i64, express: bool) -> BTreeMap<Lane, i64> {
+    let (regular, electronic) = (q * 45 / 100, q / 4);
+    let same_day = if express { q / 10 } else { 0 };
+    BTreeMap::from([
+        (Lane::Regular, regular),
+        (Lane::Electronic, electronic),
+        (Lane::Express, same_day),
+        (Lane::Priority, q - regular - electronic - same_day),
+    ])
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
@@ -57,6 +171,24 @@ async fn main() -> anyhow::Result<()> {
     state
         .quota
         .open_quota("makassar", day, day, &slot, true, false)
+        .await?;
+    // The same places in lanes (the laned rush), and in lanes without same-day service
+    // (the family rush).
+    let laned: BTreeMap<String, Capacity> = [
+        (
+            "11:00".to_owned(),
+            Capacity::Lanes(lanes_of(args.capacity, true)),
+        ),
+        (
+            "12:00".to_owned(),
+            Capacity::Lanes(lanes_of(args.capacity, false)),
+        ),
+    ]
+    .into_iter()
+    .collect();
+    state
+        .quota
+        .open_quota("makassar", day, day, &laned, true, false)
         .await?;
 
     let hash = Accounts::hash("rahasia-bench").await?;
@@ -169,11 +301,44 @@ async fn main() -> anyhow::Result<()> {
         writeln!(drafts, "{} {token}", app.application_id)?;
     }
     drafts.flush()?;
+
+    // Singles of every lane for the laned rush: half regular, a fifth e-passport, a tenth
+    // same-day, a fifth priority.
+    let half = args.applications / 2;
+    let singles = prepare_set(&state, &hash, "laned", "737102", half, |i| match i % 10 {
+        0..=4 => REGULAR,
+        5 | 6 => ELECTRONIC,
+        7 => EXPRESS,
+        _ => PRIORITY,
+    })
+    .await?;
+    let mut file = std::io::BufWriter::new(std::fs::File::create(args.out.join("singles.txt"))?);
+    for (token, ids) in &singles {
+        for id in ids {
+            writeln!(file, "{id} {token}")?;
+        }
+    }
+    file.flush()?;
+    // Families of 2 to 5 (parents, grandparents, children) for the family rush.
+    let families = prepare_set(&state, &hash, "family", "737103", half, |i| {
+        [REGULAR, ELECTRONIC, PRIORITY][i % 3]
+    })
+    .await?;
+    let mut file = std::io::BufWriter::new(std::fs::File::create(args.out.join("families.txt"))?);
+    for (k, (token, ids)) in families.iter().enumerate() {
+        let size = (2 + k % 4).min(ids.len());
+        if size >= 2 {
+            writeln!(file, "{} {token}", ids[..size].join(","))?;
+        }
+    }
+    file.flush()?;
     let (draft_id, draft_token) = draft.unwrap_or_default();
     let facts = serde_json::json!({
         "office": "makassar",
         "date": day,
         "time": "10:00",
+        "laned_time": "11:00",
+        "family_time": "12:00",
         "capacity": args.capacity,
         "attempts": made.saturating_sub(1),
         "draft_application": draft_id,
