@@ -297,6 +297,56 @@ test('a full day is red and unbookable; a slot taken meanwhile answers slot_full
   }
 });
 
+test('the calendar shows the person\'s own lane; the questionnaire asks for a priority reason', async () => {
+  const b = await launch();
+  const { page } = b;
+  try {
+    // The e-passport blanks ran out for one hour: that lane is at 0, the rest is open.
+    const weekday = (await api.call('GET', '/v1/offices/tangerang/availability', { expect: 200 })).body.days[1].date;
+    await api.call('PUT', '/v1/ops/offices/tangerang/quota', { ops: true, expect: 200, body: { from: weekday, to: weekday, slots: { '13:00': { regular: 5, electronic: 0 } } } });
+    const mine = email('lajur');
+    const token = await api.account(server.dataDir, mine);
+    const app = await api.application(token, 1); // an e-passport
+    await signIn(page, mine, 'rahasia-e2e-1');
+    await page.goto(`${server.base}/#/app/${app.application_id}/book`);
+    await page.getByLabel('Cari kota atau nama kantor').fill('tangerang');
+    await page.locator('#offices button[data-office=tangerang]').click();
+    await visible(page, 'table.cal button.open');
+    if ((await page.locator(`table.cal button[data-date="${weekday}"]`).count()) === 0) await page.getByRole('button', { name: 'Bulan berikutnya' }).click();
+    await page.locator(`table.cal button[data-date="${weekday}"]`).click();
+    // Five places in the hour, none of them in this application's lane.
+    await visible(page, '.slots button[data-time="13:00"].full');
+    assert.equal(await page.locator('.slots button[data-time="13:00"]').isDisabled(), true);
+    assert.match(await page.locator('.slots button[data-time="14:00"]').innerText(), /20 tempat/);
+    await shot(page, 'own-lane-full', 30);
+
+    // The questionnaire: a declared reason goes with the application, in either language.
+    const birth = '1990-05-05';
+    const sister = await api.call('POST', '/v1/applicants', { token, expect: 201, body: { nik: nik(birth, true, 9101), full_name: 'Sari Santoso', birth_date: birth, birth_place: 'Surabaya', sex: 'F', relationship: 'sibling' } });
+    await page.goto(`${server.base}/#/apply?applicant=${sister.body.applicant_id}`);
+    const reason = page.getByLabel('Layanan prioritas');
+    await reason.waitFor({ state: 'visible' });
+    await reason.selectOption('pregnant');
+    await page.getByLabel('Negara tujuan').fill('JP');
+    await page.getByRole('button', { name: 'Lanjut' }).click();
+    await page.waitForURL(/#\/app\//);
+    const id = page.url().split('/app/')[1].split(/[/?]/)[0];
+    const created = await api.call('GET', `/v1/applications/${id}`, { token, expect: 200 });
+    assert.equal(created.body.priority_reason, 'pregnant');
+    assert.equal(created.body.priority, true);
+    await page.goto(`${server.base}/#/apply`);
+    await page.getByRole('button', { name: 'Switch to English' }).click();
+    await page.getByLabel('Priority service').waitFor({ state: 'visible' });
+    await assertLabelled(page);
+    assert.deepEqual(page.errors, []);
+  } catch (e) {
+    await shot(page, 'FAILED-own-lane').catch(() => {});
+    throw e;
+  } finally {
+    await b.close();
+  }
+});
+
 test('a bad upload says what is wrong; a retry after a dropped check sends the file only once', async () => {
   const b = await launch();
   const { page } = b;

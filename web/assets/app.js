@@ -426,6 +426,7 @@ async function apply(params) {
       select('application_type', t('applicationType'), ['new', 'renewal', 'replacement_lost', 'replacement_damaged'].map((x) => [x, t('at_' + x)]), { value: 'new' }),
       select('purpose', t('purpose'), ['tourism', 'umrah_hajj', 'work', 'study', 'other'].map((x) => [x, t('pu_' + x)]), { value: 'tourism' }),
       h('div', { class: 'field choice' }, h('input', { type: 'checkbox', id: 'express', name: 'express', value: 'true' }), h('label', { for: 'express' }, t('express'))),
+      select('priority_reason', t('priorityReason'), [['', t('pr_none')], ['pregnant', t('pr_pregnant')], ['disability', t('pr_disability')]], { value: '', hint: t('priorityHint') }),
       field('destination_country', t('destination'), { list: 'countries', maxlength: 2, required: true, autocomplete: 'off', hint: t('destinationHint'), class: 'upper' }),
       h('datalist', { id: 'countries' }, countries.map(([c, n]) => h('option', { value: c }, n))),
       h('div', { class: 'card' }, h('div', { class: 'row' }, h('strong', {}, t('fee')), feeOut), h('p', { class: 'hint' }, t('feeNote'))),
@@ -437,6 +438,7 @@ async function apply(params) {
         application_type: v.application_type,
         purpose: v.purpose,
         express: v.express === 'true',
+        priority_reason: v.priority_reason || null,
         destination_country: (v.destination_country || '').trim().toUpperCase(),
       };
       const app = await api('POST', '/v1/applications', { body, key });
@@ -808,7 +810,8 @@ async function bookView(id, params) {
 
   async function loadMonth(fresh = false) {
     const last = new Date(Date.UTC(st.y, st.m, 0)).getUTCDate();
-    const r = await api('GET', `/v1/offices/${st.office.office_id}/availability?from=${ymd(st.y, st.m, 1)}&to=${ymd(st.y, st.m, last)}`, { fresh });
+    // With the application: each hour's places are the ones it could take (its lane).
+    const r = await api('GET', `/v1/offices/${st.office.office_id}/availability?from=${ymd(st.y, st.m, 1)}&to=${ymd(st.y, st.m, last)}&application_id=${encodeURIComponent(id)}`, { fresh });
     st.days = new Map(r.days.map((d) => [d.date, d.slots]));
   }
 
