@@ -252,14 +252,64 @@ async fn a_family_books_one_slot_whole_or_not_at_all() {
     assert_eq!(four.body["places_short"], 1, "{:?}", four.body);
     assert_eq!(slot(&s, office, &date, "12:00", None).await["remaining"], 3);
 
-    let three = s
+    // An application that is not ready is named, and nothing is taken.
+    let child = s
+        .applicant(
+            &token,
+            &paspor_tests::local::nik("2001-12-01", false, 99),
+            "2001-12-01",
+            "M",
+            "child",
+        )
+        .await;
+    let draft = s
         .post_auth(
-            "/v1/bookings",
-            family(vec![&grandma, &father, &mother]),
+            "/v1/applications",
+            json!({"applicant_id": child, "passport_type": "regular", "application_type": "new", "purpose": "tourism", "express": false, "destination_country": "MY"}),
             &token,
         )
         .await;
+    assert_eq!(draft.status, 201, "{:?}", draft.body);
+    let draft = draft.str("/application_id").to_owned();
+    let unready = s
+        .post_auth("/v1/bookings", family(vec![&father, &draft]), &token)
+        .await;
+    assert_eq!(
+        (unready.status, unready.code()),
+        (409, "invalid_state"),
+        "{:?}",
+        unready.body
+    );
+    assert_eq!(unready.body["application_id"], draft.as_str());
+
+    // Booked once, answered twice for the same Idempotency-Key (a lost answer, retried).
+    let key = [("Idempotency-Key", "family-three-1")];
+    let body = family(vec![&grandma, &father, &mother]);
+    let three = s
+        .send(
+            reqwest::Method::POST,
+            "/v1/bookings",
+            Some(body.clone()),
+            Some(&token),
+            &key,
+        )
+        .await;
     assert_eq!(three.status, 201, "{:?}", three.body);
+    let replay = s
+        .send(
+            reqwest::Method::POST,
+            "/v1/bookings",
+            Some(body),
+            Some(&token),
+            &key,
+        )
+        .await;
+    assert_eq!(replay.status, 201, "{:?}", replay.body);
+    assert_eq!(
+        replay.body, three.body,
+        "the same answer, nothing booked twice"
+    );
+    assert_eq!(replay.header("idempotent-replayed"), Some("true"));
     let group = three.str("/group_id").to_owned();
     let items = three.body["items"].as_array().expect("items");
     let lanes: Vec<&str> = items

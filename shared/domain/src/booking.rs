@@ -236,7 +236,10 @@ impl Booking {
             }
             let apps: Vec<Application> = read.into_iter().flatten().collect();
             for app in &apps {
-                transitions::may_book(app, &office)?;
+                transitions::may_book(app, &office).map_err(|e| Error::OfMember {
+                    application_id: app.application_id.clone(),
+                    error: Box::new(e),
+                })?;
             }
             let wants: Vec<Vec<Lane>> = apps.iter().map(|a| lanes_for(a, date)).collect();
             let (key, slot) = match self.quota.bookable(&office, date, time, &[]).await {
@@ -316,7 +319,12 @@ impl Booking {
             let office = self.quota.office(&first.office_id).await?;
             let today = office.timezone.today(self.ports.clock.now());
             for app in &apps {
-                transitions::may_move(&transitions::reschedulable(app)?, today, date, time)?;
+                transitions::reschedulable(app)
+                    .and_then(|from| transitions::may_move(&from, today, date, time))
+                    .map_err(|e| Error::OfMember {
+                        application_id: app.application_id.clone(),
+                        error: Box::new(e),
+                    })?;
             }
             let wants: Vec<Vec<Lane>> = apps.iter().map(|a| lanes_for(a, date)).collect();
             let (key, slot) = match self.quota.bookable(&office, date, time, &[]).await {

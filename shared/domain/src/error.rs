@@ -102,6 +102,12 @@ pub enum Error {
     /// The store pushed back; the client should retry after a moment.
     #[error("busy")]
     Busy { retry_after_secs: u64 },
+    /// One application of a family booking was refused: which, and why.
+    #[error("application {application_id}: {error}")]
+    OfMember {
+        application_id: String,
+        error: Box<Error>,
+    },
     #[error("internal: {0}")]
     Internal(String),
 }
@@ -154,6 +160,7 @@ impl Error {
             Self::Conflict => "conflict",
             Self::RateLimited { .. } => "rate_limited",
             Self::Busy { .. } => "service_busy",
+            Self::OfMember { error, .. } => error.code(),
             Self::Internal(_) => "internal_error",
         }
     }

@@ -248,6 +248,10 @@ impl From<Error> for ApiError {
                     .retry_after(retry_after_secs)
             }
             Error::Conflict => Self::new(S::CONFLICT, code, text::CONFLICT),
+            Error::OfMember {
+                application_id,
+                error,
+            } => Self::from(*error).with("application_id", application_id),
             Error::RateLimited { retry_after_secs } => {
                 Self::new(S::TOO_MANY_REQUESTS, code, text::RATE_LIMITED)
                     .retry_after(retry_after_secs)
