@@ -347,6 +347,43 @@ test('the calendar shows the person\'s own lane; the questionnaire asks for a pr
   }
 });
 
+test('a family is booked into one hour together, each with its own billing', async () => {
+  const b = await launch();
+  const { page } = b;
+  try {
+    const mine = email('keluarga');
+    const token = await api.account(server.dataDir, mine);
+    const [me, brother] = [await api.application(token, 1), await api.application(token, 2)];
+    await signIn(page, mine, 'rahasia-e2e-1');
+    await page.goto(`${server.base}/#/app/${me.application_id}/book`);
+    await page.getByLabel('Cari kota atau nama kantor').fill('bandung');
+    await page.locator('#offices button[data-office=bandung]').click();
+    await visible(page, 'table.cal button.open');
+    await page.locator('table.cal button.open').first().click();
+    await page.locator('.slots button.open').first().click();
+    await page.getByLabel('Budi Santoso · Paspor elektronik').check();
+    await shot(page, 'family-booking', 31);
+    await page.getByRole('button', { name: 'Pesan jadwal ini' }).click();
+    await page.waitForURL(new RegExp(`#/app/${me.application_id}$`));
+    const [a, c] = await Promise.all([me, brother].map((x) => api.call('GET', `/v1/applications/${x.application_id}`, { token, expect: 200 })));
+    assert.equal(a.body.status, 'awaiting_payment');
+    assert.equal(c.body.status, 'awaiting_payment');
+    assert.ok(a.body.booking.group_id, 'booked as a group');
+    assert.equal(a.body.booking.group_id, c.body.booking.group_id);
+    assert.equal(`${a.body.booking.date} ${a.body.booking.time}`, `${c.body.booking.date} ${c.body.booking.time}`);
+    assert.notEqual(a.body.billing.billing_code, c.body.billing.billing_code);
+    await page.getByRole('button', { name: 'Switch to English' }).click();
+    await page.goto(`${server.base}/#/app/${brother.application_id}`);
+    await assertLabelled(page);
+    assert.deepEqual(page.errors, []);
+  } catch (e) {
+    await shot(page, 'FAILED-family').catch(() => {});
+    throw e;
+  } finally {
+    await b.close();
+  }
+});
+
 test('a bad upload says what is wrong; a retry after a dropped check sends the file only once', async () => {
   const b = await launch();
   const { page } = b;

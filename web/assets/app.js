@@ -726,7 +726,9 @@ const ymd = (y, m, d) => `${y}-${String(m).padStart(2, '0')}-${String(d).padStar
 
 async function bookView(id, params) {
   const reschedule = params.get('reschedule') === '1';
-  const [app, offices] = await Promise.all([api('GET', `/v1/applications/${id}`), allOffices()]);
+  const [app, offices, mine] = await Promise.all([api('GET', `/v1/applications/${id}`), allOffices(), reschedule ? { items: [] } : api('GET', '/v1/applications')]);
+  // The family: the account's other applications ready to book, booked into the same hour.
+  const family = mine.items.filter((a) => a.application_id !== id && ['submitted', 'expired'].includes(a.status));
   const usable = offices.filter((o) => o.passport_types.includes(app.passport_type));
   const st = { office: reschedule ? offices.find((o) => o.office_id === app.booking?.office_id) : null, y: 0, m: 0, days: new Map(), date: null, time: null, key: null };
   const officeCard = h('section', { class: 'card', 'aria-labelledby': 'h-office' });
@@ -934,7 +936,9 @@ async function bookView(id, params) {
       result.replaceChildren();
       st.key ||= newKey();
       try {
+        const together = [...confirmCard.querySelectorAll('input[name=family]:checked')].map((x) => x.value);
         if (reschedule) await api('PUT', `/v1/applications/${id}/booking`, { body: { date: st.date, time: st.time }, key: st.key });
+        else if (together.length > 0) await api('POST', '/v1/bookings', { body: { application_ids: [id, ...together], office_id: st.office.office_id, date: st.date, time: st.time }, key: st.key });
         else await api('POST', `/v1/applications/${id}/booking`, { body: { office_id: st.office.office_id, date: st.date, time: st.time }, key: st.key });
         go(`/app/${id}`);
       } catch (err) {
@@ -952,6 +956,21 @@ async function bookView(id, params) {
     confirmCard.replaceChildren(
       h('h2', { id: 'h-confirm' }, t('confirmStep')),
       h('p', { id: 'choice' }, h('strong', {}, t('confirmText', { office: st.office.name, date: formatDate(st.date), time: `${st.time} ${tzName(st.office.timezone)}` }))),
+      ...(family.length === 0
+        ? []
+        : [h(
+          'fieldset',
+          { class: 'field family' },
+          h('legend', {}, t('familyLegend')),
+          h('p', { class: 'hint' }, t('familyHint')),
+          ...family.map((a) => {
+            const boxId = nextId('family');
+            // A new key: booking with others is another request than booking alone.
+            const box = h('input', { type: 'checkbox', id: boxId, name: 'family', value: a.application_id });
+            box.addEventListener('change', () => (st.key = null));
+            return h('div', { class: 'choice' }, box, h('label', { for: boxId }, `${a.applicant.full_name} · ${t('pt_' + a.passport_type)}`));
+          }),
+        )]),
       h('div', { class: 'actions' }, go1),
       result,
     );
