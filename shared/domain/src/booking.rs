@@ -137,6 +137,20 @@ impl Booking {
         crate::notify::notify(&self.ports, account_id, notice).await;
     }
 
+    /// The slot a family of `n` would take, as read; a full one is `n` places short.
+    async fn group_slot(
+        &self,
+        office: &Office,
+        date: NaiveDate,
+        time: &str,
+        n: usize,
+    ) -> Result<(Key, places::Slot), Error> {
+        match self.quota.bookable(office, date, time, &[]).await {
+            Err(Error::SlotFull) => Err(Error::PlacesShort { short: n }),
+            other => other,
+        }
+    }
+
     /// The offices and quota this service books from.
     pub fn quota(&self) -> &Arc<Quota> {
         &self.quota
@@ -236,16 +250,10 @@ impl Booking {
             }
             let apps: Vec<Application> = read.into_iter().flatten().collect();
             for app in &apps {
-                transitions::may_book(app, &office).map_err(|e| Error::OfMember {
-                    application_id: app.application_id.clone(),
-                    error: Box::new(e),
-                })?;
+                transitions::may_book(app, &office).map_err(|e| of_member(app, e))?;
             }
             let wants: Vec<Vec<Lane>> = apps.iter().map(|a| lanes_for(a, date)).collect();
-            let (key, slot) = match self.quota.bookable(&office, date, time, &[]).await {
-                Err(Error::SlotFull) => return Err(Error::PlacesShort { short: ids.len() }),
-                other => other?,
-            };
+            let (key, slot) = self.group_slot(&office, date, time, ids.len()).await?;
             let lanes =
                 places::assign(&slot, &wants).map_err(|short| Error::PlacesShort { short })?;
             let now = self.ports.clock.now();
@@ -280,13 +288,7 @@ impl Booking {
                     }
                     Ok(group)
                 }
-                // The slot changed since it was read: read it again and share it out anew.
-                Err(Failed::Guard(GroupGuard::Slot | GroupGuard::Version(_)) | Failed::Unnamed) => {
-                    Err(Error::Conflict)
-                }
-                Err(Failed::Guard(GroupGuard::Nik(_))) => Err(Error::ActiveApplicationExists),
-                Err(Failed::Guard(GroupGuard::Receipt)) => Err(Error::receipt_lost()),
-                Err(Failed::Store(e)) => Err(e.into()),
+                Err(failed) => Err(group_failed(failed)),
             }
         })
         .await
@@ -321,16 +323,10 @@ impl Booking {
             for app in &apps {
                 transitions::reschedulable(app)
                     .and_then(|from| transitions::may_move(&from, today, date, time))
-                    .map_err(|e| Error::OfMember {
-                        application_id: app.application_id.clone(),
-                        error: Box::new(e),
-                    })?;
+                    .map_err(|e| of_member(app, e))?;
             }
             let wants: Vec<Vec<Lane>> = apps.iter().map(|a| lanes_for(a, date)).collect();
-            let (key, slot) = match self.quota.bookable(&office, date, time, &[]).await {
-                Err(Error::SlotFull) => return Err(Error::PlacesShort { short: apps.len() }),
-                other => other?,
-            };
+            let (key, slot) = self.group_slot(&office, date, time, apps.len()).await?;
             let lanes =
                 places::assign(&slot, &wants).map_err(|short| Error::PlacesShort { short })?;
             let tos = lanes
@@ -367,12 +363,7 @@ impl Booking {
                     }
                     Ok(group)
                 }
-                Err(Failed::Guard(GroupGuard::Slot | GroupGuard::Version(_)) | Failed::Unnamed) => {
-                    Err(Error::Conflict)
-                }
-                Err(Failed::Guard(GroupGuard::Nik(_))) => Err(Error::Conflict),
-                Err(Failed::Guard(GroupGuard::Receipt)) => Err(Error::receipt_lost()),
-                Err(Failed::Store(e)) => Err(e.into()),
+                Err(failed) => Err(group_failed(failed)),
             }
         })
         .await
@@ -472,6 +463,27 @@ impl Booking {
             billing.status = BillingStatus::Expired;
         }
         Ok(billing)
+    }
+}
+
+/// A family's failed condition as an answer: the slot or a member changed since they were
+/// read (read again and share the places out anew), or the caller's claim was taken over.
+fn group_failed(failed: Failed<GroupGuard>) -> Error {
+    match failed {
+        Failed::Guard(GroupGuard::Slot | GroupGuard::Version(_)) | Failed::Unnamed => {
+            Error::Conflict
+        }
+        Failed::Guard(GroupGuard::Nik(_)) => Error::ActiveApplicationExists,
+        Failed::Guard(GroupGuard::Receipt) => Error::receipt_lost(),
+        Failed::Store(e) => e.into(),
+    }
+}
+
+/// One member's refusal, naming the member.
+fn of_member(app: &Application, error: Error) -> Error {
+    Error::OfMember {
+        application_id: app.application_id.clone(),
+        error: Box::new(error),
     }
 }
 
