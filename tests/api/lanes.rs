@@ -252,6 +252,17 @@ async fn a_family_books_one_slot_whole_or_not_at_all() {
     assert_eq!(four.body["places_short"], 1, "{:?}", four.body);
     assert_eq!(slot(&s, office, &date, "12:00", None).await["remaining"], 3);
 
+    // Someone else's application is not theirs to book (while the slot has room: a
+    // sold-out slot answers `slot_full` before any application is read).
+    let other = s.verified_account(&email("tetangga"), PASSWORD).await;
+    let theirs = s
+        .submitted_application(&other, "1979-12-12", 95, "regular")
+        .await;
+    let mixed = s
+        .post_auth("/v1/bookings", family(vec![&son, &theirs]), &token)
+        .await;
+    assert_eq!(mixed.status, 404, "{:?}", mixed.body);
+
     // An application that is not ready is named, and nothing is taken.
     let child = s
         .applicant(
@@ -332,16 +343,6 @@ async fn a_family_books_one_slot_whole_or_not_at_all() {
         .await;
     assert_eq!(detail.body["booking"]["group_id"], group.as_str());
     assert_eq!(slot(&s, office, &date, "12:00", None).await["remaining"], 0);
-
-    // Someone else's application is not theirs to book.
-    let other = s.verified_account(&email("tetangga"), PASSWORD).await;
-    let theirs = s
-        .submitted_application(&other, "1979-12-12", 95, "regular")
-        .await;
-    let mixed = s
-        .post_auth("/v1/bookings", family(vec![&son, &theirs]), &token)
-        .await;
-    assert_eq!(mixed.status, 404, "{:?}", mixed.body);
 
     // Afterwards each lives alone: one cancelled gives its own place back.
     let gone = s

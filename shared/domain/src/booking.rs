@@ -236,6 +236,13 @@ impl Booking {
             other => other?,
         };
         retrying(|| async {
+            // A sold-out slot (or one remembered full a moment ago) answers the whole
+            // family before any of its applications is read: the rush's losers cost one
+            // read, or none.
+            let (key, slot) = self.group_slot(&office, date, time, ids.len()).await?;
+            if slot.full() {
+                return Err(Error::PlacesShort { short: ids.len() });
+            }
             // Read at once: a family costs one round trip more than a single, not five.
             let mut reads = tokio::task::JoinSet::new();
             for (i, id) in ids.iter().enumerate() {
@@ -253,7 +260,6 @@ impl Booking {
                 transitions::may_book(app, &office).map_err(|e| of_member(app, e))?;
             }
             let wants: Vec<Vec<Lane>> = apps.iter().map(|a| lanes_for(a, date)).collect();
-            let (key, slot) = self.group_slot(&office, date, time, ids.len()).await?;
             let lanes =
                 places::assign(&slot, &wants).map_err(|short| Error::PlacesShort { short })?;
             let now = self.ports.clock.now();

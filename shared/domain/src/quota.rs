@@ -316,6 +316,7 @@ impl Quota {
     pub(crate) fn freed(&self, place: &crate::model::application::BookingInfo) {
         let key = keys::slot(&place.office_id, place.date, &place.time);
         self.mark_full(&key, place.lane, false);
+        self.mark_full(&key, None, false);
         self.changed(&place.office_id);
     }
 
@@ -453,6 +454,10 @@ impl Quota {
                 } else if self.known_full(&key, Some(lane)) {
                     count.remaining = 0;
                 }
+            }
+            // Every lane full: the next attempt of any kind is answered without a read.
+            if slot.full() {
+                self.mark_full(&key, None, true);
             }
         } else if slot.full() {
             self.mark_full(&key, None, true);
