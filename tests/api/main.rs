@@ -12,6 +12,7 @@ mod operators;
 mod payments;
 mod privacy;
 mod protocol;
+mod releases;
 mod template;
 
 use paspor_tests::local::LocalServer;

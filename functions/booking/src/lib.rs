@@ -16,8 +16,11 @@ use paspor_http::{ApiError, AppState, Auth, ClientIp, Json, Routes, idempotency,
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+mod releases;
+
 pub fn routes() -> Routes {
     Routes::new()
+        .merge(releases::routes())
         .get("/v1/offices", offices)
         .get("/v1/offices/{office_id}/availability", availability)
         .post("/v1/applications/{id}/booking", book)
@@ -294,7 +297,11 @@ async fn reschedule(
 
 /// Touts script bookings: a person books a handful of times a minute at most. The account
 /// first, so one tout over its budget spends nothing of its neighbours' address.
-async fn limit_booking(state: &AppState, ip: &str, account_id: &str) -> Result<(), ApiError> {
+pub(crate) async fn limit_booking(
+    state: &AppState,
+    ip: &str,
+    account_id: &str,
+) -> Result<(), ApiError> {
     state
         .limits
         .hit(rules::BOOKING_PER_ACCOUNT, account_id)

@@ -32,6 +32,50 @@ pub fn routes() -> Routes {
         .get("/v1/ops/applications/{id}/audit", audit)
         .get("/v1/ops/payments/exceptions", exceptions)
         .post("/v1/ops/maintenance/reseal", reseal)
+        .put("/v1/ops/releases/{release_id}", put_release)
+        .get("/v1/ops/releases/{release_id}", get_release)
+}
+
+async fn put_release(
+    State(state): State<AppState>,
+    Operator(who): Operator,
+    Path(release_id): Path<String>,
+    Json(b): Json<paspor_domain::releases::ReleaseSpec>,
+) -> Result<impl IntoResponse, ApiError> {
+    let (release, new) = state.releases.put(&release_id, b).await?;
+    let now = state.ports.clock.now();
+    let mut body = release.public(now);
+    body["slots"] = json!(release.slots);
+    body["include_weekends"] = json!(release.include_weekends);
+    state
+        .operations
+        .audit(
+            &who,
+            "put_release",
+            &format!("release:{release_id}"),
+            body.clone(),
+        )
+        .await?;
+    let status = if new {
+        axum::http::StatusCode::CREATED
+    } else {
+        axum::http::StatusCode::OK
+    };
+    Ok((status, axum::Json(body)))
+}
+
+async fn get_release(
+    State(state): State<AppState>,
+    Operator(_): Operator,
+    Path(release_id): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    let release = state.releases.get(&release_id).await?;
+    let counts = state.releases.counts(&release).await?;
+    let mut body = release.public(state.ports.clock.now());
+    body["slots"] = json!(release.slots);
+    body["include_weekends"] = json!(release.include_weekends);
+    body["counts"] = json!(counts);
+    Ok(axum::Json(body))
 }
 
 #[derive(Deserialize)]

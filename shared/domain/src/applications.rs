@@ -310,6 +310,7 @@ impl Applications {
             reschedules: 0,
             lapsed_booking: None,
             updated_at: Some(now),
+            entered_release: None,
         };
         let id = &application.application_id;
         #[derive(Clone, Copy)]

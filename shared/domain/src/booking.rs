@@ -151,6 +151,18 @@ impl Booking {
         }
     }
 
+    /// An application entered in a release's draw waits for it: no place first-come.
+    async fn not_in_a_draw(&self, app: &Application) -> Result<(), Error> {
+        match &app.entered_release {
+            Some(release)
+                if crate::releases::undrawn(self.ports.table.as_ref(), release).await? =>
+            {
+                Err(Error::InvalidState(text::IN_A_DRAW))
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// The offices and quota this service books from.
     pub fn quota(&self) -> &Arc<Quota> {
         &self.quota
@@ -188,6 +200,7 @@ impl Booking {
         retrying(|| async {
             let app = self.applications.get(account_id, id).await?;
             transitions::may_book(&app, &office)?;
+            self.not_in_a_draw(&app).await?;
             let (slot, place, fallback) = self.place_for(&app, &office, date, time).await?;
             let ctx = self.applications.context(&app, self.ports.clock.now());
             let ttl = TimeDelta::seconds(self.config.payment_ttl_secs);
@@ -258,6 +271,9 @@ impl Booking {
             let apps: Vec<Application> = read.into_iter().flatten().collect();
             for app in &apps {
                 transitions::may_book(app, &office).map_err(|e| of_member(app, e))?;
+                self.not_in_a_draw(app)
+                    .await
+                    .map_err(|e| of_member(app, e))?;
             }
             let wants: Vec<Vec<Lane>> = apps.iter().map(|a| lanes_for(a, date)).collect();
             let lanes =
@@ -486,7 +502,7 @@ fn group_failed(failed: Failed<GroupGuard>) -> Error {
 }
 
 /// One member's refusal, naming the member.
-fn of_member(app: &Application, error: Error) -> Error {
+pub(crate) fn of_member(app: &Application, error: Error) -> Error {
     Error::OfMember {
         application_id: app.application_id.clone(),
         error: Box::new(error),

@@ -108,6 +108,19 @@ pub enum Error {
         application_id: String,
         error: Box<Error>,
     },
+    /// The slot's places are held for a release's draw.
+    #[error("held for a release")]
+    HeldForRelease,
+    #[error("release started")]
+    ReleaseStarted,
+    #[error("quota exists")]
+    QuotaExists,
+    #[error("entry window closed")]
+    EntryWindowClosed,
+    #[error("already entered")]
+    AlreadyEntered,
+    #[error("not drawn")]
+    NotDrawn,
     #[error("internal: {0}")]
     Internal(String),
 }
@@ -161,6 +174,12 @@ impl Error {
             Self::RateLimited { .. } => "rate_limited",
             Self::Busy { .. } => "service_busy",
             Self::OfMember { error, .. } => error.code(),
+            Self::HeldForRelease => "held_for_release",
+            Self::ReleaseStarted => "release_started",
+            Self::QuotaExists => "quota_exists",
+            Self::EntryWindowClosed => "entry_window_closed",
+            Self::AlreadyEntered => "already_entered",
+            Self::NotDrawn => "not_drawn",
             Self::Internal(_) => "internal_error",
         }
     }

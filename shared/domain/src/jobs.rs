@@ -66,6 +66,18 @@ pub enum Notice {
     Cancelled {
         application_id: String,
     },
+    /// An entry in a release's draw, made or changed.
+    Entered {
+        release_id: String,
+        entry_id: String,
+        draw_at: String,
+    },
+    /// What the draw gave an entry (a win's billings follow, one email each).
+    Drawn {
+        release_id: String,
+        position: usize,
+        appointment: Option<String>,
+    },
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -138,6 +138,45 @@ pub fn render_notice(to: &str, full_name: &str, notice: &crate::jobs::Notice) ->
                 "Application {application_id} was cancelled and its place returned to the quota."
             ),
         ),
+        N::Entered {
+            release_id,
+            entry_id,
+            draw_at,
+        } => (
+            format!("Anda terdaftar dalam undian {release_id}"),
+            format!(
+                "Pendaftaran {entry_id} untuk undian kuota {release_id} kami terima. Undian dilaksanakan {draw_at}; waktu mendaftar tidak memengaruhi peluang. Hasilnya kami kirim lewat email."
+            ),
+            format!(
+                "Entry {entry_id} in the quota draw {release_id} is received. The draw is at {draw_at}; when you entered does not change your chances. The result comes by email."
+            ),
+        ),
+        N::Drawn {
+            release_id,
+            position,
+            appointment: Some(appointment),
+        } => (
+            format!("Hasil undian {release_id}: Anda mendapat jadwal"),
+            format!(
+                "Nomor urut Anda {position}: Anda mendapat jadwal {appointment}. Kode billing tiap permohonan menyusul dalam email tersendiri; bayar sebelum batas waktunya."
+            ),
+            format!(
+                "Your position is {position}: you won the appointment {appointment}. Each application's billing code follows in its own email; pay before its deadline."
+            ),
+        ),
+        N::Drawn {
+            release_id,
+            position,
+            appointment: None,
+        } => (
+            format!("Hasil undian {release_id}: daftar tunggu"),
+            format!(
+                "Nomor urut Anda {position}: belum ada jadwal yang cocok dengan pilihan Anda. Anda berada di daftar tunggu."
+            ),
+            format!(
+                "Your position is {position}: none of your choices had room. You are on the waitlist."
+            ),
+        ),
     };
     Email {
         to: to.to_owned(),

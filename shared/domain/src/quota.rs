@@ -90,6 +90,9 @@ pub struct SlotAvailability {
     /// Each lane of a slot with lanes; absent for a one-number slot.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub lanes: Option<BTreeMap<Lane, LaneCount>>,
+    /// The release whose draw holds these places (not bookable first-come).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub release_id: Option<String>,
 }
 
 impl Availability {
@@ -297,6 +300,9 @@ impl Quota {
                     .map(|item| places::Slot::of(&item))
                     .transpose()?
             };
+            if current.as_ref().is_some_and(|s| s.release.is_some()) {
+                return Err(Error::HeldForRelease);
+            }
             let (update, cond) = match places::open_slot(current.as_ref(), capacity) {
                 places::Opening::Write(update, cond) => (update, cond),
                 places::Opening::BelowBooked => return Err(Error::CapacityBelowBooked),
@@ -370,6 +376,7 @@ impl Quota {
                         capacity: slot.capacity,
                         remaining: slot.remaining(),
                         lanes: slot.laned().then(|| slot.lanes.clone()),
+                        release_id: slot.release.clone(),
                     })
                 })
                 .collect();
@@ -447,6 +454,9 @@ impl Quota {
             Some(item) => places::Slot::of(&item)?,
             None => return Err(Error::DateNotBookable),
         };
+        if slot.release.is_some() {
+            return Err(Error::HeldForRelease);
+        }
         if slot.laned() {
             for (&lane, count) in &mut slot.lanes {
                 if count.remaining <= 0 {

@@ -13,6 +13,7 @@ use crate::{
     payments::Payments,
     quota::Quota,
     ratelimit::{RateLimitConfig, RateLimiter},
+    releases::Releases,
     sealed::{self, SealedTable},
 };
 
@@ -58,6 +59,7 @@ pub struct Services {
     pub booking: Arc<Booking>,
     pub payments: Arc<Payments>,
     pub operations: Arc<Operations>,
+    pub releases: Arc<Releases>,
     pub limits: Arc<RateLimiter>,
 }
 
@@ -98,6 +100,11 @@ impl Services {
                 quota.clone(),
             )),
             payments: Arc::new(Payments::new(ports.clone(), applications.clone())),
+            releases: Arc::new(Releases::new(
+                ports.clone(),
+                applications.clone(),
+                quota.clone(),
+            )),
             limits: Arc::new(RateLimiter::new(ports.clone(), secrets, config.rate_limits)),
             booking,
             quota,

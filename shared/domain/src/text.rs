@@ -411,3 +411,60 @@ pub const FILE_LARGER_THAN_DECLARED: Text = Text::new(
     "The file is larger than declared.",
 );
 pub const FILE_IS_EMPTY: Text = Text::new("Berkas kosong.", "The file is empty.");
+
+// ------------------------------------------------------------------ fair release
+
+pub const HELD_FOR_RELEASE: Text = Text::new(
+    "Kuota jam ini dibagikan lewat undian, bukan siapa cepat: daftar undiannya.",
+    "This hour's places are given out by a draw, not first-come: enter the draw.",
+);
+pub const RELEASE_STARTED: Text = Text::new(
+    "Rilis kuota ini sudah dibuka untuk pendaftaran dan tidak dapat diubah lagi.",
+    "This release's entry window has opened; it can no longer be changed.",
+);
+pub const QUOTA_EXISTS: Text = Text::new(
+    "Salah satu jam rilis ini sudah memiliki kuota.",
+    "One of this release's hours already has quota.",
+);
+pub const ENTRY_WINDOW_CLOSED: Text = Text::new(
+    "Pendaftaran undian tidak sedang dibuka.",
+    "The draw's entry window is not open.",
+);
+pub const ALREADY_ENTERED: Text = Text::new(
+    "Permohonan ini sudah terdaftar pada undian lain yang belum diundi.",
+    "This application is already in another release's draw, not drawn yet.",
+);
+pub const NOT_DRAWN: Text = Text::new(
+    "Undian ini belum dilaksanakan.",
+    "This release has not been drawn yet.",
+);
+pub const RELEASE_TIMES: Text = Text::new(
+    "Waktu harus berurutan: pendaftaran dibuka < ditutup <= undian.",
+    "The times must be in order: entry opens < closes <= draw.",
+);
+pub const RELEASE_OFFICES: Text = Text::new(
+    "Sebutkan 1–50 kantor yang berbeda.",
+    "Name 1–50 distinct offices.",
+);
+pub const RELEASE_PAYMENT_HOURS: Text =
+    Text::new("Batas bayar 1–168 jam.", "Payment hours are 1–168.");
+pub const RELEASE_TOO_BIG: Text = Text::new(
+    "Rilis terlalu besar: paling banyak 100.000 jam kuota.",
+    "The release is too big: at most 100,000 slots.",
+);
+pub const ENTRY_APPLICATIONS: Text = Text::new(
+    "Sebutkan 1–5 permohonan yang berbeda.",
+    "Name 1–5 distinct applications.",
+);
+pub const ENTRY_CHOICES: Text = Text::new(
+    "Pilih 1–5 jam berbeda dari rilis ini.",
+    "Choose 1–5 distinct hours of this release.",
+);
+pub const ENTRY_NEEDS_UNBOOKED: Text = Text::new(
+    "Hanya permohonan yang sudah diajukan dan belum memesan jadwal yang dapat ikut undian.",
+    "Only submitted applications without a booking can enter a draw.",
+);
+pub const IN_A_DRAW: Text = Text::new(
+    "Permohonan ini sedang ikut undian: tunggu hasilnya.",
+    "This application is in a draw: wait for its result.",
+);

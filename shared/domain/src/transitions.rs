@@ -589,6 +589,7 @@ mod tests {
             reschedules: 0,
             lapsed_booking: None,
             updated_at: None,
+            entered_release: None,
         }
     }
 

@@ -260,6 +260,12 @@ impl From<Error> for ApiError {
                 Self::new(S::SERVICE_UNAVAILABLE, code, text::SERVICE_BUSY)
                     .retry_after(retry_after_secs)
             }
+            Error::HeldForRelease => Self::new(S::CONFLICT, code, text::HELD_FOR_RELEASE),
+            Error::ReleaseStarted => Self::new(S::CONFLICT, code, text::RELEASE_STARTED),
+            Error::QuotaExists => Self::new(S::CONFLICT, code, text::QUOTA_EXISTS),
+            Error::EntryWindowClosed => Self::new(S::CONFLICT, code, text::ENTRY_WINDOW_CLOSED),
+            Error::AlreadyEntered => Self::new(S::CONFLICT, code, text::ALREADY_ENTERED),
+            Error::NotDrawn => Self::new(S::CONFLICT, code, text::NOT_DRAWN),
             Error::Internal(detail) => {
                 // Logged with its chain; the client learns nothing of the internals.
                 tracing::error!(error = %detail, "internal error");

@@ -14,6 +14,11 @@ pub async fn sweep(
     state: &AppState,
     count: impl Fn(&'static str, u32),
 ) -> Result<String, paspor_domain::Error> {
+    // A draw first: its winners' billings then expire on the same clock as every other.
+    let drawn = state.releases.run().await;
+    if let Ok(n) = drawn {
+        count("ReleaseSteps", n);
+    }
     let expired = state.payments.sweep().await;
     if let Ok(n) = expired {
         count("Expiries", n);
@@ -22,6 +27,9 @@ pub async fn sweep(
     if let Ok(n) = purged {
         count("DocumentPurges", n);
     }
+    // A failed draw step fails the run (and alarms as the sweeper's errors do) once the
+    // other steps had their turn; the next run goes on where it stopped.
+    drawn?;
     match (expired, purged) {
         (Ok(expired), Ok(purged)) => {
             Ok(format!("expired {expired}, documents purged for {purged}"))

@@ -156,6 +156,10 @@ pub struct Application {
     /// The last change (records from before it was kept read their last status change).
     #[serde(default)]
     pub updated_at: Option<DateTime<Utc>>,
+    /// The release whose draw this application is entered in: it books no place
+    /// first-come, nor enters another draw, until that one is drawn.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entered_release: Option<String>,
 }
 
 /// The place an application holds: an office, a day (office time) and an hourly slot.

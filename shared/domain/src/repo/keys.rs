@@ -36,6 +36,45 @@ pub fn schedule(office_id: &str, date: NaiveDate, time: &str, application_id: &s
     )
 }
 
+// ---------------------------------------------------------------- fair releases
+
+/// The one partition holding every release (a few a month).
+pub const RELEASES: &str = "RELEASES";
+
+pub fn release(id: &str) -> Key {
+    Key::new(RELEASES, id)
+}
+
+/// How many partitions a release's entries are spread over: a rush of entries writes to
+/// all of them, never to one hot item.
+pub const ENTRY_SHARDS: u8 = 32;
+
+/// The shard an entry lives in, from its id.
+pub fn entry_shard(entry_id: &str) -> u8 {
+    use sha2::Digest;
+    sha2::Sha256::digest(entry_id.as_bytes())[0] % ENTRY_SHARDS
+}
+
+/// The partition of one shard of a release's entries (sort key: the entry id).
+pub fn entries(release_id: &str, shard: u8) -> String {
+    format!("ENTRIES#{release_id}#{shard:02}")
+}
+
+pub fn entry(release_id: &str, entry_id: &str) -> Key {
+    Key::new(entries(release_id, entry_shard(entry_id)), entry_id)
+}
+
+/// A shard's counters and its window flag: every entry's write passes one, so closing the
+/// window is one write per shard, and no entry can land after it.
+pub fn entry_counter(release_id: &str, shard: u8) -> Key {
+    Key::new(format!("RELEASE#{release_id}"), format!("SHARD#{shard:02}"))
+}
+
+/// An account's entry in a release.
+pub fn account_entry(account_id: &str, release_id: &str) -> Key {
+    Key::new(account_items(account_id), format!("ENTRY#{release_id}"))
+}
+
 // ---------------------------------------------------------------- billing and payments
 
 /// A billing code's index to its application.
@@ -230,6 +269,10 @@ mod tests {
             rate_window("login", "1.2.3.4", 60),
             idempotency("u1", "k1", "d1"),
             job_done("j1"),
+            release("r1"),
+            entry("r1", "e1"),
+            entry_counter("r1", 7),
+            account_entry("u1", "r1"),
         ];
         let layout: Vec<String> = keys
             .iter()
@@ -262,6 +305,10 @@ mod tests {
                 "RATE#login#1.2.3.4 | 60",
                 "IDEM#u1#k1 | d1",
                 "JOB#j1 | DONE",
+                "RELEASES | r1",
+                "ENTRIES#r1#11 | e1",
+                "RELEASE#r1 | SHARD#07",
+                "ACCOUNT#u1 | ENTRY#r1",
             ]
         );
         assert_eq!(

@@ -20,6 +20,8 @@ use crate::{
 
 const CAPACITY: &str = "capacity";
 const TAKEN: &str = "taken";
+/// The release a slot's places are held for (not bookable first-come until its draw).
+const RELEASE: &str = "release";
 
 fn cap_attr(lane: Lane) -> String {
     format!("cap_{}", lane.name())
@@ -43,6 +45,8 @@ pub struct Slot {
     pub taken: i64,
     /// Empty for a one-number slot.
     pub lanes: BTreeMap<Lane, LaneCount>,
+    /// Held for this release's draw.
+    pub release: Option<String>,
 }
 
 impl Slot {
@@ -54,11 +58,16 @@ impl Slot {
     fn from_attrs(attrs: &Attrs) -> Option<Self> {
         let num = |name: &str| attrs.get(name).and_then(Value::as_i64);
         let taken = num(TAKEN)?;
+        let release = attrs
+            .get(RELEASE)
+            .and_then(Value::as_str)
+            .map(str::to_owned);
         if let Some(capacity) = num(CAPACITY) {
             return Some(Self {
                 capacity,
                 taken,
                 lanes: BTreeMap::new(),
+                release,
             });
         }
         let lanes: BTreeMap<Lane, LaneCount> = Lane::ALL
@@ -82,6 +91,7 @@ impl Slot {
             capacity: lanes.values().map(|l| l.capacity).sum(),
             taken,
             lanes,
+            release,
         })
     }
 
@@ -230,6 +240,41 @@ pub fn open_slot(current: Option<&Slot>, capacity: &Capacity) -> Opening {
             let still_a_pool = Cond::eq(CAPACITY, s.capacity);
             Opening::Write(update, Cond::All(vec![Cond::eq(TAKEN, 0), still_a_pool]))
         }
+    }
+}
+
+/// A slot opened for a release's draw, its places held: new, or (the release changed
+/// before its window opened) replacing one this release holds with nothing taken.
+pub fn hold_slot(key: Key, capacity: &Capacity, release_id: &str) -> Result<Write, StoreError> {
+    let Opening::Write(update, _) = open_slot(None, capacity) else {
+        return Err(StoreError::Invalid("a new slot always opens".into()));
+    };
+    let mut attrs = crate::store::apply_update(None, &update);
+    attrs.insert(RELEASE.into(), Value::from(release_id));
+    Ok(Write::Put {
+        item: Item { key, attrs },
+        cond: Some(Cond::Any(vec![Cond::NotExists, held_untaken(release_id)])),
+    })
+}
+
+fn held_untaken(release_id: &str) -> Cond {
+    Cond::All(vec![Cond::eq(RELEASE, release_id), Cond::eq(TAKEN, 0)])
+}
+
+/// A slot the release no longer names, gone while nothing of it is taken.
+pub fn drop_held(key: Key, release_id: &str) -> Write {
+    Write::Delete {
+        key,
+        cond: Some(held_untaken(release_id)),
+    }
+}
+
+/// After the draw: what is left of the slot is bookable first-come.
+pub fn unhold(key: Key, release_id: &str) -> Write {
+    Write::Update {
+        key,
+        update: Update::new().remove(RELEASE),
+        cond: Some(Cond::eq(RELEASE, release_id)),
     }
 }
 
@@ -496,6 +541,7 @@ mod tests {
             capacity: 3,
             taken: 1,
             lanes: BTreeMap::new(),
+            release: None,
         };
         assert_eq!(
             assign(&pool, &[vec![Lane::Regular], vec![Lane::Express]]),

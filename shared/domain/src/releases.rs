@@ -1,0 +1,1197 @@
+//! Fair release: quota gathered for a draw instead of raced for (API.md, "Fair release").
+//!
+//! A release holds its slots (each marked with its id, so first-come booking refuses them),
+//! gathers entries while its window is open, and is drawn by the scheduled side of the
+//! system (the sweeper's run): at `entry_closes_at` the window is shut shard by shard and
+//! the entries' digest is published; at `draw_at` the order and every outcome are computed
+//! by `draw.rs` from the seed, the digest, the entries and the slots — all fixed by then —
+//! and applied entry by entry. Each entry's outcome is written in the same transaction as
+//! its bookings, under the entry's version, so a draw that crashes and starts again computes
+//! the same outcomes and books nothing twice; the slots' own conditions make overselling
+//! impossible even then.
+
+use std::{
+    collections::{BTreeMap, BTreeSet, HashMap},
+    sync::Arc,
+};
+
+use chrono::{DateTime, Datelike, NaiveDate, TimeDelta, Utc, Weekday};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::{
+    Error, Ports,
+    applications::Applications,
+    booking::of_member,
+    draw::{self, DrawEntry, SlotRef},
+    jobs::Notice,
+    model::{
+        application::{Application, BookingInfo, Status},
+        ids::{OfficeId, SlotTime, is_id},
+        lane::{Lane, lanes_for},
+    },
+    quota::{MAX_CAPACITY, Quota},
+    repo::{
+        applications as rows, keys,
+        places::{self, Capacity},
+        tx::{Failed, Tx},
+    },
+    retry::retrying,
+    store::{Cond, Item, Key, StoreError, Table, Update, Write, query_all},
+    text, transitions, validate,
+};
+
+pub const DEFAULT_PAYMENT_HOURS: i64 = 24;
+pub const MAX_PAYMENT_HOURS: i64 = 168;
+pub const MAX_RELEASE_OFFICES: usize = 50;
+/// The most slots one release holds (a few hundred offices, a month, their hours).
+pub const MAX_RELEASE_SLOTS: usize = 100_000;
+pub const MAX_ENTRY_APPLICATIONS: usize = 5;
+pub const MAX_CHOICES: usize = 5;
+/// How many writes of a draw (or of holding a release's slots) run at once.
+const CONCURRENCY: usize = 16;
+
+/// Where a release is in its life; `open` and `closed` as answered also read the clock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    Scheduled,
+    /// The window is shut and the digest published.
+    Closed,
+    /// The outcomes are being applied (`drawn_at` is fixed).
+    Drawing,
+    Drawn,
+}
+
+/// What an operator gives a release.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReleaseSpec {
+    pub office_ids: Vec<String>,
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+    pub slots: BTreeMap<String, Capacity>,
+    #[serde(default)]
+    pub include_weekends: bool,
+    pub entry_opens_at: DateTime<Utc>,
+    pub entry_closes_at: DateTime<Utc>,
+    pub draw_at: DateTime<Utc>,
+    pub payment_hours: Option<i64>,
+}
+
+/// A release as stored. `seed` is secret until the draw.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Release {
+    pub release_id: String,
+    pub office_ids: Vec<String>,
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+    pub slots: BTreeMap<String, Capacity>,
+    pub include_weekends: bool,
+    pub entry_opens_at: DateTime<Utc>,
+    pub entry_closes_at: DateTime<Utc>,
+    pub draw_at: DateTime<Utc>,
+    pub payment_hours: i64,
+    seed: String,
+    pub seed_sha256: String,
+    pub phase: Phase,
+    #[serde(default)]
+    pub entries_digest: Option<String>,
+    #[serde(default)]
+    pub drawn_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub won: Option<u64>,
+    #[serde(default)]
+    pub waitlisted: Option<u64>,
+    pub version: u64,
+}
+
+impl Release {
+    /// `scheduled`, `open`, `closed` or `drawn`, at `now`.
+    pub fn status(&self, now: DateTime<Utc>) -> &'static str {
+        match self.phase {
+            Phase::Drawn => "drawn",
+            Phase::Closed | Phase::Drawing => "closed",
+            Phase::Scheduled if now < self.entry_opens_at => "scheduled",
+            Phase::Scheduled if now < self.entry_closes_at => "open",
+            Phase::Scheduled => "closed",
+        }
+    }
+
+    fn window_open(&self, now: DateTime<Utc>) -> bool {
+        self.phase == Phase::Scheduled && self.entry_opens_at <= now && now < self.entry_closes_at
+    }
+
+    /// Every slot the release holds, with its capacity.
+    pub fn held_slots(&self) -> BTreeMap<SlotRef, Capacity> {
+        let days: Vec<NaiveDate> = self
+            .from
+            .iter_days()
+            .take_while(|d| *d <= self.to)
+            .filter(|d| {
+                self.include_weekends || !matches!(d.weekday(), Weekday::Sat | Weekday::Sun)
+            })
+            .collect();
+        let mut out = BTreeMap::new();
+        for office_id in &self.office_ids {
+            for date in &days {
+                for (time, capacity) in &self.slots {
+                    out.insert(
+                        SlotRef {
+                            office_id: office_id.clone(),
+                            date: *date,
+                            time: time.clone(),
+                        },
+                        capacity.clone(),
+                    );
+                }
+            }
+        }
+        out
+    }
+
+    fn seed_bytes(&self) -> Result<draw::Seed, Error> {
+        hex::decode(&self.seed)
+            .ok()
+            .and_then(|b| <draw::Seed>::try_from(b.as_slice()).ok())
+            .ok_or_else(|| Error::Internal(format!("release {}: seed", self.release_id)))
+    }
+
+    /// The public item (`GET /v1/releases…`): never the seed before the draw.
+    pub fn public(&self, now: DateTime<Utc>) -> Value {
+        let mut v = json!({
+            "release_id": self.release_id,
+            "office_ids": self.office_ids,
+            "from": self.from,
+            "to": self.to,
+            "entry_opens_at": self.entry_opens_at,
+            "entry_closes_at": self.entry_closes_at,
+            "draw_at": self.draw_at,
+            "payment_hours": self.payment_hours,
+            "status": self.status(now),
+            "seed_sha256": self.seed_sha256,
+        });
+        if let Some(d) = &self.entries_digest {
+            v["entries_digest"] = json!(d);
+        }
+        if let Some(d) = &self.drawn_at
+            && self.phase == Phase::Drawn
+        {
+            v["drawn_at"] = json!(d);
+        }
+        v
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Won,
+    Waitlisted,
+}
+
+/// An entry as stored.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Entry {
+    pub entry_id: String,
+    pub release_id: String,
+    pub account_id: String,
+    pub application_ids: Vec<String>,
+    pub choices: Vec<SlotRef>,
+    /// Each application's lanes, in order, on the release's first day.
+    pub needs: Vec<Vec<Lane>>,
+    pub entered_at: DateTime<Utc>,
+    pub version: u64,
+    #[serde(default)]
+    pub outcome: Option<Outcome>,
+    #[serde(default)]
+    pub position: Option<usize>,
+    #[serde(default)]
+    pub slot: Option<SlotRef>,
+}
+
+impl Entry {
+    fn draw_entry(&self) -> DrawEntry {
+        DrawEntry {
+            entry_id: self.entry_id.clone(),
+            needs: self.needs.clone(),
+            choices: self.choices.clone(),
+        }
+    }
+}
+
+/// Counts for the operators' view.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Counts {
+    pub entries: i64,
+    pub applications: i64,
+    pub places: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub won: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub waitlisted: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub paid: Option<u64>,
+}
+
+/// The conditions of an entry's write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum EntryGuard {
+    /// The window was shut.
+    Window,
+    /// The entry (or the account's claim on one) changed meanwhile.
+    Entry,
+    /// An application changed meanwhile.
+    Application,
+}
+
+/// The conditions of applying one outcome.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ApplyGuard {
+    /// The outcome is already applied (a restart, or a second runner).
+    Done,
+    Group(transitions::GroupGuard),
+}
+
+/// Whether `release_id` is still to be drawn: an application entered in it books nothing
+/// first-come and enters no other draw until then.
+pub async fn undrawn(table: &dyn Table, release_id: &str) -> Result<bool, Error> {
+    match table.get(&keys::release(release_id)).await? {
+        Some(item) => Ok(item.record::<Release>()?.phase != Phase::Drawn),
+        None => Ok(false),
+    }
+}
+
+pub struct Releases {
+    ports: Ports,
+    applications: Arc<Applications>,
+    quota: Arc<Quota>,
+}
+
+impl Releases {
+    pub fn new(ports: Ports, applications: Arc<Applications>, quota: Arc<Quota>) -> Self {
+        Self {
+            ports,
+            applications,
+            quota,
+        }
+    }
+
+    fn table(&self) -> &dyn Table {
+        self.ports.table.as_ref()
+    }
+
+    pub async fn get(&self, release_id: &str) -> Result<Release, Error> {
+        if !is_id(release_id) {
+            return Err(Error::NotFound);
+        }
+        match self.table().get(&keys::release(release_id)).await? {
+            Some(item) => Ok(item.record()?),
+            None => Err(Error::NotFound),
+        }
+    }
+
+    pub async fn list(&self) -> Result<Vec<Release>, Error> {
+        query_all(self.table(), keys::RELEASES, "", 100)
+            .await?
+            .iter()
+            .map(|i| i.record().map_err(Error::from))
+            .collect()
+    }
+
+    // ------------------------------------------------------------------ operators
+
+    /// `PUT /v1/ops/releases/{id}`: creates the release, or changes it before its window
+    /// opens; answers it and whether it is new. Its slots are held first, so a release
+    /// never exists without its places (a crash in between leaves held slots that the
+    /// same PUT, repeated, adopts).
+    pub async fn put(&self, release_id: &str, spec: ReleaseSpec) -> Result<(Release, bool), Error> {
+        if !is_id(release_id) {
+            return Err(Error::invalid("release_id", text::OFFICE_ID_FORM));
+        }
+        let now = self.ports.clock.now();
+        let existing = match self.get(release_id).await {
+            Ok(r) => Some(r),
+            Err(Error::NotFound) => None,
+            Err(e) => return Err(e),
+        };
+        if let Some(r) = &existing
+            && (r.phase != Phase::Scheduled || now >= r.entry_opens_at)
+        {
+            return Err(Error::ReleaseStarted);
+        }
+        let release = self.validated(release_id, spec, existing.as_ref()).await?;
+        let held = release.held_slots();
+        // Hold the new slots; on a conflict give back what this call held.
+        let writes = held
+            .iter()
+            .map(|(s, c)| places::hold_slot(slot_key(s), c, release_id))
+            .collect::<Result<Vec<_>, _>>()?;
+        let results = self.write_all(writes).await;
+        if results.iter().any(Result::is_err) {
+            let mut undo = Vec::new();
+            let mut taken = false;
+            for ((s, _), r) in held.iter().zip(&results) {
+                match r {
+                    Ok(())
+                        if existing
+                            .as_ref()
+                            .is_none_or(|e| !e.held_slots().contains_key(s)) =>
+                    {
+                        undo.push(places::drop_held(slot_key(s), release_id));
+                    }
+                    Err(StoreError::ConditionFailed { .. }) => taken = true,
+                    Err(e) => return Err(Error::Internal(e.to_string())),
+                    Ok(()) => {}
+                }
+            }
+            self.write_all(undo).await;
+            return Err(if taken {
+                Error::QuotaExists
+            } else {
+                Error::Busy {
+                    retry_after_secs: 1,
+                }
+            });
+        }
+        let cond = match &existing {
+            None => Cond::NotExists,
+            Some(r) => Cond::All(vec![
+                Cond::eq("version", r.version),
+                Cond::eq("phase", "scheduled"),
+            ]),
+        };
+        match self
+            .table()
+            .put(
+                Item::from_record(keys::release(release_id), &release)?,
+                Some(cond),
+            )
+            .await
+        {
+            Ok(()) => {}
+            Err(StoreError::ConditionFailed { .. }) => return Err(Error::Conflict),
+            Err(e) => return Err(e.into()),
+        }
+        if existing.is_none() {
+            for shard in 0..keys::ENTRY_SHARDS {
+                let counter = Update::new()
+                    .set("open", true)
+                    .add("entries", 0)
+                    .add("applications", 0);
+                self.table()
+                    .update(&keys::entry_counter(release_id, shard), counter, None)
+                    .await?;
+            }
+        }
+        // The slots the release no longer names go back to nothing.
+        if let Some(old) = &existing {
+            let gone = old
+                .held_slots()
+                .into_keys()
+                .filter(|s| !held.contains_key(s))
+                .map(|s| places::drop_held(slot_key(&s), release_id))
+                .collect();
+            self.write_all(gone).await;
+        }
+        for office in &release.office_ids {
+            self.quota.changed(office);
+        }
+        Ok((release, existing.is_none()))
+    }
+
+    async fn validated(
+        &self,
+        release_id: &str,
+        spec: ReleaseSpec,
+        existing: Option<&Release>,
+    ) -> Result<Release, Error> {
+        let offices: BTreeSet<&String> = spec.office_ids.iter().collect();
+        if spec.office_ids.is_empty()
+            || spec.office_ids.len() > MAX_RELEASE_OFFICES
+            || offices.len() != spec.office_ids.len()
+        {
+            return Err(Error::invalid("office_ids", text::RELEASE_OFFICES));
+        }
+        for office in &spec.office_ids {
+            OfficeId::parse(office)
+                .map_err(|_| Error::invalid("office_ids", text::OFFICE_ID_FORM))?;
+            match self.quota.office(office).await {
+                Err(Error::NotFound) => {
+                    return Err(Error::invalid("office_ids", text::NO_SUCH_OFFICE));
+                }
+                other => other?,
+            };
+        }
+        let (from, to) = (
+            validate::date("from", spec.from)?,
+            validate::date("to", spec.to)?,
+        );
+        if to < from || (to - from).num_days() > 366 {
+            return Err(Error::invalid("to", text::QUOTA_RANGE));
+        }
+        if spec.slots.is_empty() {
+            return Err(Error::invalid("slots", text::CAPACITY_RANGE));
+        }
+        for (time, capacity) in &spec.slots {
+            SlotTime::parse("slots", time).map_err(|e| Error::Invalid(vec![e]))?;
+            if !capacity.within(MAX_CAPACITY) {
+                return Err(Error::invalid("slots", text::CAPACITY_RANGE));
+            }
+        }
+        if !(spec.entry_opens_at < spec.entry_closes_at && spec.entry_closes_at <= spec.draw_at) {
+            return Err(Error::invalid("entry_closes_at", text::RELEASE_TIMES));
+        }
+        let payment_hours = spec.payment_hours.unwrap_or(DEFAULT_PAYMENT_HOURS);
+        if !(1..=MAX_PAYMENT_HOURS).contains(&payment_hours) {
+            return Err(Error::invalid("payment_hours", text::RELEASE_PAYMENT_HOURS));
+        }
+        // A changed release keeps its committed seed: its hash was already published.
+        let seed = match existing {
+            Some(r) => r.seed.clone(),
+            None => hex::encode(draw::new_seed()),
+        };
+        let seed_sha256 = match existing {
+            Some(r) => r.seed_sha256.clone(),
+            None => {
+                let bytes: draw::Seed = hex::decode(&seed)
+                    .ok()
+                    .and_then(|b| b.try_into().ok())
+                    .ok_or_else(|| Error::Internal("seed".into()))?;
+                draw::seed_sha256(&bytes)
+            }
+        };
+        let release = Release {
+            release_id: release_id.to_owned(),
+            office_ids: spec.office_ids,
+            from,
+            to,
+            slots: spec.slots,
+            include_weekends: spec.include_weekends,
+            entry_opens_at: spec.entry_opens_at,
+            entry_closes_at: spec.entry_closes_at,
+            draw_at: spec.draw_at,
+            payment_hours,
+            seed,
+            seed_sha256,
+            phase: Phase::Scheduled,
+            entries_digest: None,
+            drawn_at: None,
+            won: None,
+            waitlisted: None,
+            version: existing.map_or(0, |r| r.version + 1),
+        };
+        if release.held_slots().len() > MAX_RELEASE_SLOTS {
+            return Err(Error::invalid("slots", text::RELEASE_TOO_BIG));
+        }
+        Ok(release)
+    }
+
+    /// `GET /v1/ops/releases/{id}`'s counts.
+    pub async fn counts(&self, release: &Release) -> Result<Counts, Error> {
+        let mut counts = Counts::default();
+        for shard in 0..keys::ENTRY_SHARDS {
+            let key = keys::entry_counter(&release.release_id, shard);
+            if let Some(item) = self.table().get(&key).await? {
+                let n = |a: &str| item.attrs.get(a).and_then(Value::as_i64).unwrap_or(0);
+                counts.entries += n("entries");
+                counts.applications += n("applications");
+            }
+        }
+        counts.places = release
+            .held_slots()
+            .values()
+            .map(|c| match c {
+                Capacity::Pool(n) => *n,
+                Capacity::Lanes(l) => l.values().sum(),
+            })
+            .sum();
+        if release.phase == Phase::Drawn {
+            counts.won = release.won;
+            counts.waitlisted = release.waitlisted;
+            let mut paid = 0;
+            for entry in self.entries(&release.release_id).await? {
+                if entry.outcome != Some(Outcome::Won) {
+                    continue;
+                }
+                for id in &entry.application_ids {
+                    let app = self.applications.load(id).await?;
+                    if app.billing.is_some_and(|b| b.paid_at.is_some()) {
+                        paid += 1;
+                    }
+                }
+            }
+            counts.paid = Some(paid);
+        }
+        Ok(counts)
+    }
+
+    // ------------------------------------------------------------------ entries
+
+    /// `PUT /v1/releases/{id}/entry`: this account's entry, new or changed; answers it and
+    /// whether it is new.
+    pub async fn enter(
+        &self,
+        account_id: &str,
+        release_id: &str,
+        application_ids: &[String],
+        choices: &[SlotRef],
+    ) -> Result<(Entry, bool), Error> {
+        let release = self.get(release_id).await?;
+        let distinct: BTreeSet<&String> = application_ids.iter().collect();
+        if application_ids.is_empty()
+            || application_ids.len() > MAX_ENTRY_APPLICATIONS
+            || distinct.len() != application_ids.len()
+        {
+            return Err(Error::invalid("application_ids", text::ENTRY_APPLICATIONS));
+        }
+        let held = release.held_slots();
+        let chosen: BTreeSet<&SlotRef> = choices.iter().collect();
+        if choices.is_empty()
+            || choices.len() > MAX_CHOICES
+            || chosen.len() != choices.len()
+            || choices.iter().any(|c| !held.contains_key(c))
+        {
+            return Err(Error::invalid("choices", text::ENTRY_CHOICES));
+        }
+        if !release.window_open(self.ports.clock.now()) {
+            return Err(Error::EntryWindowClosed);
+        }
+        let outcome = retrying(|| async {
+            let existing = self.own_entry(account_id, release_id).await?;
+            let mut apps = Vec::with_capacity(application_ids.len());
+            for id in application_ids {
+                apps.push(self.applications.get(account_id, id).await?);
+            }
+            for app in &apps {
+                self.may_enter(app, release_id)
+                    .await
+                    .map_err(|e| of_member(app, e))?;
+            }
+            for office_id in choices
+                .iter()
+                .map(|c| &c.office_id)
+                .collect::<BTreeSet<_>>()
+            {
+                let office = self.quota.office(office_id).await?;
+                for app in &apps {
+                    if !office.passport_types.contains(&app.passport_type) {
+                        return Err(of_member(app, Error::PassportTypeNotOffered));
+                    }
+                }
+            }
+            let mut removed = Vec::new();
+            if let Some(e) = &existing {
+                for id in e.application_ids.iter().filter(|id| !distinct.contains(id)) {
+                    removed.push(self.applications.get(account_id, id).await?);
+                }
+            }
+            let now = self.ports.clock.now();
+            let entry = Entry {
+                entry_id: existing
+                    .as_ref()
+                    .map_or_else(|| ulid::Ulid::new().to_string(), |e| e.entry_id.clone()),
+                release_id: release_id.to_owned(),
+                account_id: account_id.to_owned(),
+                application_ids: application_ids.to_vec(),
+                choices: choices.to_vec(),
+                needs: apps.iter().map(|a| lanes_for(a, release.from)).collect(),
+                entered_at: existing.as_ref().map_or(now, |e| e.entered_at),
+                version: existing.as_ref().map_or(0, |e| e.version + 1),
+                outcome: None,
+                position: None,
+                slot: None,
+            };
+            let new_apps = apps.len() as i64;
+            let old_apps = existing
+                .as_ref()
+                .map_or(0, |e| e.application_ids.len() as i64);
+            let mut tx = Tx::new();
+            tx.guarded(
+                EntryGuard::Window,
+                counter(
+                    release_id,
+                    &entry.entry_id,
+                    i64::from(existing.is_none()),
+                    new_apps - old_apps,
+                ),
+            );
+            let entry_cond = match &existing {
+                None => Cond::NotExists,
+                Some(e) => Cond::eq("version", e.version),
+            };
+            tx.guarded(
+                EntryGuard::Entry,
+                Write::Put {
+                    item: Item::from_record(keys::entry(release_id, &entry.entry_id), &entry)?,
+                    cond: Some(entry_cond),
+                },
+            );
+            if existing.is_none() {
+                tx.guarded(
+                    EntryGuard::Entry,
+                    Write::Put {
+                        item: Item::from_record(
+                            keys::account_entry(account_id, release_id),
+                            &json!({"entry_id": entry.entry_id}),
+                        )?,
+                        cond: Some(Cond::NotExists),
+                    },
+                );
+            }
+            for app in &apps {
+                tx.guarded(EntryGuard::Application, marked(app, Some(release_id), now)?);
+            }
+            for app in &removed {
+                tx.guarded(EntryGuard::Application, marked(app, None, now)?);
+            }
+            match tx.commit(self.table()).await {
+                Ok(()) => Ok((entry, existing.is_none())),
+                Err(Failed::Guard(EntryGuard::Window)) => Err(Error::EntryWindowClosed),
+                Err(Failed::Guard(_) | Failed::Unnamed) => Err(Error::Conflict),
+                Err(Failed::Store(e)) => Err(e.into()),
+            }
+        })
+        .await?;
+        crate::notify::notify(
+            &self.ports,
+            account_id,
+            Notice::Entered {
+                release_id: release_id.to_owned(),
+                entry_id: outcome.0.entry_id.clone(),
+                draw_at: release.draw_at.to_rfc3339(),
+            },
+        )
+        .await;
+        Ok(outcome)
+    }
+
+    async fn may_enter(&self, app: &Application, release_id: &str) -> Result<(), Error> {
+        if !matches!(app.status, Status::Submitted | Status::Expired) || app.booking.is_some() {
+            return Err(Error::InvalidState(text::ENTRY_NEEDS_UNBOOKED));
+        }
+        if let Some(other) = &app.entered_release
+            && other != release_id
+            && undrawn(self.table(), other).await?
+        {
+            return Err(Error::AlreadyEntered);
+        }
+        Ok(())
+    }
+
+    async fn own_entry(&self, account_id: &str, release_id: &str) -> Result<Option<Entry>, Error> {
+        let Some(pointer) = self
+            .table()
+            .get(&keys::account_entry(account_id, release_id))
+            .await?
+        else {
+            return Ok(None);
+        };
+        let Some(entry_id) = pointer.attrs.get("entry_id").and_then(Value::as_str) else {
+            return Err(StoreError::Corrupt("entry pointer".into()).into());
+        };
+        match self.table().get(&keys::entry(release_id, entry_id)).await? {
+            Some(item) => Ok(Some(item.record()?)),
+            None => Ok(None),
+        }
+    }
+
+    /// `GET /v1/releases/{id}/entry`: the entry, and after the draw its outcome with the
+    /// won bookings.
+    pub async fn entry(&self, account_id: &str, release_id: &str) -> Result<Value, Error> {
+        if !is_id(release_id) {
+            return Err(Error::NotFound);
+        }
+        let entry = self
+            .own_entry(account_id, release_id)
+            .await?
+            .ok_or(Error::NotFound)?;
+        let mut v = json!({
+            "entry_id": entry.entry_id,
+            "release_id": entry.release_id,
+            "status": "entered",
+            "application_ids": entry.application_ids,
+            "choices": entry.choices,
+            "entered_at": entry.entered_at,
+        });
+        if let (Some(outcome), Some(position)) = (entry.outcome, entry.position) {
+            v["outcome"] = json!(outcome);
+            v["position"] = json!(position);
+            if outcome == Outcome::Won {
+                let mut items = Vec::new();
+                for id in &entry.application_ids {
+                    let app = self.applications.load(id).await?;
+                    if app.account_id != account_id {
+                        continue;
+                    }
+                    items.push(json!({
+                        "application_id": app.application_id,
+                        "status": app.status,
+                        "booking": app.booking,
+                        "billing": app.billing.as_ref().map(|b| json!({
+                            "billing_code": b.billing_code,
+                            "amount_idr": b.amount_idr,
+                            "expires_at": b.expires_at,
+                            "status": b.status,
+                        })),
+                    }));
+                }
+                v["booking"] = json!({"slot": entry.slot, "items": items});
+            }
+        }
+        Ok(v)
+    }
+
+    /// `DELETE /v1/releases/{id}/entry`: withdrawn, only while the window is open.
+    pub async fn withdraw(&self, account_id: &str, release_id: &str) -> Result<(), Error> {
+        let release = self.get(release_id).await?;
+        if !release.window_open(self.ports.clock.now()) {
+            return Err(Error::EntryWindowClosed);
+        }
+        retrying(|| async {
+            let entry = self
+                .own_entry(account_id, release_id)
+                .await?
+                .ok_or(Error::NotFound)?;
+            let now = self.ports.clock.now();
+            let mut tx = Tx::new();
+            tx.guarded(
+                EntryGuard::Window,
+                counter(
+                    release_id,
+                    &entry.entry_id,
+                    -1,
+                    -(entry.application_ids.len() as i64),
+                ),
+            )
+            .guarded(
+                EntryGuard::Entry,
+                Write::Delete {
+                    key: keys::entry(release_id, &entry.entry_id),
+                    cond: Some(Cond::eq("version", entry.version)),
+                },
+            )
+            .write(Write::Delete {
+                key: keys::account_entry(account_id, release_id),
+                cond: None,
+            });
+            for id in &entry.application_ids {
+                let app = self.applications.get(account_id, id).await?;
+                if app.entered_release.as_deref() == Some(release_id) {
+                    tx.guarded(EntryGuard::Application, marked(&app, None, now)?);
+                }
+            }
+            match tx.commit(self.table()).await {
+                Ok(()) => Ok(()),
+                Err(Failed::Guard(EntryGuard::Window)) => Err(Error::EntryWindowClosed),
+                Err(Failed::Guard(_) | Failed::Unnamed) => Err(Error::Conflict),
+                Err(Failed::Store(e)) => Err(e.into()),
+            }
+        })
+        .await
+    }
+
+    /// Every entry of a release, from all its shards.
+    pub async fn entries(&self, release_id: &str) -> Result<Vec<Entry>, Error> {
+        let mut reads = tokio::task::JoinSet::new();
+        for shard in 0..keys::ENTRY_SHARDS {
+            let table = self.ports.table.clone();
+            let pk = keys::entries(release_id, shard);
+            reads.spawn(async move { query_all(table.as_ref(), &pk, "", 1000).await });
+        }
+        let mut all = Vec::new();
+        while let Some(joined) = reads.join_next().await {
+            for item in joined.map_err(|e| Error::Internal(e.to_string()))?? {
+                all.push(item.record::<Entry>()?);
+            }
+        }
+        Ok(all)
+    }
+
+    // ------------------------------------------------------------------ the draw
+
+    /// The scheduled side: shuts the windows that have closed and draws the releases whose
+    /// time has come. Answers how many steps it took. Safe to run again at any time.
+    pub async fn run(&self) -> Result<u32, Error> {
+        let now = self.ports.clock.now();
+        let mut steps = 0;
+        for release in self.list().await? {
+            let mut release = release;
+            if release.phase == Phase::Scheduled && now >= release.entry_closes_at {
+                release = self.close(release).await?;
+                steps += 1;
+            }
+            if matches!(release.phase, Phase::Closed | Phase::Drawing) && now >= release.draw_at {
+                self.draw(release).await?;
+                steps += 1;
+            }
+        }
+        Ok(steps)
+    }
+
+    /// Shuts the window on every shard (after which no entry can be written), then
+    /// publishes the digest of the entries, which are now fixed.
+    async fn close(&self, mut release: Release) -> Result<Release, Error> {
+        for shard in 0..keys::ENTRY_SHARDS {
+            self.table()
+                .update(
+                    &keys::entry_counter(&release.release_id, shard),
+                    Update::new().set("open", false),
+                    None,
+                )
+                .await?;
+        }
+        let entries = self.entries(&release.release_id).await?;
+        let read = release.version;
+        release.entries_digest = Some(draw::entries_digest(
+            entries.iter().map(|e| e.entry_id.as_str()),
+        ));
+        release.phase = Phase::Closed;
+        release.version += 1;
+        self.save(&release, read).await?;
+        tracing::info!(release = %release.release_id, entries = entries.len(), "entry window closed");
+        Ok(release)
+    }
+
+    async fn save(&self, release: &Release, read_version: u64) -> Result<(), Error> {
+        let item = Item::from_record(keys::release(&release.release_id), release)?;
+        match self
+            .table()
+            .put(item, Some(Cond::eq("version", read_version)))
+            .await
+        {
+            Ok(()) => Ok(()),
+            Err(StoreError::ConditionFailed { .. }) => Err(Error::Conflict),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Computes every outcome and applies those not applied yet; then the rest of the
+    /// slots opens first-come and the release is drawn.
+    async fn draw(&self, mut release: Release) -> Result<(), Error> {
+        if release.phase == Phase::Closed {
+            let read = release.version;
+            release.phase = Phase::Drawing;
+            release.drawn_at = Some(self.ports.clock.now());
+            release.version += 1;
+            self.save(&release, read).await?;
+        }
+        let digest = release
+            .entries_digest
+            .clone()
+            .ok_or_else(|| Error::Internal("a closed release without its digest".into()))?;
+        let entries = self.entries(&release.release_id).await?;
+        if draw::entries_digest(entries.iter().map(|e| e.entry_id.as_str())) != digest {
+            return Err(Error::Internal(format!(
+                "release {}: the entries changed after the window closed",
+                release.release_id
+            )));
+        }
+        let slots = release.held_slots();
+        let wanted: Vec<DrawEntry> = entries.iter().map(Entry::draw_entry).collect();
+        let drawn = draw::draw(&release.seed_bytes()?, &digest, &slots, &wanted);
+        let by_id: HashMap<&str, &Entry> =
+            entries.iter().map(|e| (e.entry_id.as_str(), e)).collect();
+        let (mut won, mut waitlisted) = (0u64, 0u64);
+        let mut pending = Vec::new();
+        for d in &drawn {
+            if d.won.is_some() {
+                won += 1;
+            } else {
+                waitlisted += 1;
+            }
+            if let Some(entry) = by_id.get(d.entry_id.as_str())
+                && entry.outcome.is_none()
+            {
+                pending.push(((*entry).clone(), d.clone()));
+            }
+        }
+        tracing::info!(release = %release.release_id, entries = drawn.len(), won, pending = pending.len(), "drawing");
+        let mut outcomes = Vec::with_capacity(pending.len());
+        for chunk in pending.chunks(CONCURRENCY) {
+            let mut set = tokio::task::JoinSet::new();
+            for (entry, d) in chunk {
+                let (this, release) = (self.clone_parts(), release.clone());
+                let (entry, d) = (entry.clone(), d.clone());
+                set.spawn(async move { this.apply(&release, &entry, &d).await });
+            }
+            while let Some(joined) = set.join_next().await {
+                outcomes.push(joined.map_err(|e| Error::Internal(e.to_string()))?);
+            }
+            if let Some(Err(e)) = outcomes.iter().find(|o| o.is_err()) {
+                return Err(Error::Internal(format!("draw stopped: {e}")));
+            }
+        }
+        // Whatever is left of the slots is bookable first-come.
+        let unhold = slots
+            .keys()
+            .map(|s| places::unhold(slot_key(s), &release.release_id))
+            .collect();
+        for r in self.write_all(unhold).await {
+            match r {
+                Ok(()) | Err(StoreError::ConditionFailed { .. }) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        let read = release.version;
+        release.phase = Phase::Drawn;
+        release.won = Some(won);
+        release.waitlisted = Some(waitlisted);
+        release.version += 1;
+        self.save(&release, read).await?;
+        for office in &release.office_ids {
+            self.quota.changed(office);
+        }
+        tracing::info!(release = %release.release_id, won, waitlisted, "drawn");
+        Ok(())
+    }
+
+    fn clone_parts(&self) -> Self {
+        Self {
+            ports: self.ports.clone(),
+            applications: self.applications.clone(),
+            quota: self.quota.clone(),
+        }
+    }
+
+    /// One entry's outcome, with its bookings and billings for a win, in one transaction
+    /// under the entry's version: applied once, however often the draw starts.
+    async fn apply(&self, release: &Release, entry: &Entry, d: &draw::Drawn) -> Result<(), Error> {
+        let drawn_at = release.drawn_at.unwrap_or(release.draw_at);
+        let mut done = entry.clone();
+        done.version += 1;
+        done.position = Some(d.position);
+        let Some((slot, lanes)) = &d.won else {
+            done.outcome = Some(Outcome::Waitlisted);
+            return match self
+                .table()
+                .put(
+                    Item::from_record(keys::entry(&entry.release_id, &entry.entry_id), &done)?,
+                    Some(Cond::eq("version", entry.version)),
+                )
+                .await
+            {
+                Ok(()) => {
+                    self.told(entry, d.position, None).await;
+                    Ok(())
+                }
+                Err(StoreError::ConditionFailed { .. }) => Ok(()),
+                Err(e) => Err(e.into()),
+            };
+        };
+        done.outcome = Some(Outcome::Won);
+        done.slot = Some(slot.clone());
+        // Every day of the release has the same hours.
+        let pool = match release.slots.get(&slot.time) {
+            Some(Capacity::Pool(n)) => *n,
+            _ => 0,
+        };
+        let group_id = (entry.application_ids.len() > 1).then(|| ulid::Ulid::new().to_string());
+        let booked = retrying(|| async {
+            let mut apps = Vec::with_capacity(entry.application_ids.len());
+            let mut their_lanes = Vec::with_capacity(entry.application_ids.len());
+            for (id, lane) in entry.application_ids.iter().zip(lanes) {
+                let app = self.applications.load(id).await?;
+                // Entered applications book nothing else; one that ended meanwhile (its
+                // account closed) is left out, and its place opens first-come.
+                if matches!(app.status, Status::Submitted | Status::Expired)
+                    && app.booking.is_none()
+                {
+                    let mut unmarked = app;
+                    unmarked.entered_release = None;
+                    apps.push(unmarked);
+                    their_lanes.push(*lane);
+                }
+            }
+            let mut tx = Tx::new();
+            tx.guarded(
+                ApplyGuard::Done,
+                Write::Put {
+                    item: Item::from_record(
+                        keys::entry(&entry.release_id, &entry.entry_id),
+                        &done,
+                    )?,
+                    cond: Some(Cond::eq("version", entry.version)),
+                },
+            );
+            let mut next = Vec::new();
+            if !apps.is_empty() {
+                let members = apps
+                    .iter()
+                    .map(|app| transitions::Member {
+                        app,
+                        ctx: self.applications.context(app, drawn_at),
+                        billing_code: crate::model::ids::BillingCode::generate().into_string(),
+                    })
+                    .collect();
+                let place = BookingInfo {
+                    office_id: slot.office_id.clone(),
+                    date: slot.date,
+                    time: slot.time.clone(),
+                    lane: None,
+                    group_id: group_id.clone(),
+                };
+                let decision = transitions::book_group(
+                    members,
+                    slot_key(slot),
+                    &place,
+                    &their_lanes,
+                    pool,
+                    TimeDelta::hours(release.payment_hours),
+                )?;
+                for (guard, write) in decision.tx.entries().iter().cloned() {
+                    match guard {
+                        Some(g) => tx.guarded(ApplyGuard::Group(g), write),
+                        None => tx.write(write),
+                    };
+                }
+                next = decision.next;
+            }
+            match tx.commit(self.table()).await {
+                Ok(()) => Ok(Some(next)),
+                Err(Failed::Guard(ApplyGuard::Done)) => Ok(None),
+                Err(Failed::Guard(ApplyGuard::Group(transitions::GroupGuard::Slot))) => {
+                    Err(Error::Internal(format!(
+                        "entry {}: the slot has fewer places than the draw gave out",
+                        entry.entry_id
+                    )))
+                }
+                Err(Failed::Guard(_) | Failed::Unnamed) => Err(Error::Conflict),
+                Err(Failed::Store(e)) => Err(e.into()),
+            }
+        })
+        .await?;
+        let Some(apps) = booked else { return Ok(()) };
+        self.quota.changed(&slot.office_id);
+        self.told(entry, d.position, Some(slot)).await;
+        let office = self.quota.office(&slot.office_id).await?;
+        for app in &apps {
+            if let Some(b) = &app.billing {
+                let deadline = b.expires_at.with_timezone(&office.timezone.offset());
+                crate::notify::notify(
+                    &self.ports,
+                    &entry.account_id,
+                    Notice::BookingMade {
+                        application_id: app.application_id.clone(),
+                        billing_code: b.billing_code.clone(),
+                        amount_idr: b.amount_idr,
+                        deadline: deadline.format("%d-%m-%Y %H:%M").to_string(),
+                        appointment: format!("{} {}", slot.date, slot.time),
+                    },
+                )
+                .await;
+            }
+        }
+        Ok(())
+    }
+
+    async fn told(&self, entry: &Entry, position: usize, slot: Option<&SlotRef>) {
+        let notice = Notice::Drawn {
+            release_id: entry.release_id.clone(),
+            position,
+            appointment: slot.map(|s| format!("{} {} ({})", s.date, s.time, s.office_id)),
+        };
+        crate::notify::notify(&self.ports, &entry.account_id, notice).await;
+    }
+
+    /// `GET /v1/releases/{id}/result`: everything `scripts/verify-draw` needs to recompute
+    /// the draw, and nothing about who entered.
+    pub async fn result(&self, release_id: &str) -> Result<Value, Error> {
+        let release = self.get(release_id).await?;
+        if release.phase != Phase::Drawn {
+            return Err(Error::NotDrawn);
+        }
+        let mut entries = self.entries(release_id).await?;
+        entries.sort_by_key(|e| e.position);
+        let slots: Vec<Value> = release
+            .held_slots()
+            .into_iter()
+            .map(|(s, c)| json!({"office_id": s.office_id, "date": s.date, "time": s.time, "capacity": c}))
+            .collect();
+        let entries: Vec<Value> = entries
+            .iter()
+            .map(|e| {
+                json!({
+                    "entry_id": e.entry_id,
+                    "position": e.position,
+                    "needs": e.needs,
+                    "choices": e.choices,
+                    "outcome": e.outcome,
+                    "slot": e.slot,
+                })
+            })
+            .collect();
+        Ok(json!({
+            "release_id": release.release_id,
+            "seed": release.seed,
+            "seed_sha256": release.seed_sha256,
+            "entries_digest": release.entries_digest,
+            "drawn_at": release.drawn_at,
+            "slots": slots,
+            "entries": entries,
+        }))
+    }
+
+    /// Single writes, `CONCURRENCY` at a time; each one's result, in order.
+    async fn write_all(&self, writes: Vec<Write>) -> Vec<Result<(), StoreError>> {
+        let mut out = Vec::with_capacity(writes.len());
+        for chunk in writes.chunks(CONCURRENCY) {
+            let mut set = tokio::task::JoinSet::new();
+            for (i, write) in chunk.iter().cloned().enumerate() {
+                let table = self.ports.table.clone();
+                set.spawn(async move { (i, write_one(table.as_ref(), write).await) });
+            }
+            let mut results: Vec<Option<Result<(), StoreError>>> =
+                (0..chunk.len()).map(|_| None).collect();
+            while let Some(joined) = set.join_next().await {
+                match joined {
+                    Ok((i, r)) => results[i] = Some(r),
+                    Err(e) => tracing::error!(error = %e, "write task"),
+                }
+            }
+            out.extend(
+                results
+                    .into_iter()
+                    .map(|r| r.unwrap_or_else(|| Err(StoreError::Unavailable("task".into())))),
+            );
+        }
+        out
+    }
+}
+
+fn slot_key(s: &SlotRef) -> Key {
+    keys::slot(&s.office_id, s.date, &s.time)
+}
+
+async fn write_one(table: &dyn Table, write: Write) -> Result<(), StoreError> {
+    match write {
+        Write::Put { item, cond } => table.put(item, cond).await,
+        Write::Update { key, update, cond } => table.update(&key, update, cond).await.map(|_| ()),
+        Write::Delete { key, cond } => table.delete(&key, cond).await,
+        check @ Write::Check { .. } => table.transact(vec![check]).await,
+    }
+}
+
+/// The entry's shard counter, changed only while the window is open on it.
+fn counter(release_id: &str, entry_id: &str, entries: i64, applications: i64) -> Write {
+    Write::Update {
+        key: keys::entry_counter(release_id, keys::entry_shard(entry_id)),
+        update: Update::new()
+            .add("entries", entries)
+            .add("applications", applications),
+        cond: Some(Cond::eq("open", true)),
+    }
+}
+
+/// The application marked as entered in a release (or no longer), under its version.
+fn marked(
+    app: &Application,
+    release_id: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<Write, StoreError> {
+    let mut next = app.clone();
+    next.entered_release = release_id.map(str::to_owned);
+    next.version += 1;
+    next.updated_at = Some(now);
+    rows::save(&next, app.version)
+}
