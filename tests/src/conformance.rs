@@ -1794,6 +1794,204 @@ pub async fn a_nik_key_rotation_reseals_every_item(f: &Fixture) {
     assert_eq!(again.resealed, 0, "{}", f.name);
 }
 
+/// A release of two Makassar hours (09:00: two places of any kind; 10:00: one regular,
+/// one priority) with `n` entries of one adult each, all choosing both hours; the clock
+/// left past its draw time, nothing drawn yet. Answers the service and the release id.
+pub async fn release_with_entries(
+    f: &Fixture,
+    n: usize,
+) -> (paspor_domain::releases::Releases, String) {
+    use paspor_domain::{
+        draw::SlotRef,
+        releases::{ReleaseSpec, Releases},
+        repo::places::Capacity,
+    };
+    let (applications, booking, _) = makassar_slot(f, "08:00", 1).await;
+    let releases = Releases::new(
+        f.ports.clone(),
+        applications.clone(),
+        booking.quota().clone(),
+    );
+    let now = f.ports.clock.now();
+    let office = booking.quota().office("makassar").await.expect("office");
+    // A day and people of its own per release: releases of one backend never share a
+    // slot, nor their applicants a NIK.
+    static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let offset = 20 + call as i64;
+    let day = office.timezone.today(now) + chrono::TimeDelta::days(offset);
+    let id = format!("rilis-{}", ulid::Ulid::new());
+    let spec = ReleaseSpec {
+        office_ids: vec!["makassar".into()],
+        from: day,
+        to: day,
+        slots: std::collections::BTreeMap::from([
+            ("09:00".to_owned(), Capacity::Pool(2)),
+            (
+                "10:00".to_owned(),
+                Capacity::Lanes(std::collections::BTreeMap::from([
+                    (paspor_domain::model::lane::Lane::Regular, 1),
+                    (paspor_domain::model::lane::Lane::Priority, 1),
+                ])),
+            ),
+        ]),
+        include_weekends: true,
+        entry_opens_at: now + chrono::TimeDelta::minutes(1),
+        entry_closes_at: now + chrono::TimeDelta::minutes(2),
+        draw_at: now + chrono::TimeDelta::minutes(3),
+        payment_hours: None,
+    };
+    let (_, created) = releases.put(&id, spec).await.expect("release");
+    assert!(created);
+    f.clock.advance(61).expect("advance");
+    let choice = |time: &str| SlotRef {
+        office_id: "makassar".into(),
+        date: day,
+        time: time.into(),
+    };
+    let serial = 5000 + 8 * call;
+    for i in 0..n {
+        // Born around 2000: adults, no priority.
+        let (account, app) = submitted_application(&applications, 400 + i, serial - 400).await;
+        let choices = if i % 2 == 0 {
+            vec![choice("09:00"), choice("10:00")]
+        } else {
+            vec![choice("10:00"), choice("09:00")]
+        };
+        releases
+            .enter(&account, &id, &[app], &choices)
+            .await
+            .expect("entered");
+    }
+    f.clock.advance(120).expect("advance");
+    (releases, id)
+}
+
+/// What a finished draw must show on any backend: the published outcomes are the draw
+/// recomputed, every winner holds one billed place, and no slot (nor lane) holds more
+/// than its capacity: 09:00 and 10:00's regular lane full, its priority lane untouched
+/// (the entrants are adults).
+pub async fn check_drawn(f: &Fixture, releases: &paspor_domain::releases::Releases, id: &str) {
+    use paspor_domain::{
+        applications::Applications,
+        draw::{self, DrawEntry, SlotRef},
+        repo::{keys, places::Slot},
+    };
+    let doc = releases.result(id).await.expect("drawn");
+    let seed: draw::Seed = hex::decode(doc["seed"].as_str().expect("seed"))
+        .expect("hex")
+        .try_into()
+        .expect("32 bytes");
+    assert_eq!(draw::seed_sha256(&seed), doc["seed_sha256"]);
+    let entries = doc["entries"].as_array().expect("entries");
+    let wanted: Vec<DrawEntry> = entries
+        .iter()
+        .map(|e| DrawEntry {
+            entry_id: e["entry_id"].as_str().expect("id").to_owned(),
+            needs: serde_json::from_value(e["needs"].clone()).expect("needs"),
+            choices: serde_json::from_value(e["choices"].clone()).expect("choices"),
+        })
+        .collect();
+    let slots: std::collections::BTreeMap<SlotRef, paspor_domain::repo::places::Capacity> =
+        doc["slots"]
+            .as_array()
+            .expect("slots")
+            .iter()
+            .map(|s| {
+                (
+                    serde_json::from_value(s.clone()).expect("slot"),
+                    serde_json::from_value(s["capacity"].clone()).expect("capacity"),
+                )
+            })
+            .collect();
+    let digest = doc["entries_digest"].as_str().expect("digest");
+    let again = draw::draw(&seed, digest, &slots, &wanted);
+    let mut won = 0;
+    for (d, e) in again.iter().zip(entries) {
+        assert_eq!(e["entry_id"], d.entry_id.as_str(), "{}", f.name);
+        assert_eq!(e["position"], d.position, "{}", f.name);
+        let expected = if d.won.is_some() { "won" } else { "waitlisted" };
+        assert_eq!(e["outcome"], expected, "{}: {e}", f.name);
+        won += usize::from(d.won.is_some());
+    }
+    assert_eq!(won, 3, "{}: two at 09:00, one regular at 10:00", f.name);
+    let mut held = 0;
+    for slot in slots.keys() {
+        let item = f
+            .ports
+            .table
+            .get(&keys::slot(&slot.office_id, slot.date, &slot.time))
+            .await
+            .expect("get")
+            .expect("slot");
+        let s = Slot::of(&item).expect("slot");
+        assert!(s.release.is_none(), "{}: first-come after the draw", f.name);
+        held += s.taken;
+        assert_eq!(s.remaining(), i64::from(slot.time == "10:00"), "{}", f.name);
+        for lane in s.lanes.values() {
+            assert!(
+                lane.remaining >= 0 && lane.remaining <= lane.capacity,
+                "{}",
+                f.name
+            );
+        }
+    }
+    assert_eq!(held, 3, "{}: one place per winner", f.name);
+    // Each winner's application is booked once, billed, and no longer waits for a draw.
+    let applications = Applications::new(f.ports.clone(), &test_secrets());
+    let mut booked = 0;
+    for e in entries.iter().filter(|e| e["outcome"] == "won") {
+        let stored = f
+            .ports
+            .table
+            .get(&keys::entry(id, e["entry_id"].as_str().expect("id")))
+            .await
+            .expect("get")
+            .expect("entry");
+        let entry: paspor_domain::releases::Entry = stored.record().expect("entry");
+        for app_id in &entry.application_ids {
+            let app = applications.load(app_id).await.expect("app");
+            assert_eq!(
+                app.status,
+                paspor_domain::applications::Status::AwaitingPayment,
+                "{}",
+                f.name
+            );
+            assert!(app.entered_release.is_none());
+            booked += 1;
+        }
+    }
+    assert_eq!(booked, 3, "{}", f.name);
+}
+
+/// The draw's storage path: the window shut on every shard, the digest, the outcomes
+/// applied under their entries' versions, the slots opened first-come; a second run does
+/// nothing.
+pub async fn release_draw(f: &Fixture) {
+    let (releases, id) = release_with_entries(f, 6).await;
+    assert_eq!(releases.run().await.expect("run"), 2, "closed, then drawn");
+    check_drawn(f, &releases, &id).await;
+    assert_eq!(
+        releases.run().await.expect("again"),
+        0,
+        "nothing left to do"
+    );
+    let counts = releases
+        .counts(&releases.get(&id).await.expect("release"))
+        .await
+        .expect("counts");
+    assert_eq!(
+        (
+            counts.entries,
+            counts.applications,
+            counts.places,
+            counts.won,
+            counts.waitlisted
+        ),
+        (6, 6, 4, Some(3), Some(3))
+    );
+}
+
 /// Declares the whole suite as tests on one backend: `$make` builds a `(Fixture, guard)`.
 /// Both backends run exactly the same list.
 #[macro_export]
@@ -1823,6 +2021,7 @@ macro_rules! conformance_suite {
             a_second_sign_up_cannot_take_over_an_email => a_second_sign_up_cannot_take_over_an_email(&f);
             sweep_pages_through_an_hour => sweep_pages_through_an_hour(&f);
             a_nik_key_rotation_reseals_every_item => a_nik_key_rotation_reseals_every_item(&f);
+            release_draw => release_draw(&f);
         );
     };
     (@tests $make:expr; $($name:ident => $check:ident(&f $(, $arg:expr)*);)*) => {$(

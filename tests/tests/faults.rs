@@ -506,6 +506,32 @@ async fn a_lost_answer_is_replayed_for_its_idempotency_key(f: &Fixture) {
 
 /// The `i`th submitted application of a batch, booked on Makassar's 09:00 slot:
 /// (applications, payments, id, billing code, amount, day).
+/// The draw dies after every possible number of writes (closing the window, applying the
+/// outcomes, opening the slots, the emails): a restarted draw finishes with the outcomes
+/// the seed gives, each winner booked once, and no lane over its capacity.
+async fn a_draw_that_dies_anywhere_ends_the_same(f: &Fixture) {
+    use paspor_domain::releases::Releases;
+    use paspor_tests::conformance::{check_drawn, release_with_entries};
+    // How many writes a whole draw takes, on a draw that does not die.
+    let (g, faults) = faulty(f);
+    let (releases, id) = release_with_entries(&g, 6).await;
+    let before = faults.writes.load(Ordering::SeqCst);
+    releases.run().await.expect("a clean draw");
+    let writes = faults.writes.load(Ordering::SeqCst) - before;
+    check_drawn(f, &releases, &id).await;
+    assert!(writes > 40, "{writes} writes");
+    for k in 0..i64::from(writes) {
+        let (g, faults) = faulty(f);
+        let (releases, id) = release_with_entries(&g, 6).await;
+        faults.crash_after(k);
+        assert!(releases.run().await.is_err(), "{}: k={k}: died", f.name);
+        let (applications, booking, _) = restart(f).await;
+        let restarted = Releases::new(f.ports.clone(), applications, booking.quota().clone());
+        restarted.run().await.expect("the draw after a restart");
+        check_drawn(f, &restarted, &id).await;
+    }
+}
+
 async fn booked_one(
     g: &Fixture,
     i: usize,
@@ -560,6 +586,7 @@ macro_rules! fault_suite {
             storage_outage_is_clear_and_writes_nothing,
             a_crash_between_any_two_steps_leaves_consistent_state,
             a_lost_answer_is_replayed_for_its_idempotency_key,
+            a_draw_that_dies_anywhere_ends_the_same,
         );
     };
     (@tests $make:expr; $($name:ident,)*) => {$(

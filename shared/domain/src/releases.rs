@@ -257,7 +257,12 @@ enum ApplyGuard {
 /// first-come and enters no other draw until then.
 pub async fn undrawn(table: &dyn Table, release_id: &str) -> Result<bool, Error> {
     match table.get(&keys::release(release_id)).await? {
-        Some(item) => Ok(item.record::<Release>()?.phase != Phase::Drawn),
+        // Once drawing, an entrant is free: a winner not yet applied that books elsewhere
+        // meanwhile is left out of its win, and the waitlisted are not held back.
+        Some(item) => Ok(matches!(
+            item.record::<Release>()?.phase,
+            Phase::Scheduled | Phase::Closed
+        )),
         None => Ok(false),
     }
 }
@@ -321,6 +326,17 @@ impl Releases {
             return Err(Error::ReleaseStarted);
         }
         let release = self.validated(release_id, spec, existing.as_ref()).await?;
+        // The shards' window flags first (again on every PUT: a crash may have left some
+        // out), so no entry of a stored release ever finds its shard missing.
+        for shard in 0..keys::ENTRY_SHARDS {
+            let counter = Update::new()
+                .set("open", true)
+                .add("entries", 0)
+                .add("applications", 0);
+            self.table()
+                .update(&keys::entry_counter(release_id, shard), counter, None)
+                .await?;
+        }
         let held = release.held_slots();
         // Hold the new slots; on a conflict give back what this call held.
         let writes = held
@@ -372,17 +388,6 @@ impl Releases {
             Ok(()) => {}
             Err(StoreError::ConditionFailed { .. }) => return Err(Error::Conflict),
             Err(e) => return Err(e.into()),
-        }
-        if existing.is_none() {
-            for shard in 0..keys::ENTRY_SHARDS {
-                let counter = Update::new()
-                    .set("open", true)
-                    .add("entries", 0)
-                    .add("applications", 0);
-                self.table()
-                    .update(&keys::entry_counter(release_id, shard), counter, None)
-                    .await?;
-            }
         }
         // The slots the release no longer names go back to nothing.
         if let Some(old) = &existing {
@@ -441,6 +446,11 @@ impl Releases {
         }
         if !(spec.entry_opens_at < spec.entry_closes_at && spec.entry_closes_at <= spec.draw_at) {
             return Err(Error::invalid("entry_closes_at", text::RELEASE_TIMES));
+        }
+        // Winners are booked from the day after the draw, as booking is from tomorrow (in
+        // the easternmost office's time, UTC+9).
+        if from <= (spec.draw_at + TimeDelta::hours(9)).date_naive() {
+            return Err(Error::invalid("from", text::RELEASE_AFTER_DRAW));
         }
         let payment_hours = spec.payment_hours.unwrap_or(DEFAULT_PAYMENT_HOURS);
         if !(1..=MAX_PAYMENT_HOURS).contains(&payment_hours) {
@@ -538,6 +548,9 @@ impl Releases {
         choices: &[SlotRef],
     ) -> Result<(Entry, bool), Error> {
         let release = self.get(release_id).await?;
+        if !release.window_open(self.ports.clock.now()) {
+            return Err(Error::EntryWindowClosed);
+        }
         let distinct: BTreeSet<&String> = application_ids.iter().collect();
         if application_ids.is_empty()
             || application_ids.len() > MAX_ENTRY_APPLICATIONS
@@ -553,9 +566,6 @@ impl Releases {
             || choices.iter().any(|c| !held.contains_key(c))
         {
             return Err(Error::invalid("choices", text::ENTRY_CHOICES));
-        }
-        if !release.window_open(self.ports.clock.now()) {
-            return Err(Error::EntryWindowClosed);
         }
         let outcome = retrying(|| async {
             let existing = self.own_entry(account_id, release_id).await?;
@@ -667,7 +677,9 @@ impl Releases {
     }
 
     async fn may_enter(&self, app: &Application, release_id: &str) -> Result<(), Error> {
-        if !matches!(app.status, Status::Submitted | Status::Expired) || app.booking.is_some() {
+        // Submitted only: an expired application gave its NIK up, and the same person may
+        // hold it in another application (another chance) that the draw could not book.
+        if app.status != Status::Submitted || app.booking.is_some() {
             return Err(Error::InvalidState(text::ENTRY_NEEDS_UNBOOKED));
         }
         if let Some(other) = &app.entered_release
@@ -814,19 +826,38 @@ impl Releases {
     /// time has come. Answers how many steps it took. Safe to run again at any time.
     pub async fn run(&self) -> Result<u32, Error> {
         let now = self.ports.clock.now();
-        let mut steps = 0;
+        let (mut steps, mut failed) = (0, None);
         for release in self.list().await? {
-            let mut release = release;
-            if release.phase == Phase::Scheduled && now >= release.entry_closes_at {
-                release = self.close(release).await?;
-                steps += 1;
-            }
-            if matches!(release.phase, Phase::Closed | Phase::Drawing) && now >= release.draw_at {
-                self.draw(release).await?;
-                steps += 1;
+            // One release that fails does not hold the others back.
+            match self.step(release, now, &mut steps).await {
+                Ok(()) => {}
+                Err(e) => {
+                    tracing::error!(error = %e, "release step failed; the next run goes on");
+                    failed.get_or_insert(e);
+                }
             }
         }
-        Ok(steps)
+        match failed {
+            Some(e) => Err(e),
+            None => Ok(steps),
+        }
+    }
+
+    async fn step(
+        &self,
+        mut release: Release,
+        now: DateTime<Utc>,
+        steps: &mut u32,
+    ) -> Result<(), Error> {
+        if release.phase == Phase::Scheduled && now >= release.entry_closes_at {
+            release = self.close(release).await?;
+            *steps += 1;
+        }
+        if matches!(release.phase, Phase::Closed | Phase::Drawing) && now >= release.draw_at {
+            self.draw(release).await?;
+            *steps += 1;
+        }
+        Ok(())
     }
 
     /// Shuts the window on every shard (after which no entry can be written), then
@@ -994,9 +1025,7 @@ impl Releases {
                 let app = self.applications.load(id).await?;
                 // Entered applications book nothing else; one that ended meanwhile (its
                 // account closed) is left out, and its place opens first-come.
-                if matches!(app.status, Status::Submitted | Status::Expired)
-                    && app.booking.is_none()
-                {
+                if app.status == Status::Submitted && app.booking.is_none() {
                     let mut unmarked = app;
                     unmarked.entered_release = None;
                     apps.push(unmarked);

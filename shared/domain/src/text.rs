@@ -442,6 +442,10 @@ pub const RELEASE_TIMES: Text = Text::new(
     "Waktu harus berurutan: pendaftaran dibuka < ditutup <= undian.",
     "The times must be in order: entry opens < closes <= draw.",
 );
+pub const RELEASE_AFTER_DRAW: Text = Text::new(
+    "Hari pertama rilis harus setelah hari undian.",
+    "The release's first day must come after the day of the draw.",
+);
 pub const RELEASE_OFFICES: Text = Text::new(
     "Sebutkan 1–50 kantor yang berbeda.",
     "Name 1–50 distinct offices.",

@@ -14,11 +14,7 @@ pub async fn sweep(
     state: &AppState,
     count: impl Fn(&'static str, u32),
 ) -> Result<String, paspor_domain::Error> {
-    // A draw first: its winners' billings then expire on the same clock as every other.
-    let drawn = state.releases.run().await;
-    if let Ok(n) = drawn {
-        count("ReleaseSteps", n);
-    }
+    // Expiries first: a long draw must never keep unpaid places from coming back.
     let expired = state.payments.sweep().await;
     if let Ok(n) = expired {
         count("Expiries", n);
@@ -26,6 +22,10 @@ pub async fn sweep(
     let purged = state.operations.purge_documents().await;
     if let Ok(n) = purged {
         count("DocumentPurges", n);
+    }
+    let drawn = state.releases.run().await;
+    if let Ok(n) = drawn {
+        count("ReleaseSteps", n);
     }
     // A failed draw step fails the run (and alarms as the sweeper's errors do) once the
     // other steps had their turn; the next run goes on where it stopped.
