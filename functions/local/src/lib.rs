@@ -277,8 +277,21 @@ pub async fn seed_demo(state: &AppState) -> anyhow::Result<()> {
                 .await?;
         }
     }
-    tracing::info!(offices, slots_opened, "demo seed applied");
-    println!("seed demo: {offices} offices added, {slots_opened} hourly slots opened");
+    let (release_id, spec) = paspor_domain::releases::demo_release(clock.now());
+    let release = match state.releases.get(release_id).await {
+        Err(paspor_domain::Error::NotFound) => {
+            state.releases.put(release_id, spec).await?;
+            "added"
+        }
+        other => {
+            other?;
+            "kept"
+        }
+    };
+    tracing::info!(offices, slots_opened, release, "demo seed applied");
+    println!(
+        "seed demo: {offices} offices added, {slots_opened} hourly slots opened, release {release_id} {release}"
+    );
     Ok(())
 }
 

@@ -253,6 +253,28 @@ enum ApplyGuard {
     Group(transitions::GroupGuard),
 }
 
+/// The demo seed's one upcoming release: Jakarta Selatan and Bandung, a week of days past
+/// the seed's 30 days of quota, its window opening a day from `now` for two days, drawn an
+/// hour after it closes.
+pub fn demo_release(now: DateTime<Utc>) -> (&'static str, ReleaseSpec) {
+    let first = (now + TimeDelta::days(35)).date_naive();
+    let opens = now + TimeDelta::days(1);
+    let spec = ReleaseSpec {
+        office_ids: vec!["jakarta-selatan".into(), "bandung".into()],
+        from: first,
+        to: first + TimeDelta::days(6),
+        slots: (8..=11)
+            .map(|h| (format!("{h:02}:00"), Capacity::Pool(10)))
+            .collect(),
+        include_weekends: false,
+        entry_opens_at: opens,
+        entry_closes_at: opens + TimeDelta::days(2),
+        draw_at: opens + TimeDelta::days(2) + TimeDelta::hours(1),
+        payment_hours: None,
+    };
+    ("rilis-demo", spec)
+}
+
 /// Whether `release_id` is still to be drawn: an application entered in it books nothing
 /// first-come and enters no other draw until then.
 pub async fn undrawn(table: &dyn Table, release_id: &str) -> Result<bool, Error> {
