@@ -399,4 +399,49 @@ async fn a_release_is_held_entered_drawn_and_checkable() {
         told, 2,
         "the entry confirmed, and the outcome: {subjects:?}"
     );
+
+    // A winner's place that comes back before the first day goes to the waitlist first.
+    let mut waitlisted = None;
+    let mut winners = Vec::new();
+    for token in &tokens[..3] {
+        let e = s.get(entry_path, Some(token)).await.body;
+        if e["outcome"] == "waitlisted" {
+            waitlisted = Some((token.clone(), e));
+        } else if e["application_ids"].as_array().map(Vec::len) == Some(1) {
+            winners.push((token.clone(), e));
+        }
+    }
+    let (waiting_token, waiting) = waitlisted.expect("four people, three places: one waits");
+    // A single's place fits a waiting single anywhere, a waiting family only at 10:00.
+    winners.sort_by_key(|(_, e)| e["booking"]["slot"]["time"] != "10:00");
+    let (winner_token, winner) = winners.first().cloned().expect("a single won");
+    let app = winner["application_ids"][0].as_str().expect("id");
+    let gone = s
+        .delete_auth(&format!("/v1/applications/{app}/booking"), &winner_token)
+        .await;
+    assert_eq!(gone.status, 200, "{:?}", gone.body);
+    let mut promoted = Value::Null;
+    for _ in 0..100 {
+        promoted = s.get(entry_path, Some(&waiting_token)).await.body;
+        if promoted["outcome"] == "won" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(promoted["outcome"], "won", "{promoted}");
+    assert_eq!(promoted["from_waitlist"], true);
+    assert_eq!(promoted["position"], waiting["position"]);
+    for item in promoted["booking"]["items"].as_array().expect("items") {
+        assert_eq!(item["status"], "awaiting_payment", "{item}");
+    }
+    // The draw's published outcome is still the draw's, and still checks out.
+    let after = s.get("/v1/releases/rilis-medan/result", None).await.body;
+    assert_eq!(verify(&after), 0);
+    let published = after["entries"]
+        .as_array()
+        .and_then(|e| e.iter().find(|x| x["entry_id"] == waiting["entry_id"]))
+        .cloned()
+        .expect("published");
+    assert_eq!(published["outcome"], "waitlisted");
+    assert_eq!(published["waitlist_slot"], promoted["booking"]["slot"]);
 }

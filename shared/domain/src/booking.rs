@@ -96,6 +96,7 @@ impl Booking {
             time: time.to_owned(),
             lane,
             group_id: None,
+            release: None,
         };
         Ok((key, place, fallback))
     }
@@ -293,6 +294,7 @@ impl Booking {
                 time: time.to_owned(),
                 lane: None,
                 group_id: Some(ulid::Ulid::new().to_string()),
+                release: None,
             };
             let ttl = TimeDelta::seconds(self.config.payment_ttl_secs);
             let GroupDecision { next, mut tx } =
@@ -359,6 +361,7 @@ impl Booking {
                     time: time.to_owned(),
                     lane: *lane,
                     group_id: Some(group_id.to_owned()),
+                    release: None,
                 })
                 .collect();
             let GroupDecision { next, mut tx } =

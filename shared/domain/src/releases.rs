@@ -26,7 +26,7 @@ use crate::{
     draw::{self, DrawEntry, SlotRef},
     jobs::Notice,
     model::{
-        application::{Application, BookingInfo, Status},
+        application::{Application, BookingInfo, FromRelease, Status},
         ids::{OfficeId, SlotTime, is_id},
         lane::{Lane, lanes_for},
     },
@@ -208,6 +208,9 @@ pub struct Entry {
     pub position: Option<usize>,
     #[serde(default)]
     pub slot: Option<SlotRef>,
+    /// A waitlisted entry's place from the waitlist (the draw's outcome stays as drawn).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub promoted: Option<SlotRef>,
 }
 
 impl Entry {
@@ -243,6 +246,23 @@ enum EntryGuard {
     Entry,
     /// An application changed meanwhile.
     Application,
+}
+
+/// How booking an entry went.
+enum Booked {
+    Yes(Vec<Application>),
+    /// Its outcome was applied before (a restart, a second runner).
+    AlreadyDone,
+    /// From the waitlist: the slot has no room for it now.
+    NoFit,
+}
+
+/// The entry stored as `next`, only if still at `read_version`.
+fn entry_write(next: &Entry, read_version: u64) -> Result<Write, StoreError> {
+    Ok(Write::Put {
+        item: Item::from_record(keys::entry(&next.release_id, &next.entry_id), next)?,
+        cond: Some(Cond::eq("version", read_version)),
+    })
 }
 
 /// The conditions of applying one outcome.
@@ -633,6 +653,7 @@ impl Releases {
                 outcome: None,
                 position: None,
                 slot: None,
+                promoted: None,
             };
             let new_apps = apps.len() as i64;
             let old_apps = existing
@@ -748,7 +769,14 @@ impl Releases {
             "choices": entry.choices,
             "entered_at": entry.entered_at,
         });
-        if let (Some(outcome), Some(position)) = (entry.outcome, entry.position) {
+        if let (Some(drawn), Some(position)) = (entry.outcome, entry.position) {
+            // A place from the waitlist is a win too; the draw's own outcome stays public.
+            let outcome = if entry.promoted.is_some() {
+                v["from_waitlist"] = json!(true);
+                Outcome::Won
+            } else {
+                drawn
+            };
             v["outcome"] = json!(outcome);
             v["position"] = json!(position);
             if outcome == Outcome::Won {
@@ -770,7 +798,7 @@ impl Releases {
                         })),
                     }));
                 }
-                v["booking"] = json!({"slot": entry.slot, "items": items});
+                v["booking"] = json!({"slot": entry.promoted.as_ref().or(entry.slot.as_ref()), "items": items});
             }
         }
         Ok(v)
@@ -878,6 +906,8 @@ impl Releases {
         if matches!(release.phase, Phase::Closed | Phase::Drawing) && now >= release.draw_at {
             self.draw(release).await?;
             *steps += 1;
+        } else if release.phase == Phase::Drawn {
+            *steps += self.waitlist(&release).await?;
         }
         Ok(())
     }
@@ -1008,7 +1038,8 @@ impl Releases {
     }
 
     /// One entry's outcome, with its bookings and billings for a win, in one transaction
-    /// under the entry's version: applied once, however often the draw starts.
+    /// under the entry's version: applied once, however often the draw starts. A
+    /// waitlisted entry is filed under each of its choices, in draw order.
     async fn apply(&self, release: &Release, entry: &Entry, d: &draw::Drawn) -> Result<(), Error> {
         let drawn_at = release.drawn_at.unwrap_or(release.draw_at);
         let mut done = entry.clone();
@@ -1016,62 +1047,114 @@ impl Releases {
         done.position = Some(d.position);
         let Some((slot, lanes)) = &d.won else {
             done.outcome = Some(Outcome::Waitlisted);
-            return match self
-                .table()
-                .put(
-                    Item::from_record(keys::entry(&entry.release_id, &entry.entry_id), &done)?,
-                    Some(Cond::eq("version", entry.version)),
-                )
-                .await
-            {
+            let mut tx: Tx<ApplyGuard> = Tx::new();
+            tx.guarded(ApplyGuard::Done, entry_write(&done, entry.version)?);
+            for choice in &entry.choices {
+                tx.write(Write::Put {
+                    item: Item::from_record(
+                        keys::waiting(
+                            &entry.release_id,
+                            &choice.office_id,
+                            choice.date,
+                            &choice.time,
+                            d.position,
+                        ),
+                        &json!({"entry_id": entry.entry_id}),
+                    )?,
+                    cond: None,
+                });
+            }
+            return match tx.commit(self.table()).await {
                 Ok(()) => {
                     self.told(entry, d.position, None).await;
                     Ok(())
                 }
-                Err(StoreError::ConditionFailed { .. }) => Ok(()),
-                Err(e) => Err(e.into()),
+                Err(Failed::Guard(_) | Failed::Unnamed) => Ok(()),
+                Err(Failed::Store(e)) => Err(e.into()),
             };
         };
         done.outcome = Some(Outcome::Won);
         done.slot = Some(slot.clone());
-        // Every day of the release has the same hours.
-        let pool = match release.slots.get(&slot.time) {
-            Some(Capacity::Pool(n)) => *n,
-            _ => 0,
-        };
+        let booked = self
+            .book_entry(
+                release,
+                entry,
+                done,
+                slot,
+                Some(lanes),
+                drawn_at,
+                Vec::new(),
+            )
+            .await?;
+        if let Booked::Yes(apps) = booked {
+            self.told(entry, d.position, Some(slot)).await;
+            self.billed(entry, slot, &apps).await?;
+        }
+        Ok(())
+    }
+
+    /// Books what is left of an entry into `slot` with the entry's new record `done`, in
+    /// one transaction under the entry's version: in `lanes` as the draw gave them, or
+    /// (`None`, from the waitlist) as the slot's room now allows. Billed from `billed_at`.
+    #[allow(clippy::too_many_arguments)]
+    async fn book_entry(
+        &self,
+        release: &Release,
+        entry: &Entry,
+        done: Entry,
+        slot: &SlotRef,
+        lanes: Option<&Vec<Option<Lane>>>,
+        billed_at: DateTime<Utc>,
+        also: Vec<Write>,
+    ) -> Result<Booked, Error> {
         let group_id = (entry.application_ids.len() > 1).then(|| ulid::Ulid::new().to_string());
-        let booked = retrying(|| async {
+        retrying(|| async {
             let mut apps = Vec::with_capacity(entry.application_ids.len());
-            let mut their_lanes = Vec::with_capacity(entry.application_ids.len());
-            for (id, lane) in entry.application_ids.iter().zip(lanes) {
+            let mut needs = Vec::with_capacity(entry.application_ids.len());
+            let mut drawn_lanes = Vec::with_capacity(entry.application_ids.len());
+            for (i, id) in entry.application_ids.iter().enumerate() {
                 let app = self.applications.load(id).await?;
-                // Entered applications book nothing else; one that ended meanwhile (its
-                // account closed) is left out, and its place opens first-come.
+                // Entered applications book nothing else; one that ended or booked
+                // elsewhere meanwhile is left out, and its place opens first-come.
                 if app.status == Status::Submitted && app.booking.is_none() {
                     let mut unmarked = app;
                     unmarked.entered_release = None;
                     apps.push(unmarked);
-                    their_lanes.push(*lane);
+                    needs.push(entry.needs.get(i).cloned().unwrap_or_default());
+                    drawn_lanes.push(lanes.and_then(|l| l.get(i).copied()).flatten());
                 }
             }
+            let key = slot_key(slot);
+            let (their_lanes, pool) = match lanes {
+                Some(_) => {
+                    // Every day of the release has the same hours.
+                    let pool = match release.slots.get(&slot.time) {
+                        Some(Capacity::Pool(n)) => *n,
+                        _ => 0,
+                    };
+                    (drawn_lanes, pool)
+                }
+                None => {
+                    let Some(item) = self.table().get(&key).await? else {
+                        return Ok(Booked::NoFit);
+                    };
+                    let read = places::Slot::of(&item)?;
+                    match places::assign(&read, &needs) {
+                        Ok(l) => (l, read.capacity),
+                        Err(_) => return Ok(Booked::NoFit),
+                    }
+                }
+            };
             let mut tx = Tx::new();
-            tx.guarded(
-                ApplyGuard::Done,
-                Write::Put {
-                    item: Item::from_record(
-                        keys::entry(&entry.release_id, &entry.entry_id),
-                        &done,
-                    )?,
-                    cond: Some(Cond::eq("version", entry.version)),
-                },
-            );
+            tx.guarded(ApplyGuard::Done, entry_write(&done, entry.version)?)
+                .writes(also.iter().cloned());
             let mut next = Vec::new();
             if !apps.is_empty() {
                 let members = apps
                     .iter()
                     .map(|app| transitions::Member {
                         app,
-                        ctx: self.applications.context(app, drawn_at),
+                        ctx: self.applications.context(app, billed_at),
                         billing_code: crate::model::ids::BillingCode::generate().into_string(),
                     })
                     .collect();
@@ -1081,10 +1164,14 @@ impl Releases {
                     time: slot.time.clone(),
                     lane: None,
                     group_id: group_id.clone(),
+                    release: Some(FromRelease {
+                        release_id: release.release_id.clone(),
+                        first_day: release.from,
+                    }),
                 };
                 let decision = transitions::book_group(
                     members,
-                    slot_key(slot),
+                    key,
                     &place,
                     &their_lanes,
                     pool,
@@ -1099,9 +1186,11 @@ impl Releases {
                 next = decision.next;
             }
             match tx.commit(self.table()).await {
-                Ok(()) => Ok(Some(next)),
-                Err(Failed::Guard(ApplyGuard::Done)) => Ok(None),
-                Err(Failed::Guard(ApplyGuard::Group(transitions::GroupGuard::Slot))) => {
+                Ok(()) => Ok(Booked::Yes(next)),
+                Err(Failed::Guard(ApplyGuard::Done)) => Ok(Booked::AlreadyDone),
+                Err(Failed::Guard(ApplyGuard::Group(transitions::GroupGuard::Slot)))
+                    if lanes.is_some() =>
+                {
                     Err(Error::Internal(format!(
                         "entry {}: the slot has fewer places than the draw gave out",
                         entry.entry_id
@@ -1111,12 +1200,19 @@ impl Releases {
                 Err(Failed::Store(e)) => Err(e.into()),
             }
         })
-        .await?;
-        let Some(apps) = booked else { return Ok(()) };
+        .await
+    }
+
+    /// Tells each booked application its billing.
+    async fn billed(
+        &self,
+        entry: &Entry,
+        slot: &SlotRef,
+        apps: &[Application],
+    ) -> Result<(), Error> {
         self.quota.changed(&slot.office_id);
-        self.told(entry, d.position, Some(slot)).await;
         let office = self.quota.office(&slot.office_id).await?;
-        for app in &apps {
+        for app in apps {
             if let Some(b) = &app.billing {
                 let deadline = b.expires_at.with_timezone(&office.timezone.offset());
                 crate::notify::notify(
@@ -1134,6 +1230,91 @@ impl Releases {
             }
         }
         Ok(())
+    }
+
+    // ------------------------------------------------------------------ the waitlist
+
+    /// Places that came back before the release's first day, offered in draw order to the
+    /// waitlisted entries that chose their slot (each fitting whole, as in the draw), then
+    /// opened first-come. Answers how many entries got a place.
+    async fn waitlist(&self, release: &Release) -> Result<u32, Error> {
+        let rid = &release.release_id;
+        let mut promoted = 0;
+        for marker in query_all(self.table(), &keys::returned_places(rid), "", 100).await? {
+            let mut parts = marker.key.sk.splitn(3, '#');
+            let (Some(office_id), Some(date), Some(time)) =
+                (parts.next(), parts.next(), parts.next())
+            else {
+                continue;
+            };
+            let Ok(date) = date.parse::<NaiveDate>() else {
+                continue;
+            };
+            let slot = SlotRef {
+                office_id: office_id.to_owned(),
+                date,
+                time: time.to_owned(),
+            };
+            let waiting = query_all(
+                self.table(),
+                &keys::waitlist(rid, office_id, date, time),
+                "",
+                100,
+            )
+            .await?;
+            for item in waiting {
+                let Some(entry_id) = item.attrs.get("entry_id").and_then(Value::as_str) else {
+                    continue;
+                };
+                let Some(stored) = self.table().get(&keys::entry(rid, entry_id)).await? else {
+                    continue;
+                };
+                let entry: Entry = stored.record()?;
+                if entry.promoted.is_some() {
+                    continue;
+                }
+                let mut done = entry.clone();
+                done.version += 1;
+                done.promoted = Some(slot.clone());
+                // Off every waitlist it was on.
+                let off: Vec<Write> = entry
+                    .choices
+                    .iter()
+                    .filter_map(|c| {
+                        Some(Write::Delete {
+                            key: keys::waiting(rid, &c.office_id, c.date, &c.time, entry.position?),
+                            cond: None,
+                        })
+                    })
+                    .collect();
+                let now = self.ports.clock.now();
+                if let Booked::Yes(apps) = self
+                    .book_entry(release, &entry, done, &slot, None, now, off)
+                    .await?
+                {
+                    promoted += 1;
+                    self.told(&entry, entry.position.unwrap_or(0), Some(&slot))
+                        .await;
+                    self.billed(&entry, &slot, &apps).await?;
+                }
+            }
+            // What no one waiting could take is first-come now; then the work is done.
+            match self
+                .table()
+                .update(
+                    &slot_key(&slot),
+                    Update::new().remove("release"),
+                    Some(Cond::eq("release", rid.as_str())),
+                )
+                .await
+            {
+                Ok(_) | Err(StoreError::ConditionFailed { .. }) => {}
+                Err(e) => return Err(e.into()),
+            }
+            self.table().delete(&marker.key, None).await?;
+            self.quota.changed(&slot.office_id);
+        }
+        Ok(promoted)
     }
 
     async fn told(&self, entry: &Entry, position: usize, slot: Option<&SlotRef>) {
@@ -1169,6 +1350,7 @@ impl Releases {
                     "choices": e.choices,
                     "outcome": e.outcome,
                     "slot": e.slot,
+                    "waitlist_slot": e.promoted,
                 })
             })
             .collect();

@@ -305,7 +305,11 @@ pub fn cancel(app: &Application, ctx: &Context) -> Result<Decision<()>, Error> {
     next.version += 1;
     let mut tx = ended(app, &next, ctx)?;
     if let Some(b) = &app.booking {
-        tx.writes(places::release(b, &app.application_id));
+        tx.writes(places::release(
+            b,
+            &app.application_id,
+            ctx.now.date_naive(),
+        ));
     }
     Ok(Decision { next, tx })
 }
@@ -354,7 +358,7 @@ pub fn expire(
         .write(rows::release_nik(&ctx.nik_ref, id))
         .write(rows::purge_entry(id, ctx.now + ctx.retention)?);
     if let Some(b) = &app.booking {
-        tx.writes(places::release(b, id));
+        tx.writes(places::release(b, id, ctx.now.date_naive()));
     }
     Ok(Some(Decision { next, tx }))
 }
@@ -554,6 +558,7 @@ mod tests {
             time: time.into(),
             lane: None,
             group_id: None,
+            release: None,
         }
     }
 

@@ -174,6 +174,17 @@ pub struct BookingInfo {
     /// The family booking this place was taken with, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub group_id: Option<String>,
+    /// The release whose draw (or waitlist) gave this place: given back before the
+    /// release's first day, it goes to the waitlist first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub release: Option<FromRelease>,
+}
+
+/// A place's release, and the day its waitlist ends.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FromRelease {
+    pub release_id: String,
+    pub first_day: NaiveDate,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -75,6 +75,38 @@ pub fn account_entry(account_id: &str, release_id: &str) -> Key {
     Key::new(account_items(account_id), format!("ENTRY#{release_id}"))
 }
 
+/// The partition of a release's slots that had a place come back before its first day
+/// (sort key: `office#date#time`): the waitlist's work.
+pub fn returned_places(release_id: &str) -> String {
+    format!("RETURNED#{release_id}")
+}
+
+pub fn returned(release_id: &str, office_id: &str, date: NaiveDate, time: &str) -> Key {
+    Key::new(
+        returned_places(release_id),
+        format!("{office_id}#{date}#{time}"),
+    )
+}
+
+/// The partition of the waitlisted entries that chose one slot, in draw order (sort key:
+/// the position, zero-padded).
+pub fn waitlist(release_id: &str, office_id: &str, date: NaiveDate, time: &str) -> String {
+    format!("WAIT#{release_id}#{office_id}#{date}#{time}")
+}
+
+pub fn waiting(
+    release_id: &str,
+    office_id: &str,
+    date: NaiveDate,
+    time: &str,
+    position: usize,
+) -> Key {
+    Key::new(
+        waitlist(release_id, office_id, date, time),
+        format!("{position:08}"),
+    )
+}
+
 // ---------------------------------------------------------------- billing and payments
 
 /// A billing code's index to its application.
@@ -273,6 +305,8 @@ mod tests {
             entry("r1", "e1"),
             entry_counter("r1", 7),
             account_entry("u1", "r1"),
+            returned("r1", "makassar", day, "08:00"),
+            waiting("r1", "makassar", day, "08:00", 42),
         ];
         let layout: Vec<String> = keys
             .iter()
@@ -309,6 +343,8 @@ mod tests {
                 "ENTRIES#r1#11 | e1",
                 "RELEASE#r1 | SHARD#07",
                 "ACCOUNT#u1 | ENTRY#r1",
+                "RETURNED#r1 | makassar#2026-12-01#08:00",
+                "WAIT#r1#makassar#2026-12-01#08:00 | 00000042",
             ]
         );
         assert_eq!(

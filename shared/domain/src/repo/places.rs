@@ -9,6 +9,7 @@
 
 use std::collections::BTreeMap;
 
+use chrono::NaiveDate;
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -363,8 +364,29 @@ pub fn unschedule(b: &BookingInfo, application_id: &str) -> Write {
 }
 
 /// The writes that give a booked place back: the slot's count, and the day's schedule.
-pub fn release(b: &BookingInfo, application_id: &str) -> [Write; 2] {
-    [release_slot(b), unschedule(b, application_id)]
+/// A place a release's draw gave, coming back before the release's first day (`today`
+/// is UTC's, a few hours early in the east), is held for its waitlist again and noted as
+/// its work (`Releases::run` offers it in draw order, then opens it first-come).
+pub fn release(b: &BookingInfo, application_id: &str, today: NaiveDate) -> Vec<Write> {
+    let mut slot = release_slot(b);
+    let mut writes = Vec::with_capacity(3);
+    if let Some(r) = b.release.as_ref().filter(|r| today < r.first_day)
+        && let Write::Update { update, .. } = &mut slot
+    {
+        update
+            .set
+            .insert(RELEASE.into(), Value::from(r.release_id.as_str()));
+        writes.push(Write::Put {
+            item: Item {
+                key: keys::returned(&r.release_id, &b.office_id, b.date, &b.time),
+                attrs: Attrs::new(),
+            },
+            cond: None,
+        });
+    }
+    writes.push(slot);
+    writes.push(unschedule(b, application_id));
+    writes
 }
 
 /// Which lane each of a group takes, in order: the first of its lanes that still has room
@@ -457,6 +479,7 @@ mod tests {
             time: "08:00".into(),
             lane: None,
             group_id: None,
+            release: None,
         };
         let Write::Update { cond, .. } = take_slot(&b) else {
             panic!("update");
@@ -473,6 +496,7 @@ mod tests {
             time: "08:00".into(),
             lane: Some(Lane::Electronic),
             group_id: None,
+            release: None,
         };
         let Write::Update { update, .. } = take_slot(&b) else {
             panic!("update");
