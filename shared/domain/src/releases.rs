@@ -1041,7 +1041,15 @@ impl Releases {
     /// under the entry's version: applied once, however often the draw starts. A
     /// waitlisted entry is filed under each of its choices, in draw order.
     async fn apply(&self, release: &Release, entry: &Entry, d: &draw::Drawn) -> Result<(), Error> {
+        // Winners pay for `payment_hours` from the draw; an outcome applied much later (a
+        // draw that stalled) counts them from now, so no billing is born expired.
         let drawn_at = release.drawn_at.unwrap_or(release.draw_at);
+        let now = self.ports.clock.now();
+        let billed_at = if now - drawn_at > TimeDelta::hours(1) {
+            now
+        } else {
+            drawn_at
+        };
         let mut done = entry.clone();
         done.version += 1;
         done.position = Some(d.position);
@@ -1082,7 +1090,7 @@ impl Releases {
                 done,
                 slot,
                 Some(lanes),
-                drawn_at,
+                billed_at,
                 Vec::new(),
             )
             .await?;

@@ -27,8 +27,9 @@ use crate::{
     store::{Attrs, Cond, Item, Key, StoreError, Table, Update, Write},
 };
 
-/// Attributes sealed wherever they appear.
-const SEALED_FIELDS: [&str; 1] = ["nik"];
+/// Attributes sealed wherever they appear: NIKs, and a release's seed (secret until its
+/// draw: whoever read it from the table or a backup could steer their own entry).
+const SEALED_FIELDS: [&str; 2] = ["nik", "seed"];
 /// What every sealed value starts with, whatever its version.
 const PREFIX: &str = "sealed:";
 const V1: &str = "sealed:v1:";
@@ -421,6 +422,15 @@ mod tests {
         assert_ne!(attrs["nik"], attrs["applicant"]["nik"]);
         t.open_attrs(&mut attrs).expect("open");
         assert_eq!(Value::Object(attrs), clear);
+        let seed = "aa".repeat(32);
+        let mut release = json!({"seed": seed, "seed_sha256": "x"})
+            .as_object()
+            .cloned()
+            .expect("object");
+        t.seal_attrs(&mut release).expect("seal");
+        assert!(!Value::Object(release.clone()).to_string().contains(&seed));
+        t.open_attrs(&mut release).expect("open");
+        assert_eq!(release["seed"], seed.as_str());
     }
 
     #[test]
