@@ -491,7 +491,11 @@ impl Releases {
         }
         // Winners are booked from the day after the draw, as booking is from tomorrow (in
         // the easternmost office's time, UTC+9).
-        if from <= (spec.draw_at + TimeDelta::hours(9)).date_naive() {
+        let draw_day = spec
+            .draw_at
+            .checked_add_signed(TimeDelta::hours(9))
+            .map(|t| t.date_naive());
+        if draw_day.is_none_or(|d| from <= d) {
             return Err(Error::invalid("from", text::RELEASE_AFTER_DRAW));
         }
         let payment_hours = spec.payment_hours.unwrap_or(DEFAULT_PAYMENT_HOURS);
