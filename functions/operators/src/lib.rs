@@ -43,10 +43,7 @@ async fn put_release(
     Json(b): Json<paspor_domain::releases::ReleaseSpec>,
 ) -> Result<impl IntoResponse, ApiError> {
     let (release, new) = state.releases.put(&release_id, b).await?;
-    let now = state.ports.clock.now();
-    let mut body = release.public(now);
-    body["slots"] = json!(release.slots);
-    body["include_weekends"] = json!(release.include_weekends);
+    let body = release.ops_view(state.ports.clock.now());
     state
         .operations
         .audit(
@@ -71,9 +68,7 @@ async fn get_release(
 ) -> Result<impl IntoResponse, ApiError> {
     let release = state.releases.get(&release_id).await?;
     let counts = state.releases.counts(&release).await?;
-    let mut body = release.public(state.ports.clock.now());
-    body["slots"] = json!(release.slots);
-    body["include_weekends"] = json!(release.include_weekends);
+    let mut body = release.ops_view(state.ports.clock.now());
     body["counts"] = json!(counts);
     Ok(axum::Json(body))
 }

@@ -157,6 +157,14 @@ impl Release {
             .ok_or_else(|| Error::Internal(format!("release {}: seed", self.release_id)))
     }
 
+    /// The operators' item: the public one with the slots it holds.
+    pub fn ops_view(&self, now: DateTime<Utc>) -> Value {
+        let mut v = self.public(now);
+        v["slots"] = json!(self.slots);
+        v["include_weekends"] = json!(self.include_weekends);
+        v
+    }
+
     /// The public item (`GET /v1/releases…`): never the seed before the draw.
     pub fn public(&self, now: DateTime<Utc>) -> Value {
         let mut v = json!({
