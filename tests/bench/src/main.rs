@@ -332,6 +332,30 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     file.flush()?;
+    // A release by draw whose window is open, for the entry rush: Makassar, five days past
+    // the demo seed's 30 days of quota, eight hours of ten places.
+    let now = state.ports.clock.now();
+    let release_from = office.timezone.today(now) + TimeDelta::days(35);
+    let release = paspor_domain::releases::ReleaseSpec {
+        office_ids: vec!["makassar".into()],
+        from: release_from,
+        to: release_from + TimeDelta::days(4),
+        slots: (8..=15)
+            .map(|h| (format!("{h:02}:00"), Capacity::Pool(10)))
+            .collect(),
+        include_weekends: true,
+        entry_opens_at: now - TimeDelta::minutes(1),
+        entry_closes_at: now + TimeDelta::days(1),
+        draw_at: now + TimeDelta::days(1) + TimeDelta::hours(1),
+        payment_hours: None,
+    };
+    state.releases.put("rilis-bench", release).await?;
+    let choices: Vec<serde_json::Value> = [(0, "09:00"), (1, "10:00"), (2, "13:00")]
+        .iter()
+        .map(|(d, t)| {
+            serde_json::json!({"office_id": "makassar", "date": release_from + TimeDelta::days(*d), "time": t})
+        })
+        .collect();
     let (draft_id, draft_token) = draft.unwrap_or_default();
     let facts = serde_json::json!({
         "office": "makassar",
@@ -345,6 +369,8 @@ async fn main() -> anyhow::Result<()> {
         "draft_token": draft_token,
         "email": "bench0@example.com",
         "password": "rahasia-bench",
+        "release": "rilis-bench",
+        "choices": serde_json::to_string(&choices)?,
     });
     std::fs::write(
         args.out.join("facts.json"),
