@@ -1,7 +1,7 @@
 // The applicants' journey in one small page: hash routes, one view at a time, no framework.
 // Every view reads the API afresh, so the page never shows what the server no longer says.
 
-import { t, lang, setLang, has, rupiah, formatDate, formatInstant, monthName, weekdayShort, tzName } from './i18n.js';
+import { t, lang, setLang, has, rupiah, formatDate, formatInstant, formatSpan, monthName, weekdayShort, tzName } from './i18n.js';
 import { api, sendForm, Problem, setToken, signedIn, hooks, newKey } from './api.js';
 
 const main = document.getElementById('main');
@@ -46,11 +46,14 @@ const every = (ms, fn) => {
 
 // ---------------------------------------------------------------- problems and forms
 
-/** The API's problem details as a person reads them: what went wrong, what to do. */
-function problemBox(err) {
+/** The API's problem details as a person reads them: what went wrong, what to do. A view
+ *  may have hints of its own for a code (`hints`, a key prefix, before the general ones),
+ *  and say whom a problem concerns (`about`). */
+function problemBox(err, { hints = null, about = null } = {}) {
   const p = err instanceof Problem ? err : new Problem(0);
   const detail = p.status === 0 ? t('offline') : p.detail || `HTTP ${p.status}`;
-  const hint = has('hint_' + p.code) ? t('hint_' + p.code) : null;
+  const key = [hints && hints + p.code, 'hint_' + p.code].find((k) => k && has(k));
+  const hint = key ? t(key) : null;
   const fields = p.errors.filter((e) => e.message);
   return h(
     'div',
@@ -58,8 +61,14 @@ function problemBox(err) {
     h('strong', {}, t('problemTitle')),
     h('p', { class: 'detail' }, detail),
     fields.length > 0 && h('ul', {}, fields.map((e) => h('li', {}, e.message))),
+    about && h('p', { class: 'about' }, about),
     hint && h('p', { class: 'hint-todo' }, hint),
   );
+}
+
+/** A problem the page finds itself, before asking the server. */
+function localProblem(text) {
+  return h('div', { class: 'problem', role: 'alert', tabindex: '-1', 'data-code': 'form' }, h('strong', {}, t('problemTitle')), h('p', { class: 'detail' }, text));
 }
 
 function noticeBox(text) {
@@ -198,6 +207,7 @@ function signIn(params) {
     ),
     h('p', {}, t('noAccount'), ' ', h('a', { href: '#/signup' }, t('signUpLink'))),
     h('p', {}, h('a', { href: '#/forgot' }, t('forgotLink'))),
+    h('p', {}, h('a', { href: '#/releases' }, t('drawsLink'))),
   );
 }
 
@@ -337,7 +347,7 @@ async function allOffices() {
 const badge = (status) => h('span', { class: `badge st-${status}` }, t('st_' + status));
 
 async function home() {
-  const [me, applicants, applications] = await Promise.all([api('GET', '/v1/me'), api('GET', '/v1/applicants'), api('GET', '/v1/applications')]);
+  const [me, applicants, applications, draws] = await Promise.all([api('GET', '/v1/me'), api('GET', '/v1/applicants'), api('GET', '/v1/applications'), drawsSection()]);
   show(
     heading(t('hello', { name: me.full_name })),
     takeFlash(),
@@ -360,6 +370,7 @@ async function home() {
             ),
           ),
     ),
+    draws,
     h(
       'section',
       { class: 'card', 'aria-labelledby': 'h-people' },
@@ -804,6 +815,7 @@ async function bookView(id, params) {
       h('li', {}, h('span', { class: 'open' }), t('legendOpen')),
       h('li', {}, h('span', { class: 'full' }), t('legendFull')),
       h('li', {}, h('span', { class: 'closed' }), t('legendClosed')),
+      h('li', {}, h('span', { class: 'held' }), t('legendHeld')),
     ),
     calProblem,
     calBody,
@@ -820,7 +832,9 @@ async function bookView(id, params) {
   function dayState(date) {
     const slots = st.days.get(date);
     if (!slots || slots.length === 0) return { cls: 'closed', left: 0 };
-    const left = slots.reduce((n, s) => n + Math.max(0, s.remaining), 0);
+    const free = slots.filter((s) => !s.release_id);
+    if (free.length === 0) return { cls: 'held', left: 0 };
+    const left = free.reduce((n, s) => n + Math.max(0, s.remaining), 0);
     return { cls: left > 0 ? 'open' : 'full', left };
   }
 
@@ -833,8 +847,8 @@ async function bookView(id, params) {
     for (let d = 1; d <= last; d++) {
       const date = ymd(st.y, st.m, d);
       const s = dayState(date);
-      const word = s.cls === 'open' ? t('places', { n: s.left }) : s.cls === 'full' ? t('full') : t('legendClosed');
-      const b = h('button', { type: 'button', class: s.cls, disabled: s.cls !== 'open', 'data-date': date, 'aria-pressed': String(st.date === date), 'aria-label': t('dayLabel', { date: formatDate(date), state: word }) }, String(d), s.cls !== 'closed' && h('small', {}, s.cls === 'open' ? s.left : t('full')));
+      const word = { open: t('places', { n: s.left }), full: t('full'), held: t('legendHeld') }[s.cls] ?? t('legendClosed');
+      const b = h('button', { type: 'button', class: s.cls, disabled: s.cls !== 'open', 'data-date': date, 'aria-pressed': String(st.date === date), 'aria-label': t('dayLabel', { date: formatDate(date), state: word }) }, String(d), s.cls !== 'closed' && h('small', {}, { open: s.left, held: t('held') }[s.cls] ?? t('full')));
       b.addEventListener('click', () => {
         st.date = date;
         st.time = null;
@@ -853,9 +867,12 @@ async function bookView(id, params) {
     prev.disabled = st.y * 12 + st.m <= now.getFullYear() * 12 + now.getMonth() + 1;
     prev.addEventListener('click', () => moveMonth(-1));
     next.addEventListener('click', () => moveMonth(1));
+    // Days held for a draw are entered from the draw's page.
+    const draws = [...new Set([...st.days.values()].flat().map((s) => s.release_id).filter(Boolean))];
     calBody.replaceChildren(
       h('div', { class: 'cal-head' }, prev, h('h3', { id: 'month', 'aria-live': 'polite' }, monthName(st.y, st.m)), next),
       h('table', { class: 'cal', 'aria-labelledby': 'month' }, h('thead', {}, h('tr', {}, [0, 1, 2, 3, 4, 5, 6].map((i) => h('th', { scope: 'col' }, weekdayShort(i))))), h('tbody', {}, rows)),
+      draws.length > 0 && h('p', { class: 'hint', id: 'held-hint' }, t('heldHint'), ' ', draws.map((r, i) => [i > 0 && ' · ', h('a', { href: `#/release/${r}` }, t('heldLink'))])),
     );
   }
 
@@ -868,8 +885,10 @@ async function bookView(id, params) {
         'ul',
         { class: 'slots' },
         slots.map((s) => {
-          const full = s.remaining <= 0;
-          const b = h('button', { type: 'button', class: full ? 'full' : 'open', disabled: full, 'data-time': s.time, 'aria-pressed': String(st.time === s.time) }, s.time, h('small', {}, full ? t('full') : t('places', { n: s.remaining })));
+          // An hour held for a draw is entered from the draw's page, never booked here.
+          const held = Boolean(s.release_id);
+          const full = held || s.remaining <= 0;
+          const b = h('button', { type: 'button', class: held ? 'held' : full ? 'full' : 'open', disabled: full, 'data-time': s.time, 'aria-pressed': String(st.time === s.time) }, s.time, h('small', {}, held ? t('held') : full ? t('full') : t('places', { n: s.remaining })));
           b.addEventListener('click', () => {
             st.time = s.time;
             st.key = null; // a new choice is a new request
@@ -912,7 +931,7 @@ async function bookView(id, params) {
     try {
       await loadMonth();
       // Late in a month the quota may all lie in the next one: start where it opens.
-      if (![...st.days.values()].some((s) => s.some((x) => x.remaining > 0))) {
+      if (![...st.days.values()].some((s) => s.some((x) => !x.release_id && x.remaining > 0))) {
         st.m += 1;
         if (st.m > 12) (st.m = 1), (st.y += 1);
         await loadMonth();
@@ -980,6 +999,479 @@ async function bookView(id, params) {
   if (reschedule && st.office) openCalendar();
 }
 
+// ---------------------------------------------------------------- quota draw (fair release)
+
+// Open first, then the coming ones, then those waiting for their draw, then the drawn.
+const DRAW_ORDER = { open: 0, scheduled: 1, closed: 2, drawn: 3 };
+
+const addDays = (date, n) => {
+  const [y, m, d] = date.split('-').map(Number);
+  return new Date(Date.UTC(y, m - 1, d + n)).toISOString().slice(0, 10);
+};
+
+/** The zone a release's times are shown in: its offices' own when they share one, else
+ *  the browser's (undefined), said so beside each time. */
+function releaseZone(r, offices) {
+  const zones = new Set(r.office_ids.map((id) => offices.find((o) => o.office_id === id)?.timezone ?? 'Asia/Jakarta'));
+  return zones.size === 1 ? [...zones][0] : undefined;
+}
+const zoneWord = (tz) => (tz ? tzName(tz) : t('deviceTime'));
+const instantIn = (iso, tz) => `${formatInstant(iso, tz)} ${zoneWord(tz)}`;
+const officeOf = (offices, id) => offices.find((o) => o.office_id === id);
+const cities = (r, offices) => r.office_ids.map((id) => officeOf(offices, id)?.city ?? id).join(', ');
+const releaseDays = (r) => {
+  const long = { weekday: 'short', day: 'numeric', month: 'short', year: 'numeric' };
+  return r.from === r.to ? formatDate(r.from, long) : `${formatDate(r.from, long)} – ${formatDate(r.to, long)}`;
+};
+/** A SHA-256 in hex, shortened; the whole of it in the title. */
+const hashCode = (hex, cls) => h('code', { class: `hash ${cls}`, title: hex }, hex.slice(0, 12) + '…');
+const releaseBadge = (status) => h('span', { class: `badge rs-${status}` }, t('rs_' + status));
+const entryBadge = (entry) => entry && (entry.outcome ? h('span', { class: `badge out-${entry.outcome}` }, t('out_' + entry.outcome)) : h('span', { class: 'badge ok' }, t('entered')));
+const appName = (a) => `${a.applicant.full_name} · ${t('pt_' + a.passport_type)}`;
+
+function duration(s) {
+  const pad = (n) => String(n).padStart(2, '0');
+  const hms = `${pad(Math.floor((s % 86400) / 3600))}:${pad(Math.floor((s % 3600) / 60))}:${pad(s % 60)}`;
+  return s >= 86400 ? `${t('nDays', { n: Math.floor(s / 86400) })} ${hms}` : hms;
+}
+
+/**
+ * What a release waits for next (its window opening, closing, or the draw), counted down.
+ * The server's clock decides, not the browser's: at zero the view asks every few seconds
+ * until the release has moved on, then draws itself again.
+ */
+function releaseCountdown(r) {
+  const next = { scheduled: ['cdOpens', r.entry_opens_at], open: ['cdCloses', r.entry_closes_at], closed: ['cdDraw', r.draw_at] }[r.status];
+  if (!next) return null;
+  const out = h('span', { class: 'countdown', role: 'timer', 'aria-live': 'off' });
+  let asking = false;
+  every(1000, () => {
+    const s = Math.max(0, Math.floor((Date.parse(next[1]) - Date.now()) / 1000));
+    out.textContent = s > 0 ? duration(s) : t('cdSoon');
+    if (s > 0 || asking) return;
+    asking = true;
+    timers.push(
+      setInterval(async () => {
+        const now = await api('GET', `/v1/releases/${encodeURIComponent(r.release_id)}`).catch(() => null);
+        if (now && now.status !== r.status) render();
+      }, 5000),
+    );
+  });
+  return h('p', { class: 'release-next', 'data-next': next[0] }, t(next[0]), ' ', out);
+}
+
+/** The release's facts: offices, days, the window and the draw in their zone, the seed's
+ *  commitment (and the entries' digest once closed). */
+function releaseFacts(r, offices, { full = false } = {}) {
+  const tz = releaseZone(r, offices);
+  return h(
+    'dl',
+    { class: 'facts release-facts' },
+    h('dt', {}, t('status')),
+    h('dd', { class: 'release-status' }, releaseBadge(r.status)),
+    full && [h('dt', {}, t('releaseOffices')), h('dd', {}, r.office_ids.map((id, i) => [i > 0 && h('br'), officeOf(offices, id)?.name ?? id]))],
+    h('dt', {}, t('releaseDays')),
+    h('dd', {}, releaseDays(r)),
+    h('dt', {}, t('entryWindow')),
+    h('dd', {}, `${formatSpan(r.entry_opens_at, r.entry_closes_at, tz)} ${zoneWord(tz)}`),
+    h('dt', {}, t('drawTime')),
+    h('dd', {}, instantIn(r.draw_at, tz)),
+    full && r.payment_hours && [h('dt', {}, t('payHours')), h('dd', {}, t('payHoursValue', { n: r.payment_hours }))],
+    h('dt', {}, t('seedCommit')),
+    h('dd', {}, hashCode(r.seed_sha256, 'seed')),
+    r.entries_digest && [h('dt', {}, t('entriesDigest')), h('dd', {}, hashCode(r.entries_digest, 'digest'))],
+  );
+}
+
+/** Open and coming releases (and the drawn ones whose days are still ahead), with this
+ *  account's entry in each. A failure here leaves the rest of the page as it is. */
+async function drawsSection({ page = false } = {}) {
+  const section = h('section', { class: page ? null : 'card', 'aria-labelledby': page ? null : 'h-draws', id: 'draws' }, !page && h('h2', { id: 'h-draws' }, t('drawsTitle')), h('p', { class: 'muted' }, t('drawsIntro')));
+  try {
+    const [{ items }, offices] = await Promise.all([api('GET', '/v1/releases'), allOffices()]);
+    const today = new Date().toISOString().slice(0, 10);
+    const shown = items.filter((r) => r.status !== 'drawn' || r.to >= today).sort((a, b) => DRAW_ORDER[a.status] - DRAW_ORDER[b.status] || a.entry_opens_at.localeCompare(b.entry_opens_at));
+    // Before its window opens nobody has an entry; a failed read shows none.
+    const entries = await Promise.all(shown.map((r) => (signedIn() && r.status !== 'scheduled' ? api('GET', `/v1/releases/${encodeURIComponent(r.release_id)}/entry`).catch(() => null) : null)));
+    section.append(
+      shown.length === 0
+        ? h('p', {}, t('noDraws'))
+        : h(
+            'ul',
+            { class: 'list releases' },
+            shown.map((r, i) => {
+              const action = r.status === 'open' && !entries[i] && signedIn() ? t('enterDraw') : t('open');
+              return h(
+                'li',
+                { class: 'release', 'data-release': r.release_id },
+                h('div', { class: 'row' }, h('strong', {}, cities(r, offices)), h('span', {}, entryBadge(entries[i]))),
+                releaseFacts(r, offices),
+                releaseCountdown(r),
+                h('div', { class: 'actions' }, h('a', { class: action === t('enterDraw') ? 'button' : 'button secondary', href: `#/release/${r.release_id}`, 'aria-label': `${action}: ${cities(r, offices)}` }, action)),
+              );
+            }),
+          ),
+    );
+  } catch (err) {
+    if (!(err instanceof Problem) || err.status === 401) throw err;
+    section.append(problemBox(err));
+  }
+  return section;
+}
+
+async function releasesPage() {
+  const section = await drawsSection({ page: true });
+  show(heading(t('drawsTitle')), section, h('p', {}, h('a', { href: signedIn() ? '#/home' : '#/signin' }, '← ' + (signedIn() ? t('homeTitle') : t('signInTitle')))));
+}
+
+/** Every hour the release holds, by office and day, as availability shows them. */
+async function heldSlots(r) {
+  const held = new Map();
+  await Promise.all(
+    r.office_ids.map(async (office) => {
+      const days = new Map();
+      for (let from = r.from; from <= r.to; ) {
+        const last = addDays(from, 30) < r.to ? addDays(from, 30) : r.to; // 31 days a request at most
+        const a = await api('GET', `/v1/offices/${encodeURIComponent(office)}/availability?from=${from}&to=${last}`);
+        for (const d of a.days) {
+          const times = d.slots.filter((s) => s.release_id === r.release_id).map((s) => s.time);
+          if (times.length > 0) days.set(d.date, times);
+        }
+        from = addDays(last, 1);
+      }
+      if (days.size > 0) held.set(office, days);
+    }),
+  );
+  return held;
+}
+
+/** Who is entered and the hours chosen, best first (and what may be done with it). */
+function entrySummary(entry, byId, offices, actions = null) {
+  return h(
+    'section',
+    { class: 'card', 'aria-labelledby': 'h-entry', id: 'entry' },
+    h('h2', { id: 'h-entry' }, t('yourEntry')),
+    h('p', { class: 'muted' }, t('entryWho')),
+    h('ul', { id: 'entry-apps-now' }, entry.application_ids.map((id) => h('li', {}, byId.has(id) ? appName(byId.get(id)) : id))),
+    h('p', { class: 'muted' }, t('entryChoicesList')),
+    h(
+      'ol',
+      { id: 'entry-choices' },
+      entry.choices.map((c) => {
+        const o = officeOf(offices, c.office_id);
+        return h('li', {}, t('confirmText', { office: o?.name ?? c.office_id, date: formatDate(c.date), time: `${c.time} ${tzName(o?.timezone ?? 'Asia/Jakarta')}` }));
+      }),
+    ),
+    actions,
+  );
+}
+
+/** Entering, or changing the entry: the family that enters together and up to 5 hours of
+ *  the release, best first; withdrawing while the window is open. */
+function entryForm(r, entry, apps, byId, offices, held) {
+  const id = r.release_id;
+  const card = h('section', { class: 'card', 'aria-labelledby': 'h-enter', id: 'enter-card' });
+  // Oldest first, as the family was added (the account holder usually first).
+  const ready = apps.filter((a) => a.status === 'submitted' && !a.booking).sort((a, b) => (a.created_at ?? '').localeCompare(b.created_at ?? ''));
+  const inEntry = entry?.application_ids ?? [];
+  // The entry's own first, in its order: the draw places a family in the order it lists them.
+  const listed = [...inEntry.map((x) => byId.get(x)).filter(Boolean), ...ready.filter((a) => !inEntry.includes(a.application_id))];
+  const title = h('h2', { id: 'h-enter' }, entry ? t('changeEntryTitle') : t('entryFormTitle'));
+  if (listed.length === 0) {
+    card.append(title, h('p', {}, t('noReadyApps')), h('p', {}, h('a', { href: '#/home' }, '← ' + t('homeTitle'))));
+    return card;
+  }
+
+  const appsBox = h(
+    'fieldset',
+    { class: 'field', id: 'entry-apps' },
+    h('legend', {}, t('entryApps')),
+    h('p', { class: 'hint' }, t('entryAppsHint')),
+    listed.map((a) => {
+      const boxId = nextId('entrant');
+      const checked = inEntry.includes(a.application_id) || (!entry && listed.length === 1);
+      return h('div', { class: 'choice' }, h('input', { type: 'checkbox', id: boxId, name: 'app', value: a.application_id, checked }), h('label', { for: boxId }, appName(a)));
+    }),
+  );
+
+  // The ranked choices; each row's office, day and hour follow one another.
+  const onlyOffice = held.size === 1 ? [...held.keys()][0] : '';
+  const rows = entry ? entry.choices.map((c) => ({ ...c })) : [{ office_id: onlyOffice, date: '', time: '' }];
+  const list = h('ol', { class: 'choices', id: 'choices' });
+  const add = h('button', { type: 'button', class: 'secondary', id: 'add-choice' }, t('addChoice'));
+  const tzOf = (office) => officeOf(offices, office)?.timezone ?? 'Asia/Jakarta';
+  const fill = (sel, options, value, placeholder) => {
+    sel.replaceChildren(h('option', { value: '' }, placeholder), ...options.map(([v, text]) => h('option', { value: v, selected: v === value }, text)));
+    sel.disabled = options.length === 0;
+  };
+
+  function choiceRow(c, i) {
+    const pick = (name, label) => {
+      const selId = nextId(name);
+      const sel = h('select', { id: selId, name });
+      return [sel, h('div', { class: 'field' }, h('label', { for: selId }, label), sel)];
+    };
+    const [office, officeField] = pick('office', t('office'));
+    const [date, dateField] = pick('date', t('date'));
+    const [time, timeField] = pick('time', t('hour'));
+    const refill = () => {
+      fill(office, r.office_ids.filter((o) => held.has(o)).map((o) => [o, `${officeOf(offices, o)?.city ?? o} (${tzName(tzOf(o))})`]), c.office_id, t('pickOffice'));
+      const days = held.get(c.office_id);
+      fill(date, days ? [...days.keys()].map((d) => [d, formatDate(d, { weekday: 'short', day: 'numeric', month: 'short', year: 'numeric' })]) : [], c.date, t('pickDate'));
+      fill(time, (days?.get(c.date) ?? []).map((x) => [x, `${x} ${tzName(tzOf(c.office_id))}`]), c.time, t('pickHour'));
+    };
+    // A day or an hour that the new office also has stays chosen (a release's hours are the
+    // same at each of its offices).
+    office.addEventListener('change', () => {
+      c.office_id = office.value;
+      if (!held.get(c.office_id)?.has(c.date)) c.date = '';
+      if (!held.get(c.office_id)?.get(c.date)?.includes(c.time)) c.time = '';
+      refill();
+    });
+    date.addEventListener('change', () => {
+      c.date = date.value;
+      if (!held.get(c.office_id)?.get(c.date)?.includes(c.time)) c.time = '';
+      refill();
+    });
+    time.addEventListener('change', () => (c.time = time.value));
+    refill();
+    const up = i > 0 ? h('button', { type: 'button', class: 'secondary', 'aria-label': t('moveUpLabel', { n: i + 1 }) }, t('moveUp')) : null;
+    up?.addEventListener('click', () => {
+      [rows[i - 1], rows[i]] = [rows[i], rows[i - 1]];
+      drawChoices();
+      list.querySelector(`li[data-rank="${i}"] select`)?.focus();
+    });
+    const remove = h('button', { type: 'button', class: 'link', 'aria-label': t('removeChoiceLabel', { n: i + 1 }) }, t('removeChoice'));
+    remove.addEventListener('click', () => {
+      rows.splice(i, 1);
+      drawChoices();
+      add.focus();
+    });
+    return h(
+      'li',
+      { 'data-rank': i + 1 },
+      h('fieldset', {}, h('legend', {}, t('choiceN', { n: i + 1 })), h('div', { class: 'choice-grid' }, officeField, dateField, timeField), (up || rows.length > 1) && h('div', { class: 'actions' }, up, rows.length > 1 && remove)),
+    );
+  }
+
+  function drawChoices() {
+    list.replaceChildren(...rows.map(choiceRow));
+    add.disabled = rows.length >= 5;
+  }
+  add.addEventListener('click', () => {
+    const last = rows[rows.length - 1];
+    rows.push({ office_id: last?.office_id ?? onlyOffice, date: last?.date ?? '', time: '' });
+    drawChoices();
+    list.lastChild.querySelector('select:not([disabled])')?.focus();
+  });
+  drawChoices();
+
+  /** What the page itself can say is missing before the server is asked. */
+  function missing(ids) {
+    if (ids.length === 0) return t('needApps');
+    if (ids.length > 5) return t('tooManyApps');
+    if (rows.length === 0) return t('noChoices');
+    const seen = new Set();
+    for (const [i, c] of rows.entries()) {
+      if (!c.office_id || !c.date || !c.time) return t('needChoice', { n: i + 1 });
+      const k = `${c.office_id} ${c.date} ${c.time}`;
+      if (seen.has(k)) return t('dupChoice', { n: i + 1 });
+      seen.add(k);
+    }
+    return null;
+  }
+
+  const result = h('div', { id: 'entry-result' });
+  const send = h('button', { type: 'button', id: 'send-entry' }, entry ? t('saveEntry') : t('enterDraw'));
+  send.addEventListener('click', async () => {
+    result.replaceChildren();
+    const ids = [...appsBox.querySelectorAll('input[name=app]:checked')].map((x) => x.value);
+    const wrong = missing(ids);
+    if (wrong) {
+      result.replaceChildren(localProblem(wrong));
+      return result.firstChild.focus();
+    }
+    send.disabled = true;
+    try {
+      // A PUT: sent again after a dropped connection, it changes nothing more.
+      await api('PUT', `/v1/releases/${encodeURIComponent(id)}/entry`, { body: { application_ids: ids, choices: rows.map(({ office_id, date, time }) => ({ office_id, date, time })) } });
+      flash = entry ? t('entryChanged') : t('entryDone', { when: instantIn(r.draw_at, releaseZone(r, offices)) });
+      go(`/release/${id}`);
+    } catch (err) {
+      if (!(err instanceof Problem)) throw err;
+      const who = byId.get(err.body?.application_id);
+      result.replaceChildren(problemBox(err, { hints: 'drawHint_', about: who && t('concerns', { name: appName(who) }) }));
+      result.firstChild.focus();
+      send.disabled = false;
+    }
+  });
+
+  // A problem answered for what was sent goes once the person changes what they send.
+  card.addEventListener('change', () => result.replaceChildren());
+  card.append(
+    title,
+    appsBox,
+    h('fieldset', { class: 'field' }, h('legend', {}, t('entryChoices')), h('p', { class: 'hint' }, t('entryChoicesHint')), list, h('div', { class: 'actions' }, add)),
+    h('hr'),
+    h('div', { class: 'actions' }, send),
+    result,
+  );
+  return card;
+}
+
+/** While the window is open: change the entry (the form, shown on asking) or withdraw it,
+ *  asked once more. */
+function entryActions(r, form) {
+  const id = r.release_id;
+  const out = h('div');
+  const change = h('button', { type: 'button', id: 'change-entry' }, t('changeEntryTitle'));
+  change.addEventListener('click', () => {
+    form.hidden = false;
+    change.remove();
+    form.scrollIntoView({ block: 'start' });
+    form.querySelector('input, select')?.focus();
+  });
+  const ask = h('button', { type: 'button', class: 'secondary', id: 'withdraw' }, t('withdraw'));
+  const actions = h('div', { class: 'actions' }, change, ask);
+  ask.addEventListener('click', () => {
+    const yes = h('button', { type: 'button', class: 'danger' }, t('withdrawYes'));
+    const no = h('button', { type: 'button', class: 'secondary' }, t('cancelNo'));
+    const before = [...actions.childNodes];
+    no.addEventListener('click', () => actions.replaceChildren(...before));
+    yes.addEventListener('click', async () => {
+      yes.disabled = true;
+      out.replaceChildren();
+      try {
+        await api('DELETE', `/v1/releases/${encodeURIComponent(id)}/entry`);
+        flash = t('withdrawn');
+        go(`/release/${id}`);
+      } catch (err) {
+        if (!(err instanceof Problem)) throw err;
+        out.replaceChildren(problemBox(err, { hints: 'drawHint_' }));
+        yes.disabled = false;
+      }
+    });
+    actions.replaceChildren(h('div', { role: 'alert' }, h('p', {}, t('withdrawConfirm'))), yes, no);
+    yes.focus();
+  });
+  return [actions, out];
+}
+
+/** After the draw: the appointment won, each application with its billing; or the place
+ *  on the waitlist. */
+function outcomeCard(entry, byId, offices) {
+  if (entry.outcome !== 'won') {
+    return h(
+      'section',
+      { class: 'card outcome', id: 'outcome', 'data-outcome': entry.outcome, 'aria-labelledby': 'h-outcome' },
+      h('h2', { id: 'h-outcome' }, t('waitlistedTitle')),
+      h('p', { id: 'position' }, h('strong', {}, t('waitlistedText', { n: entry.position }))),
+      h('p', {}, t('waitlistedNote')),
+    );
+  }
+  const slot = entry.booking?.slot;
+  const office = slot && officeOf(offices, slot.office_id);
+  const tz = office?.timezone ?? 'Asia/Jakarta';
+  return h(
+    'section',
+    { class: 'card outcome', id: 'outcome', 'data-outcome': 'won', 'aria-labelledby': 'h-outcome' },
+    h('h2', { id: 'h-outcome' }, t('wonTitle')),
+    h('p', { id: 'position' }, t('wonText', { n: entry.position })),
+    slot && h('p', { id: 'won-slot' }, h('strong', {}, office?.name ?? slot.office_id), h('br'), office?.address ?? '', h('br'), t('at', { date: formatDate(slot.date), time: slot.time, tz: tzName(tz) })),
+    h(
+      'ul',
+      { class: 'list', id: 'won-items' },
+      (entry.booking?.items ?? []).map((item) => {
+        const app = byId.get(item.application_id);
+        const b = item.billing;
+        const name = app ? appName(app) : item.application_id;
+        return h(
+          'li',
+          { 'data-application': item.application_id },
+          h('div', { class: 'row' }, h('strong', {}, name), badge(item.status)),
+          b &&
+            h(
+              'dl',
+              { class: 'facts' },
+              h('dt', {}, t('billingCode')),
+              h('dd', { class: 'code' }, b.billing_code.replace(/(\d{3})(?=\d)/g, '$1 ')),
+              h('dt', {}, t('amount')),
+              h('dd', {}, rupiah(b.amount_idr)),
+              h('dt', {}, t('payBefore')),
+              h('dd', { class: 'due' }, instantIn(b.expires_at, tz)),
+              b.status === 'unpaid' && [h('dt', {}, t('timeLeft')), h('dd', {}, countdown(b.expires_at))],
+            ),
+          h('div', { class: 'actions' }, h('a', { class: 'button secondary', href: `#/app/${item.application_id}`, 'aria-label': `${t('openApp')}: ${name}` }, t('openApp'))),
+        );
+      }),
+    ),
+    h('p', { class: 'hint' }, t('wonPay')),
+  );
+}
+
+/** The published draw, and how anyone checks it. */
+function resultCard(r) {
+  const href = new URL(`v1/releases/${encodeURIComponent(r.release_id)}/result`, document.baseURI).href;
+  return h(
+    'section',
+    { class: 'card', 'aria-labelledby': 'h-result', id: 'result' },
+    h('h2', { id: 'h-result' }, t('resultTitle')),
+    h('p', {}, t('resultText')),
+    h('p', {}, h('a', { href, id: 'result-link', target: '_blank', rel: 'noopener' }, t('resultLink'))),
+    h('p', { class: 'hint', id: 'verify-line' }, t('verifyLine'), ' ', h('code', {}, 'scripts/verify-draw result.json')),
+  );
+}
+
+async function releaseView(id) {
+  const path = `/v1/releases/${encodeURIComponent(id)}`;
+  const [r, offices] = await Promise.all([api('GET', path), allOffices()]);
+  const tz = releaseZone(r, offices);
+  let entry = null;
+  let apps = [];
+  if (signedIn()) {
+    [entry, apps] = await Promise.all([
+      api('GET', path + '/entry').catch((err) => {
+        if (err.status === 404) return null;
+        throw err;
+      }),
+      api('GET', '/v1/applications').then((x) => x.items),
+    ]);
+  }
+  const byId = new Map(apps.map((a) => [a.application_id, a]));
+  const facts = h('section', { class: 'card', id: 'release' }, releaseFacts(r, offices, { full: true }), releaseCountdown(r), h('p', { class: 'hint' }, t('drawHow')));
+  const parts = [heading(t('drawOf', { offices: cities(r, offices) })), takeFlash()];
+  if (!signedIn()) {
+    parts.push(facts);
+    if (r.status === 'open' || r.status === 'scheduled') parts.push(h('p', {}, h('a', { class: 'button', href: '#/signin' }, t('signInToEnter'))));
+  } else if (entry?.outcome) {
+    // What the person came for first: the outcome, then what it was drawn from.
+    parts.push(outcomeCard(entry, byId, offices), facts, entrySummary(entry, byId, offices));
+  } else if (r.status === 'open') {
+    parts.push(facts);
+    try {
+      const form = entryForm(r, entry, apps, byId, offices, await heldSlots(r));
+      if (entry) {
+        form.hidden = true;
+        parts.push(entrySummary(entry, byId, offices, entryActions(r, form)));
+      }
+      parts.push(form);
+    } catch (err) {
+      if (!(err instanceof Problem) || err.status === 401) throw err;
+      if (entry) parts.push(entrySummary(entry, byId, offices));
+      parts.push(problemBox(err));
+    }
+  } else if (entry) {
+    parts.push(facts);
+    parts.push(entrySummary(entry, byId, offices), h('p', { class: 'notice', id: 'waiting' }, t('waitDraw', { when: instantIn(r.draw_at, tz) })));
+  } else {
+    const line = { scheduled: t('opensAt', { when: instantIn(r.entry_opens_at, tz) }), closed: t('closedNoEntry'), drawn: t('drawnNoEntry') }[r.status];
+    parts.push(facts, h('p', { class: 'card', id: 'no-entry' }, line));
+  }
+  if (r.status === 'drawn') parts.push(resultCard(r));
+  parts.push(h('p', {}, h('a', { href: signedIn() ? '#/home' : '#/releases' }, '← ' + (signedIn() ? t('homeTitle') : t('drawsTitle')))));
+  show(...parts);
+}
+
 // ---------------------------------------------------------------- shell and router
 
 const routes = [
@@ -994,6 +1486,8 @@ const routes = [
   [/^\/apply$/, (m, q) => apply(q)],
   [/^\/app\/([\w-]+)$/, (m) => detail(m[1])],
   [/^\/app\/([\w-]+)\/book$/, (m, q) => bookView(m[1], q)],
+  [/^\/releases$/, () => releasesPage(), true],
+  [/^\/release\/([\w-]+)$/, (m) => releaseView(m[1]), true],
 ];
 
 function shell() {
