@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
-import { startServer, launch, shot, email, client, repo, STACK } from './lib.mjs';
+import { startServer, launch, shot, email, client, repo, STACK, signIn, visible, assertLabelled } from './lib.mjs';
 
 let server;
 let api;
@@ -21,25 +21,6 @@ before(async () => {
 });
 after(async () => server?.stop());
 
-async function signIn(page, address, password) {
-  await page.goto(server.base + '/#/signin');
-  await page.getByLabel('Email').fill(address);
-  await page.getByLabel('Kata sandi').fill(password);
-  await page.getByRole('button', { name: 'Masuk' }).click();
-  await page.waitForSelector('h1:has-text("Halo")');
-}
-
-const visible = (page, selector) => page.locator(selector).first().waitFor({ state: 'visible' });
-
-/** Every control on the page has a name a screen reader can say: a label, or aria-label. */
-async function assertLabelled(page) {
-  const unnamed = await page.evaluate(() =>
-    [...document.querySelectorAll('input:not([type=hidden]), select, textarea, button, a[href]')]
-      .filter((el) => !(el.labels?.length > 0 || el.getAttribute('aria-label') || el.getAttribute('aria-labelledby') || el.textContent.trim()))
-      .map((el) => el.outerHTML.slice(0, 120)),
-  );
-  assert.deepEqual(unnamed, [], 'controls without an accessible name');
-}
 
 /** Lets the server's clock pass `iso`, by a second. */
 async function pass(iso) {
@@ -93,7 +74,7 @@ test('a family enters a quota draw with two ranked choices; after the draw the p
     const [me, brother] = [await api.application(token, 1), await api.application(token, 2)];
 
     // Scheduled: on Home with its days, window, the committed seed and a countdown.
-    await signIn(page, mine, 'rahasia-e2e-1');
+    await signIn(page, server.base, mine, 'rahasia-e2e-1');
     const item = page.locator(`#draws li.release[data-release="${id}"]`);
     await item.waitFor();
     assert.match(await item.innerText(), /Semarang, Denpasar, Balikpapan/);

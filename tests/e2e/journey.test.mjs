@@ -5,7 +5,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { startServer, launch, shot, otp, email, nik, client, fakePdf } from './lib.mjs';
+import { startServer, launch, shot, otp, email, nik, client, fakePdf, signIn, visible, assertLabelled } from './lib.mjs';
 
 let server;
 let api;
@@ -19,25 +19,6 @@ after(async () => server?.stop());
 
 const JAKARTA_SELATAN = { latitude: -6.2615, longitude: 106.8106 };
 
-async function signIn(page, address, password) {
-  await page.goto(server.base + '/#/signin');
-  await page.getByLabel('Email').fill(address);
-  await page.getByLabel('Kata sandi').fill(password);
-  await page.getByRole('button', { name: 'Masuk' }).click();
-  await page.waitForSelector('h1:has-text("Halo")');
-}
-
-const visible = (page, selector) => page.locator(selector).first().waitFor({ state: 'visible' });
-
-/** Every control on the page has a name a screen reader can say: a label, or aria-label. */
-async function assertLabelled(page) {
-  const unnamed = await page.evaluate(() =>
-    [...document.querySelectorAll('input:not([type=hidden]), select, textarea, button, a[href]')]
-      .filter((el) => !(el.labels?.length > 0 || el.getAttribute('aria-label') || el.getAttribute('aria-labelledby') || el.textContent.trim()))
-      .map((el) => el.outerHTML.slice(0, 120)),
-  );
-  assert.deepEqual(unnamed, [], 'controls without an accessible name');
-}
 
 test('the whole journey: sign-up and OTP to an invoice, paid, rescheduled, cancelled; forgot password', async () => {
   const b = await launch({ geolocation: JAKARTA_SELATAN, permissions: ['geolocation'] });
@@ -263,7 +244,7 @@ test('a full day is red and unbookable; a slot taken meanwhile answers slot_full
     const mine = email('andi');
     const token = await api.account(server.dataDir, mine);
     const app = await api.application(token, 1);
-    await signIn(page, mine, 'rahasia-e2e-1');
+    await signIn(page, server.base, mine, 'rahasia-e2e-1');
     await page.goto(`${server.base}/#/app/${app.application_id}/book`);
     await page.getByLabel('Cari kota atau nama kantor').fill('pusat');
     await page.locator('#offices button[data-office=jakarta-pusat]').click();
@@ -307,7 +288,7 @@ test('the calendar shows the person\'s own lane; the questionnaire asks for a pr
     const mine = email('lajur');
     const token = await api.account(server.dataDir, mine);
     const app = await api.application(token, 1); // an e-passport
-    await signIn(page, mine, 'rahasia-e2e-1');
+    await signIn(page, server.base, mine, 'rahasia-e2e-1');
     await page.goto(`${server.base}/#/app/${app.application_id}/book`);
     await page.getByLabel('Cari kota atau nama kantor').fill('tangerang');
     await page.locator('#offices button[data-office=tangerang]').click();
@@ -354,7 +335,7 @@ test('a family is booked into one hour together, each with its own billing', asy
     const mine = email('keluarga');
     const token = await api.account(server.dataDir, mine);
     const [me, brother] = [await api.application(token, 1), await api.application(token, 2)];
-    await signIn(page, mine, 'rahasia-e2e-1');
+    await signIn(page, server.base, mine, 'rahasia-e2e-1');
     await page.goto(`${server.base}/#/app/${me.application_id}/book`);
     await page.getByLabel('Cari kota atau nama kantor').fill('bandung');
     await page.locator('#offices button[data-office=bandung]').click();
@@ -391,7 +372,7 @@ test('a bad upload says what is wrong; a retry after a dropped check sends the f
     const mine = email('rina');
     const token = await api.account(server.dataDir, mine);
     const app = await api.application(token, 1, { draft: true });
-    await signIn(page, mine, 'rahasia-e2e-1');
+    await signIn(page, server.base, mine, 'rahasia-e2e-1');
     await page.goto(`${server.base}/#/app/${app.application_id}`);
     await visible(page, 'li.doc');
 

@@ -3,6 +3,7 @@
 // the stack as deployed: scripts/stack), the outbox (for OTPs), the payment webhook, and
 // the API itself for what another person does meanwhile (taking the last place of a slot).
 
+import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createHash, createHmac, randomUUID } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, mkdirSync } from 'node:fs';
@@ -242,4 +243,25 @@ export function fakePdf(len) {
   const b = Buffer.alloc(len, 0x20);
   b.write('%PDF-1.7\n');
   return b;
+}
+
+/** Signs in through the page, as a person would. */
+export async function signIn(page, base, address, password) {
+  await page.goto(base + '/#/signin');
+  await page.getByLabel('Email').fill(address);
+  await page.getByLabel('Kata sandi').fill(password);
+  await page.getByRole('button', { name: 'Masuk' }).click();
+  await page.waitForSelector('h1:has-text("Halo")');
+}
+
+export const visible = (page, selector) => page.locator(selector).first().waitFor({ state: 'visible' });
+
+/** Every control on the page has a name a screen reader can say: a label, or aria-label. */
+export async function assertLabelled(page) {
+  const unnamed = await page.evaluate(() =>
+    [...document.querySelectorAll('input:not([type=hidden]), select, textarea, button, a[href]')]
+      .filter((el) => !(el.labels?.length > 0 || el.getAttribute('aria-label') || el.getAttribute('aria-labelledby') || el.textContent.trim()))
+      .map((el) => el.outerHTML.slice(0, 120)),
+  );
+  assert.deepEqual(unnamed, [], 'controls without an accessible name');
 }
