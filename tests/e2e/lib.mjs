@@ -129,7 +129,12 @@ export async function otp(dataDir, to, nth = 1) {
   }
 }
 
+// Each test file runs in its own process; on the stack they share one service, so each
+// file's applicants start from its own range of NIK serials (`useSerialsFrom`).
 let serials = 100;
+export function useSerialsFrom(n) {
+  serials = n;
+}
 export const email = (tag) => `${tag}.${randomUUID().slice(0, 8)}@example.com`;
 
 /** A NIK that agrees with the birth date and sex (region 3174 05). */
