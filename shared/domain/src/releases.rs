@@ -397,13 +397,15 @@ impl Releases {
         if results.iter().any(Result::is_err) {
             let mut undo = Vec::new();
             let mut taken = false;
+            // The slots the release held before this call stay held (read once: a release
+            // may hold 100,000).
+            let before = existing
+                .as_ref()
+                .map(Release::held_slots)
+                .unwrap_or_default();
             for ((s, _), r) in held.iter().zip(&results) {
                 match r {
-                    Ok(())
-                        if existing
-                            .as_ref()
-                            .is_none_or(|e| !e.held_slots().contains_key(s)) =>
-                    {
+                    Ok(()) if !before.contains_key(s) => {
                         undo.push(places::drop_held(slot_key(s), release_id));
                     }
                     Err(StoreError::ConditionFailed { .. }) => taken = true,
