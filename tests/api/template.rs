@@ -517,6 +517,32 @@ fn the_quiet_failures_have_alarms() {
         "{:?}",
         age["Threshold"]
     );
+    // Every dead-letter queue pages once anything lands in it, and every queue a function
+    // consumes pages when its oldest message is late (the draw's batches among them).
+    let resources = t["Resources"].as_mapping().expect("resources");
+    let mut dead_letters = Vec::new();
+    for (name, resource) in resources {
+        if let Some(target) = resource["Properties"]["RedrivePolicy"].get("deadLetterTargetArn") {
+            dead_letters.push(names(target).expect("a dead-letter queue by name"));
+            let queue = name.as_str().expect("name");
+            find(
+                "AWS/SQS",
+                "ApproximateAgeOfOldestMessage",
+                "QueueName",
+                queue,
+            );
+        }
+    }
+    assert!(dead_letters.len() >= 3, "{dead_letters:?}");
+    for queue in &dead_letters {
+        let alarm = find(
+            "AWS/SQS",
+            "ApproximateNumberOfMessagesVisible",
+            "QueueName",
+            queue,
+        );
+        assert_eq!(alarm["Threshold"].as_f64(), Some(0.0), "{queue}");
+    }
     // DynamoDB throttling, reads and writes.
     find("AWS/DynamoDB", "ReadThrottleEvents", "TableName", "Table");
     find("AWS/DynamoDB", "WriteThrottleEvents", "TableName", "Table");

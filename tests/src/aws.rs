@@ -52,14 +52,20 @@ pub async fn fixture() -> (Fixture, tempfile::TempDir) {
             .endpoint_url(&sqs)
             .build(),
     );
-    let queue_url = sqs_client
-        .create_queue()
-        .queue_name(format!("paspor-jobs-{run}"))
-        .send()
-        .await
-        .expect("create queue")
-        .queue_url
-        .expect("queue url");
+    let mut urls = Vec::new();
+    for name in ["jobs", "draw"] {
+        urls.push(
+            sqs_client
+                .create_queue()
+                .queue_name(format!("paspor-{name}-{run}"))
+                .send()
+                .await
+                .expect("create queue")
+                .queue_url
+                .expect("queue url"),
+        );
+    }
+    let (queue_url, draw_queue_url) = (urls[0].clone(), urls[1].clone());
 
     let mail_from = "no-reply@paspor.test".to_owned();
     let ses_client = aws_sdk_sesv2::Client::from_conf(
@@ -76,7 +82,8 @@ pub async fn fixture() -> (Fixture, tempfile::TempDir) {
 
     let settings = AwsSettings {
         table: format!("paspor-{run}"),
-        jobs_queue_url: queue_url.clone(),
+        jobs_queue_url: queue_url,
+        draw_queue_url: Some(draw_queue_url),
         mail_from,
         documents_bucket: format!("paspor-docs-{run}"),
         dynamodb_endpoint: Some(dynamodb.clone()),
@@ -103,34 +110,39 @@ pub async fn fixture() -> (Fixture, tempfile::TempDir) {
         ports,
         clock,
         drain_jobs: Arc::new(move || {
-            let (client, url) = (drain_client.clone(), queue_url.clone());
+            let (client, urls) = (drain_client.clone(), urls.clone());
             Box::pin(async move {
                 let mut jobs: Vec<Job> = Vec::new();
-                loop {
-                    let out = client
-                        .receive_message()
-                        .queue_url(&url)
-                        .max_number_of_messages(10)
-                        .send()
-                        .await
-                        .expect("receive");
-                    let messages = out.messages.unwrap_or_default();
-                    if messages.is_empty() {
-                        return jobs;
-                    }
-                    for m in messages {
-                        jobs.push(
-                            serde_json::from_str(m.body().unwrap_or_default()).expect("job json"),
-                        );
-                        client
-                            .delete_message()
-                            .queue_url(&url)
-                            .receipt_handle(m.receipt_handle().unwrap_or_default())
+                // The jobs, then the draw's batches: both queues, as the worker consumes.
+                for url in &urls {
+                    loop {
+                        let out = client
+                            .receive_message()
+                            .queue_url(url)
+                            .max_number_of_messages(10)
                             .send()
                             .await
-                            .expect("delete");
+                            .expect("receive");
+                        let messages = out.messages.unwrap_or_default();
+                        if messages.is_empty() {
+                            break;
+                        }
+                        for m in messages {
+                            jobs.push(
+                                serde_json::from_str(m.body().unwrap_or_default())
+                                    .expect("job json"),
+                            );
+                            client
+                                .delete_message()
+                                .queue_url(url)
+                                .receipt_handle(m.receipt_handle().unwrap_or_default())
+                                .send()
+                                .await
+                                .expect("delete");
+                        }
                     }
                 }
+                jobs
             })
         }),
         sent_mail: Arc::new(move || {

@@ -1964,18 +1964,89 @@ pub async fn check_drawn(f: &Fixture, releases: &paspor_domain::releases::Releas
     assert_eq!(booked, 3, "{}", f.name);
 }
 
+/// Runs a release's draw as the deployed system does, until it is drawn: the sweep's
+/// step, then the worker on each batch it queued (read off the fixture's queues). A batch
+/// whose run fails stays in `owed`, as SQS would deliver it again. Answers the first
+/// failure, or the sweep's steps.
+pub async fn draw_to_end(
+    f: &Fixture,
+    releases: &paspor_domain::releases::Releases,
+    id: &str,
+    owed: &mut Vec<paspor_domain::releases::DrawBatch>,
+) -> Result<u32, paspor_domain::Error> {
+    let mut steps = 0;
+    for _ in 0..5 {
+        steps += releases.run().await?;
+        owed.extend(queued_batches(f).await);
+        while let Some(batch) = owed.first() {
+            releases.apply_batch(batch).await?;
+            owed.remove(0);
+        }
+        if releases.get(id).await?.phase == paspor_domain::releases::Phase::Drawn {
+            return Ok(steps);
+        }
+    }
+    panic!("{}: the draw of {id} did not end", f.name)
+}
+
+/// The draw's batches queued since the last look (the other jobs are dropped).
+pub async fn queued_batches(f: &Fixture) -> Vec<paspor_domain::releases::DrawBatch> {
+    (f.drain_jobs)()
+        .await
+        .into_iter()
+        .filter_map(|j| match j {
+            Job::ApplyDraw(batch) => Some(batch),
+            _ => None,
+        })
+        .collect()
+}
+
 /// The draw's storage path: the window shut on every shard, the digest, the outcomes
-/// applied under their entries' versions, the slots opened first-come; a second run does
-/// nothing.
+/// fanned out in batches on the draw's queue, each applied under its entries' versions
+/// (twice changes nothing), then the slots opened first-come; a second run does nothing.
 pub async fn release_draw(f: &Fixture) {
+    use paspor_domain::releases::Phase;
     let (releases, id) = release_with_entries(f, 6).await;
-    assert_eq!(releases.run().await.expect("run"), 2, "closed, then drawn");
+    assert_eq!(
+        releases.run().await.expect("run"),
+        2,
+        "closed, then the batches queued"
+    );
+    let batches = queued_batches(f).await;
+    // Three winners, then three waitlisted: two batches.
+    assert_eq!(
+        batches.iter().map(|b| b.outcomes.len()).collect::<Vec<_>>(),
+        [3, 3],
+        "{}",
+        f.name
+    );
+    assert_eq!(
+        releases.get(&id).await.expect("release").phase,
+        Phase::Drawing
+    );
+    assert!(matches!(
+        releases.result(&id).await,
+        Err(paspor_domain::Error::NotDrawn)
+    ));
+    assert_eq!(
+        releases.run().await.expect("waiting"),
+        0,
+        "the batches are not applied yet"
+    );
+    assert!(queued_batches(f).await.is_empty(), "queued once");
+    for batch in batches.iter().chain(batches.iter()) {
+        releases.apply_batch(batch).await.expect("apply");
+    }
+    assert_eq!(releases.run().await.expect("run"), 1, "drawn");
     check_drawn(f, &releases, &id).await;
     assert_eq!(
         releases.run().await.expect("again"),
         0,
         "nothing left to do"
     );
+    // A batch delivered after the draw ended does nothing.
+    releases.apply_batch(&batches[0]).await.expect("late");
+    check_drawn(f, &releases, &id).await;
     let counts = releases
         .counts(&releases.get(&id).await.expect("release"))
         .await

@@ -10,6 +10,7 @@ use paspor_domain::{
     applications::Applications,
     jobs::Job,
     mail,
+    releases::Releases,
     store::{Cond, StoreError},
 };
 use serde_json::Value;
@@ -19,6 +20,7 @@ pub struct Worker {
     ports: Ports,
     applications: Arc<Applications>,
     accounts: Arc<Accounts>,
+    releases: Arc<Releases>,
 }
 
 #[derive(Debug)]
@@ -59,6 +61,7 @@ impl Worker {
         Self {
             applications: services.applications,
             accounts: services.accounts,
+            releases: services.releases,
             ports: services.ports,
         }
     }
@@ -82,6 +85,9 @@ impl Worker {
             serde_json::from_value(value).map_err(|e| JobError::Malformed(e.to_string()))?;
         match job {
             Job::ObjectStored { key } => self.object_stored(&key).await,
+            // A failed batch comes back (SQS), then dead-letters; the draw queues it again
+            // if it stays missing.
+            Job::ApplyDraw(batch) => self.releases.apply_batch(&batch).await.map_err(retry),
             Job::SendEmail {
                 id,
                 to,
@@ -92,6 +98,7 @@ impl Worker {
                 id,
                 account_id,
                 notice,
+                ..
             } => {
                 let Some((to, name)) = self.accounts.contact(&account_id).await.map_err(retry)?
                 else {

@@ -66,7 +66,7 @@ pub struct DrawEntry {
 }
 
 /// What the draw gave an entry.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Drawn {
     pub entry_id: String,
     /// From 1, in ascending order key.

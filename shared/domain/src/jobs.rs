@@ -21,10 +21,37 @@ pub enum Job {
         id: String,
         account_id: String,
         notice: Notice,
+        /// Told by a draw: a million at once go on the draw's queue, so no sign-up's code
+        /// waits behind them.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        from_draw: bool,
     },
     /// Storage holds a new object (the local upload target says so; on AWS, S3's own
     /// object-created event arrives instead): check it as `complete` would.
     ObjectStored { key: String },
+    /// A share of a draw's outcomes, applied by the worker; the draw fans out in these.
+    ApplyDraw(crate::releases::DrawBatch),
+}
+
+/// Which queue carries a job. The draw's batches go apart from the mail, so a draw of a
+/// million entries neither waits behind nor delays a sign-up's code, and has its own limits
+/// and alarms; where there is one queue (locally), both are the same.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QueueName {
+    Jobs,
+    Draw,
+}
+
+impl Job {
+    pub fn queue(&self) -> QueueName {
+        match self {
+            Self::ApplyDraw(_)
+            | Self::Notify {
+                from_draw: true, ..
+            } => QueueName::Draw,
+            _ => QueueName::Jobs,
+        }
+    }
 }
 
 /// What an email says; the worker renders it.

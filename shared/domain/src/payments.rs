@@ -176,6 +176,7 @@ impl Payments {
                     .as_ref()
                     .map(|b| format!("{} {}", b.date, b.time)),
             },
+            from_draw: false,
         };
         self.ports.queue.enqueue(&job).await.map_err(|e| {
             tracing::warn!(error = %e, "payment email not queued; the delivery fails so the channel retries");

@@ -11,7 +11,7 @@
 //! impossible even then.
 
 use std::{
-    collections::{BTreeMap, BTreeSet, HashMap},
+    collections::{BTreeMap, BTreeSet},
     sync::Arc,
 };
 
@@ -24,7 +24,7 @@ use crate::{
     applications::Applications,
     booking::of_member,
     draw::{self, DrawEntry, SlotRef},
-    jobs::Notice,
+    jobs::{Job, Notice},
     model::{
         application::{Application, BookingInfo, FromRelease, Status},
         ids::{OfficeId, SlotTime, is_id},
@@ -50,6 +50,12 @@ pub const MAX_ENTRY_APPLICATIONS: usize = 5;
 pub const MAX_CHOICES: usize = 5;
 /// How many writes of a draw (or of holding a release's slots) run at once.
 const CONCURRENCY: usize = 16;
+/// How many outcomes one batch of the draw carries: a message of about 15 KB (SQS takes
+/// 256 KiB), a few seconds of a worker's time.
+pub const DRAW_BATCH: usize = 100;
+/// A draw whose batches are not all applied this long after they were queued queues the
+/// missing ones again (a lost message, one dead-lettered and fixed).
+const REQUEUE_AFTER_MINUTES: i64 = 15;
 
 /// Where a release is in its life; `open` and `closed` as answered also read the clock.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -103,7 +109,66 @@ pub struct Release {
     pub won: Option<u64>,
     #[serde(default)]
     pub waitlisted: Option<u64>,
+    /// The draw's fan-out, once queued.
+    #[serde(default)]
+    pub plan: Option<Plan>,
     pub version: u64,
+}
+
+/// How a draw was fanned out: its batches, when they were queued, what they give.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Plan {
+    pub batches: u32,
+    pub queued_at: DateTime<Utc>,
+    pub won: u64,
+    pub waitlisted: u64,
+}
+
+/// One share of a draw's outcomes, carried by the draw queue to the worker.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DrawBatch {
+    pub release_id: String,
+    /// Its number, from 0: marked once applied.
+    pub batch: u32,
+    pub outcomes: Vec<draw::Drawn>,
+}
+
+/// The draw's outcomes cut into batches of about `size`, the same way each time it is
+/// computed: the winners slot by slot (a slot's bookings in one batch where it fits, so
+/// batches seldom contend for one slot's item), then the waitlisted in draw order.
+pub fn batches_of(drawn: Vec<draw::Drawn>, size: usize) -> Vec<Vec<draw::Drawn>> {
+    let size = size.max(1);
+    let (mut won, waitlisted): (Vec<_>, Vec<_>) = drawn.into_iter().partition(|d| d.won.is_some());
+    won.sort_by(|a, b| {
+        let slot = |d: &draw::Drawn| d.won.as_ref().map(|(s, _)| s.clone());
+        slot(a).cmp(&slot(b)).then(a.position.cmp(&b.position))
+    });
+    let mut out: Vec<Vec<draw::Drawn>> = Vec::new();
+    let mut current: Vec<draw::Drawn> = Vec::new();
+    let mut rest = won.into_iter().peekable();
+    while let Some(first) = rest.next() {
+        let slot = first.won.as_ref().map(|(s, _)| s.clone());
+        let mut group = vec![first];
+        while let Some(next) = rest.next_if(|d| d.won.as_ref().map(|(s, _)| s) == slot.as_ref()) {
+            group.push(next);
+        }
+        if current.len() + group.len() > size && !current.is_empty() {
+            out.push(std::mem::take(&mut current));
+        }
+        for d in group {
+            if current.len() == size {
+                out.push(std::mem::take(&mut current));
+            }
+            current.push(d);
+        }
+    }
+    if !current.is_empty() {
+        out.push(current);
+    }
+    let mut waitlisted = waitlisted;
+    waitlisted.sort_by_key(|d| d.position);
+    out.extend(waitlisted.chunks(size).map(<[_]>::to_vec));
+    out
 }
 
 impl Release {
@@ -545,6 +610,7 @@ impl Releases {
             drawn_at: None,
             won: None,
             waitlisted: None,
+            plan: None,
             version: existing.map_or(0, |r| r.version + 1),
         };
         if release.held_slots().len() > MAX_RELEASE_SLOTS {
@@ -918,8 +984,7 @@ impl Releases {
             *steps += 1;
         }
         if matches!(release.phase, Phase::Closed | Phase::Drawing) && now >= release.draw_at {
-            self.draw(release).await?;
-            *steps += 1;
+            *steps += self.draw(release).await?;
         } else if release.phase == Phase::Drawn {
             *steps += self.waitlist(&release).await?;
         }
@@ -963,9 +1028,10 @@ impl Releases {
         }
     }
 
-    /// Computes every outcome and applies those not applied yet; then the rest of the
-    /// slots opens first-come and the release is drawn.
-    async fn draw(&self, mut release: Release) -> Result<(), Error> {
+    /// Fixes `drawn_at`, then fans the outcomes out in batches for the worker (once, and
+    /// again for the batches not applied if the draw stalls); once every batch is applied,
+    /// the rest of the slots opens first-come and the release is drawn. Answers its steps.
+    async fn draw(&self, mut release: Release) -> Result<u32, Error> {
         if release.phase == Phase::Closed {
             let read = release.version;
             release.phase = Phase::Drawing;
@@ -973,6 +1039,33 @@ impl Releases {
             release.version += 1;
             self.save(&release, read).await?;
         }
+        let done = self.batches_done(&release.release_id).await?;
+        if let Some(plan) = &release.plan
+            && done.len() >= plan.batches as usize
+        {
+            return self.finish(release).await.map(|()| 1);
+        }
+        let stalled = release.plan.as_ref().is_none_or(|p| {
+            self.ports.clock.now() - p.queued_at >= TimeDelta::minutes(REQUEUE_AFTER_MINUTES)
+        });
+        if !stalled {
+            return Ok(0);
+        }
+        let queued = self.queue_batches(&mut release, &done).await?;
+        if queued == 0 {
+            // Nothing was entered (or everything is applied): nothing to wait for.
+            return self.finish(release).await.map(|()| 1);
+        }
+        Ok(1)
+    }
+
+    /// Computes the draw and queues each batch not applied yet; records the plan. Answers
+    /// how many batches it queued.
+    async fn queue_batches(
+        &self,
+        release: &mut Release,
+        done: &BTreeSet<u32>,
+    ) -> Result<usize, Error> {
         let digest = release
             .entries_digest
             .clone()
@@ -984,43 +1077,142 @@ impl Releases {
                 release.release_id
             )));
         }
-        let slots = release.held_slots();
         let wanted: Vec<DrawEntry> = entries.iter().map(Entry::draw_entry).collect();
-        let drawn = draw::draw(&release.seed_bytes()?, &digest, &slots, &wanted);
-        let by_id: HashMap<&str, &Entry> =
-            entries.iter().map(|e| (e.entry_id.as_str(), e)).collect();
-        let (mut won, mut waitlisted) = (0u64, 0u64);
-        let mut pending = Vec::new();
-        for d in &drawn {
-            if d.won.is_some() {
-                won += 1;
-            } else {
-                waitlisted += 1;
-            }
-            if let Some(entry) = by_id.get(d.entry_id.as_str())
-                && entry.outcome.is_none()
-            {
-                pending.push(((*entry).clone(), d.clone()));
-            }
-        }
-        tracing::info!(release = %release.release_id, entries = drawn.len(), won, pending = pending.len(), "drawing");
-        let mut outcomes = Vec::with_capacity(pending.len());
-        for chunk in pending.chunks(CONCURRENCY) {
+        drop(entries);
+        let drawn = draw::draw(
+            &release.seed_bytes()?,
+            &digest,
+            &release.held_slots(),
+            &wanted,
+        );
+        drop(wanted);
+        let won = drawn.iter().filter(|d| d.won.is_some()).count() as u64;
+        let waitlisted = drawn.len() as u64 - won;
+        let batches = batches_of(drawn, DRAW_BATCH);
+        let total =
+            u32::try_from(batches.len()).map_err(|_| Error::Internal("too many batches".into()))?;
+        let jobs: Vec<Job> = batches
+            .into_iter()
+            .zip(0u32..)
+            .filter(|(_, batch)| !done.contains(batch))
+            .map(|(outcomes, batch)| {
+                Job::ApplyDraw(DrawBatch {
+                    release_id: release.release_id.clone(),
+                    batch,
+                    outcomes,
+                })
+            })
+            .collect();
+        tracing::info!(release = %release.release_id, entries = won + waitlisted, won, batches = total, queued = jobs.len(), "drawing");
+        for chunk in jobs.chunks(CONCURRENCY) {
             let mut set = tokio::task::JoinSet::new();
-            for (entry, d) in chunk {
-                let (this, release) = (self.clone_parts(), release.clone());
-                let (entry, d) = (entry.clone(), d.clone());
-                set.spawn(async move { this.apply(&release, &entry, &d).await });
+            for job in chunk {
+                let (queue, job) = (self.ports.queue.clone(), job.clone());
+                set.spawn(async move { queue.enqueue(&job).await });
             }
             while let Some(joined) = set.join_next().await {
-                outcomes.push(joined.map_err(|e| Error::Internal(e.to_string()))?);
-            }
-            if let Some(Err(e)) = outcomes.iter().find(|o| o.is_err()) {
-                return Err(Error::Internal(format!("draw stopped: {e}")));
+                joined
+                    .map_err(|e| Error::Internal(e.to_string()))?
+                    .map_err(|e| Error::Internal(e.to_string()))?;
             }
         }
-        // Whatever is left of the slots is bookable first-come.
-        let unhold = slots
+        let read = release.version;
+        release.plan = Some(Plan {
+            batches: total,
+            queued_at: self.ports.clock.now(),
+            won,
+            waitlisted,
+        });
+        release.version += 1;
+        self.save(release, read).await?;
+        Ok(jobs.len())
+    }
+
+    /// The batches of a release's draw applied so far.
+    async fn batches_done(&self, release_id: &str) -> Result<BTreeSet<u32>, Error> {
+        let marks = query_all(
+            self.table(),
+            &keys::release_items(release_id),
+            keys::DRAW_BATCHES,
+            1000,
+        )
+        .await?;
+        Ok(marks
+            .iter()
+            .filter_map(|m| m.key.sk.strip_prefix(keys::DRAW_BATCHES)?.parse().ok())
+            .collect())
+    }
+
+    /// The worker's share of a draw: applies a batch's outcomes (one slot's bookings one
+    /// after another, so batches rarely contend for a slot; the rest at once), then marks the
+    /// batch applied. Safe to run twice or after a crash: each outcome is applied once,
+    /// under its entry's version.
+    pub async fn apply_batch(&self, batch: &DrawBatch) -> Result<(), Error> {
+        let release = self.get(&batch.release_id).await?;
+        match release.phase {
+            Phase::Drawing => {}
+            // A redelivery after the draw ended.
+            Phase::Drawn => return Ok(()),
+            Phase::Scheduled | Phase::Closed => {
+                return Err(Error::Internal(format!(
+                    "release {}: a batch before the draw",
+                    release.release_id
+                )));
+            }
+        }
+        let mark = keys::draw_batch(&release.release_id, batch.batch);
+        if self.table().get(&mark).await?.is_some() {
+            return Ok(());
+        }
+        let mut by_slot: BTreeMap<&SlotRef, Vec<draw::Drawn>> = BTreeMap::new();
+        let mut groups: Vec<Vec<draw::Drawn>> = Vec::new();
+        for d in &batch.outcomes {
+            match &d.won {
+                Some((slot, _)) => by_slot.entry(slot).or_default().push(d.clone()),
+                None => groups.push(vec![d.clone()]),
+            }
+        }
+        groups.extend(by_slot.into_values());
+        for chunk in groups.chunks(CONCURRENCY) {
+            let mut set = tokio::task::JoinSet::new();
+            for group in chunk {
+                let (this, release, group) = (self.clone_parts(), release.clone(), group.clone());
+                set.spawn(async move {
+                    for d in &group {
+                        this.apply_one(&release, d).await?;
+                    }
+                    Ok::<(), Error>(())
+                });
+            }
+            while let Some(joined) = set.join_next().await {
+                joined.map_err(|e| Error::Internal(e.to_string()))??;
+            }
+        }
+        let item = Item::from_record(mark, &json!({"outcomes": batch.outcomes.len()}))?;
+        self.table().put(item, None).await?;
+        Ok(())
+    }
+
+    async fn apply_one(&self, release: &Release, d: &draw::Drawn) -> Result<(), Error> {
+        let key = keys::entry(&release.release_id, &d.entry_id);
+        let Some(stored) = self.table().get(&key).await? else {
+            return Err(Error::Internal(format!(
+                "release {}: entry {} of the draw is missing",
+                release.release_id, d.entry_id
+            )));
+        };
+        let entry: Entry = stored.record()?;
+        if entry.outcome.is_some() {
+            return Ok(());
+        }
+        self.apply(release, &entry, d).await
+    }
+
+    /// Every batch is applied: whatever is left of the slots is bookable first-come, and
+    /// the release is drawn.
+    async fn finish(&self, mut release: Release) -> Result<(), Error> {
+        let unhold = release
+            .held_slots()
             .keys()
             .map(|s| places::unhold(slot_key(s), &release.release_id))
             .collect();
@@ -1031,15 +1223,16 @@ impl Releases {
             }
         }
         let read = release.version;
+        let plan = release.plan.clone();
         release.phase = Phase::Drawn;
-        release.won = Some(won);
-        release.waitlisted = Some(waitlisted);
+        release.won = Some(plan.as_ref().map_or(0, |p| p.won));
+        release.waitlisted = Some(plan.as_ref().map_or(0, |p| p.waitlisted));
         release.version += 1;
         self.save(&release, read).await?;
         for office in &release.office_ids {
             self.quota.changed(office);
         }
-        tracing::info!(release = %release.release_id, won, waitlisted, "drawn");
+        tracing::info!(release = %release.release_id, won = ?release.won, waitlisted = ?release.waitlisted, "drawn");
         Ok(())
     }
 
@@ -1237,7 +1430,7 @@ impl Releases {
         for app in apps {
             if let Some(b) = &app.billing {
                 let deadline = b.expires_at.with_timezone(&office.timezone.offset());
-                crate::notify::notify(
+                crate::notify::notify_from_draw(
                     &self.ports,
                     &entry.account_id,
                     Notice::BookingMade {
@@ -1345,7 +1538,7 @@ impl Releases {
             position,
             appointment: slot.map(|s| format!("{} {} ({})", s.date, s.time, s.office_id)),
         };
-        crate::notify::notify(&self.ports, &entry.account_id, notice).await;
+        crate::notify::notify_from_draw(&self.ports, &entry.account_id, notice).await;
     }
 
     /// `GET /v1/releases/{id}/result`: everything `scripts/verify-draw` needs to recompute
@@ -1449,4 +1642,115 @@ fn marked(
     next.version += 1;
     next.updated_at = Some(now);
     rows::save(&next, app.version)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn drawn(n: usize, slots: usize, every_nth_waits: usize) -> Vec<draw::Drawn> {
+        let day = NaiveDate::from_ymd_opt(2027, 1, 4).expect("day");
+        (1..=n)
+            .map(|position| draw::Drawn {
+                entry_id: format!("e{position:05}"),
+                position,
+                won: (position % every_nth_waits != 0).then(|| {
+                    let slot = SlotRef {
+                        office_id: format!("o{}", position % slots),
+                        date: day,
+                        time: "09:00".into(),
+                    };
+                    (slot, vec![None])
+                }),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_outcome_is_in_one_batch_and_a_slot_stays_together() {
+        let all = drawn(1_000, 37, 4);
+        let batches = batches_of(all.clone(), 100);
+        let mut seen: Vec<&str> = batches
+            .iter()
+            .flatten()
+            .map(|d| d.entry_id.as_str())
+            .collect();
+        seen.sort_unstable();
+        let mut expected: Vec<&str> = all.iter().map(|d| d.entry_id.as_str()).collect();
+        expected.sort_unstable();
+        assert_eq!(seen, expected, "each outcome once");
+        assert!(batches.iter().all(|b| !b.is_empty() && b.len() <= 100));
+        // 750 winners over 37 slots of about 20 each: no slot is cut in two.
+        let mut batch_of_slot: BTreeMap<SlotRef, BTreeSet<usize>> = BTreeMap::new();
+        for (i, b) in batches.iter().enumerate() {
+            for d in b {
+                if let Some((s, _)) = &d.won {
+                    batch_of_slot.entry(s.clone()).or_default().insert(i);
+                }
+            }
+        }
+        assert_eq!(batch_of_slot.len(), 37);
+        assert!(batch_of_slot.values().all(|b| b.len() == 1));
+        // The waitlisted follow, in draw order.
+        let waiting: Vec<usize> = batches
+            .iter()
+            .flatten()
+            .filter(|d| d.won.is_none())
+            .map(|d| d.position)
+            .collect();
+        assert_eq!(waiting.len(), 250);
+        assert!(waiting.windows(2).all(|w| w[0] < w[1]));
+        // Computed again (a restarted draw), the same batches.
+        assert_eq!(
+            batches_of(all.iter().rev().cloned().collect(), 100),
+            batches
+        );
+    }
+
+    #[test]
+    fn a_slot_larger_than_a_batch_is_cut_at_the_size() {
+        let batches = batches_of(drawn(250, 1, usize::MAX), 100);
+        let sizes: Vec<usize> = batches.iter().map(Vec::len).collect();
+        assert_eq!(sizes, [100, 100, 50]);
+        assert!(batches_of(Vec::new(), 100).is_empty());
+    }
+
+    #[test]
+    fn a_batch_survives_the_queue() {
+        let batch = DrawBatch {
+            release_id: "r1".into(),
+            batch: 7,
+            outcomes: drawn(3, 2, 3),
+        };
+        let job = Job::ApplyDraw(batch.clone());
+        assert_eq!(job.queue(), crate::jobs::QueueName::Draw);
+        let text = serde_json::to_string(&job).expect("json");
+        assert!(text.contains(r#""kind":"apply_draw""#), "{text}");
+        assert_eq!(serde_json::from_str::<Job>(&text).expect("back"), job);
+        // What a draw tells goes with its batches; every other email with the jobs, as
+        // before (a job queued before the draw's queue existed reads the same).
+        let notice = |from_draw| Job::Notify {
+            id: "n1".into(),
+            account_id: "a1".into(),
+            notice: Notice::Cancelled {
+                application_id: "p1".into(),
+            },
+            from_draw,
+        };
+        assert_eq!(notice(true).queue(), crate::jobs::QueueName::Draw);
+        assert_eq!(notice(false).queue(), crate::jobs::QueueName::Jobs);
+        let plain = serde_json::to_string(&notice(false)).expect("json");
+        assert!(!plain.contains("from_draw"), "{plain}");
+        assert_eq!(
+            serde_json::from_str::<Job>(&plain).expect("back"),
+            notice(false)
+        );
+        // A full batch stays far under SQS's 256 KiB.
+        let full = serde_json::to_string(&Job::ApplyDraw(DrawBatch {
+            outcomes: drawn(DRAW_BATCH, DRAW_BATCH, usize::MAX),
+            ..batch
+        }))
+        .expect("json");
+        assert!(full.len() < 32 * 1024, "{} bytes", full.len());
+    }
 }

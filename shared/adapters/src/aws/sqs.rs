@@ -1,18 +1,25 @@
 //! The job queue on SQS: one message per job; the worker Lambda consumes it with partial
-//! batch failures, and a dead-letter queue catches what keeps failing.
+//! batch failures, and a dead-letter queue catches what keeps failing. The draw's batches
+//! have a queue of their own.
 
 use async_trait::async_trait;
 use aws_sdk_sqs::Client;
-use paspor_domain::jobs::{Job, JobQueue, QueueError};
+use paspor_domain::jobs::{Job, JobQueue, QueueError, QueueName};
 
 #[derive(Clone, Debug)]
 pub struct SqsQueue {
     client: Client,
     url: String,
+    draw_url: Option<String>,
 }
 
 impl SqsQueue {
-    pub fn new(sdk: &aws_config::SdkConfig, endpoint: Option<&str>, url: String) -> Self {
+    pub fn new(
+        sdk: &aws_config::SdkConfig,
+        endpoint: Option<&str>,
+        url: String,
+        draw_url: Option<String>,
+    ) -> Self {
         let mut conf = aws_sdk_sqs::config::Builder::from(sdk);
         if let Some(e) = endpoint {
             conf = conf.endpoint_url(e);
@@ -20,6 +27,7 @@ impl SqsQueue {
         Self {
             client: Client::from_conf(conf.build()),
             url,
+            draw_url,
         }
     }
 
@@ -32,9 +40,13 @@ impl SqsQueue {
 impl JobQueue for SqsQueue {
     async fn enqueue(&self, job: &Job) -> Result<(), QueueError> {
         let body = serde_json::to_string(job).map_err(|e| QueueError(e.to_string()))?;
+        let url = match (job.queue(), &self.draw_url) {
+            (QueueName::Draw, Some(draw)) => draw,
+            _ => &self.url,
+        };
         self.client
             .send_message()
-            .queue_url(&self.url)
+            .queue_url(url)
             .message_body(body)
             .send()
             .await

@@ -67,7 +67,23 @@ pub fn entry(release_id: &str, entry_id: &str) -> Key {
 /// A shard's counters and its window flag: every entry's write passes one, so closing the
 /// window is one write per shard, and no entry can land after it.
 pub fn entry_counter(release_id: &str, shard: u8) -> Key {
-    Key::new(format!("RELEASE#{release_id}"), format!("SHARD#{shard:02}"))
+    Key::new(release_items(release_id), format!("SHARD#{shard:02}"))
+}
+
+/// The sort-key prefix of a release's applied draw batches (beside its shard counters).
+pub const DRAW_BATCHES: &str = "BATCH#";
+
+/// The partition of a release's own small items: its shard counters, its applied batches.
+pub fn release_items(release_id: &str) -> String {
+    format!("RELEASE#{release_id}")
+}
+
+/// The mark that one batch of a release's draw is applied.
+pub fn draw_batch(release_id: &str, batch: u32) -> Key {
+    Key::new(
+        release_items(release_id),
+        format!("{DRAW_BATCHES}{batch:06}"),
+    )
 }
 
 /// An account's entry in a release.
@@ -304,6 +320,7 @@ mod tests {
             release("r1"),
             entry("r1", "e1"),
             entry_counter("r1", 7),
+            draw_batch("r1", 3),
             account_entry("u1", "r1"),
             returned("r1", "makassar", day, "08:00"),
             waiting("r1", "makassar", day, "08:00", 42),
@@ -342,6 +359,7 @@ mod tests {
                 "RELEASES | r1",
                 "ENTRIES#r1#11 | e1",
                 "RELEASE#r1 | SHARD#07",
+                "RELEASE#r1 | BATCH#000003",
                 "ACCOUNT#u1 | ENTRY#r1",
                 "RETURNED#r1 | makassar#2026-12-01#08:00",
                 "WAIT#r1#makassar#2026-12-01#08:00 | 00000042",
