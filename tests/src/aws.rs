@@ -53,7 +53,7 @@ pub async fn fixture() -> (Fixture, tempfile::TempDir) {
             .build(),
     );
     let mut urls = Vec::new();
-    for name in ["jobs", "draw"] {
+    for name in ["jobs", "draw", "draw-mail"] {
         urls.push(
             sqs_client
                 .create_queue()
@@ -65,7 +65,8 @@ pub async fn fixture() -> (Fixture, tempfile::TempDir) {
                 .expect("queue url"),
         );
     }
-    let (queue_url, draw_queue_url) = (urls[0].clone(), urls[1].clone());
+    let (queue_url, draw_queue_url, draw_mail_queue_url) =
+        (urls[0].clone(), urls[1].clone(), urls[2].clone());
 
     let mail_from = "no-reply@paspor.test".to_owned();
     let ses_client = aws_sdk_sesv2::Client::from_conf(
@@ -84,6 +85,7 @@ pub async fn fixture() -> (Fixture, tempfile::TempDir) {
         table: format!("paspor-{run}"),
         jobs_queue_url: queue_url,
         draw_queue_url: Some(draw_queue_url),
+        draw_mail_queue_url: Some(draw_mail_queue_url),
         mail_from,
         documents_bucket: format!("paspor-docs-{run}"),
         dynamodb_endpoint: Some(dynamodb.clone()),
@@ -113,7 +115,7 @@ pub async fn fixture() -> (Fixture, tempfile::TempDir) {
             let (client, urls) = (drain_client.clone(), urls.clone());
             Box::pin(async move {
                 let mut jobs: Vec<Job> = Vec::new();
-                // The jobs, then the draw's batches: both queues, as the worker consumes.
+                // The jobs, the draw's batches, its emails: every queue the worker consumes.
                 for url in &urls {
                     loop {
                         let out = client

@@ -2012,7 +2012,8 @@ pub async fn release_draw(f: &Fixture) {
         2,
         "closed, then the batches queued"
     );
-    let batches = queued_batches(f).await;
+    let mut batches = queued_batches(f).await;
+    batches.sort_by_key(|b| b.batch);
     // Three winners, then three waitlisted: two batches.
     assert_eq!(
         batches.iter().map(|b| b.outcomes.len()).collect::<Vec<_>>(),
@@ -2024,6 +2025,10 @@ pub async fn release_draw(f: &Fixture) {
         releases.get(&id).await.expect("release").phase,
         Phase::Drawing
     );
+    // Its entrants stay held while the batches run (minutes at scale): none books
+    // first-come or enters another draw before its own outcome is applied.
+    let undrawn = || paspor_domain::releases::undrawn(f.ports.table.as_ref(), &id);
+    assert!(undrawn().await.expect("undrawn"), "{}", f.name);
     assert!(matches!(
         releases.result(&id).await,
         Err(paspor_domain::Error::NotDrawn)
@@ -2034,11 +2039,30 @@ pub async fn release_draw(f: &Fixture) {
         "the batches are not applied yet"
     );
     assert!(queued_batches(f).await.is_empty(), "queued once");
+    // One batch applied, the other lost: progress, so nothing is queued again; then 15
+    // minutes without any, and the missing one alone is queued again.
+    releases.apply_batch(&batches[0]).await.expect("apply");
+    assert_eq!(releases.run().await.expect("progress"), 0);
+    f.clock.advance(14 * 60).expect("advance");
+    assert_eq!(releases.run().await.expect("still waiting"), 0);
+    assert!(queued_batches(f).await.is_empty(), "{}", f.name);
+    f.clock.advance(60).expect("advance");
+    assert_eq!(releases.run().await.expect("again"), 1, "queued again");
+    assert_eq!(queued_batches(f).await, [batches[1].clone()], "{}", f.name);
+    // A forged batch (a waitlisted entry given a place it did not choose) is refused.
+    let mut forged = batches[1].clone();
+    forged.batch = 99;
+    forged.outcomes.truncate(1);
+    let mut elsewhere = batches[0].outcomes[0].won.clone().expect("a win");
+    elsewhere.0.date += chrono::TimeDelta::days(1);
+    forged.outcomes[0].won = Some(elsewhere);
+    assert!(releases.apply_batch(&forged).await.is_err(), "{}", f.name);
     for batch in batches.iter().chain(batches.iter()) {
         releases.apply_batch(batch).await.expect("apply");
     }
     assert_eq!(releases.run().await.expect("run"), 1, "drawn");
     check_drawn(f, &releases, &id).await;
+    assert!(!undrawn().await.expect("undrawn"), "{}", f.name);
     assert_eq!(
         releases.run().await.expect("again"),
         0,

@@ -53,14 +53,21 @@ async fn a_draw_costs_what_capacity_md_prices() {
     ledger.reset();
     // The worker, one invocation per batch as the draw queue delivers them: the winners'
     // batch, then the waitlisted one.
+    let mut queued: Vec<Job> = (f.drain_jobs)()
+        .await
+        .into_iter()
+        .filter(|j| matches!(j, Job::ApplyDraw(_)))
+        .collect();
+    queued.sort_by_key(|j| match j {
+        Job::ApplyDraw(b) => b.batch,
+        _ => u32::MAX,
+    });
     let mut batches = Vec::new();
-    for job in (f.drain_jobs)().await {
-        if let Job::ApplyDraw(_) = &job {
-            let body = serde_json::to_string(&job).expect("job json");
-            worker.handle(&body).await.expect("batch");
-            batches.push(ledger.snapshot());
-            ledger.reset();
-        }
+    for job in queued {
+        let body = serde_json::to_string(&job).expect("job json");
+        worker.handle(&body).await.expect("batch");
+        batches.push(ledger.snapshot());
+        ledger.reset();
     }
     assert_eq!(batches.len(), 2);
     // The sweeper again: every batch applied, the slots opened first-come, drawn.

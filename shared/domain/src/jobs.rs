@@ -21,8 +21,8 @@ pub enum Job {
         id: String,
         account_id: String,
         notice: Notice,
-        /// Told by a draw: a million at once go on the draw's queue, so no sign-up's code
-        /// waits behind them.
+        /// Told by a draw: a million at once go on a queue of their own, so no sign-up's
+        /// code waits behind them, nor a draw's batch.
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         from_draw: bool,
     },
@@ -33,22 +33,24 @@ pub enum Job {
     ApplyDraw(crate::releases::DrawBatch),
 }
 
-/// Which queue carries a job. The draw's batches go apart from the mail, so a draw of a
-/// million entries neither waits behind nor delays a sign-up's code, and has its own limits
-/// and alarms; where there is one queue (locally), both are the same.
+/// Which queue carries a job. A draw of a million entries queues 10,000 batches and then
+/// 1.2 million emails: each on a queue of its own, with its own pace and alarms, so neither
+/// waits behind the other nor delays a sign-up's code. Where there is one queue (locally),
+/// all are the same.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum QueueName {
     Jobs,
     Draw,
+    DrawMail,
 }
 
 impl Job {
     pub fn queue(&self) -> QueueName {
         match self {
-            Self::ApplyDraw(_)
-            | Self::Notify {
+            Self::ApplyDraw(_) => QueueName::Draw,
+            Self::Notify {
                 from_draw: true, ..
-            } => QueueName::Draw,
+            } => QueueName::DrawMail,
             _ => QueueName::Jobs,
         }
     }

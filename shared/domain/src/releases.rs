@@ -50,11 +50,13 @@ pub const MAX_ENTRY_APPLICATIONS: usize = 5;
 pub const MAX_CHOICES: usize = 5;
 /// How many writes of a draw (or of holding a release's slots) run at once.
 const CONCURRENCY: usize = 16;
+/// How many shards of a release's entries are read at once.
+const ENTRY_READS: usize = 8;
 /// How many outcomes one batch of the draw carries: a message of about 15 KB (SQS takes
 /// 256 KiB), a few seconds of a worker's time.
 pub const DRAW_BATCH: usize = 100;
-/// A draw whose batches are not all applied this long after they were queued queues the
-/// missing ones again (a lost message, one dead-lettered and fixed).
+/// A draw none of whose missing batches was applied for this long queues them again (a lost
+/// message, one dead-lettered and fixed); a draw still progressing is left to go on.
 const REQUEUE_AFTER_MINUTES: i64 = 15;
 
 /// Where a release is in its life; `open` and `closed` as answered also read the clock.
@@ -119,7 +121,11 @@ pub struct Release {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Plan {
     pub batches: u32,
+    /// When the batches were queued, or last seen progressing.
     pub queued_at: DateTime<Utc>,
+    /// How many were applied when last looked at.
+    #[serde(default)]
+    pub applied: usize,
     pub won: u64,
     pub waitlisted: u64,
 }
@@ -372,11 +378,11 @@ pub fn demo_release(now: DateTime<Utc>) -> (&'static str, ReleaseSpec) {
 /// first-come and enters no other draw until then.
 pub async fn undrawn(table: &dyn Table, release_id: &str) -> Result<bool, Error> {
     match table.get(&keys::release(release_id)).await? {
-        // Once drawing, an entrant is free: a winner not yet applied that books elsewhere
-        // meanwhile is left out of its win, and the waitlisted are not held back.
+        // Held while the batches run too (minutes at scale): a winner whose batch had not
+        // run yet would otherwise book elsewhere and lose its win to first-come.
         Some(item) => Ok(matches!(
             item.record::<Release>()?.phase,
-            Phase::Scheduled | Phase::Closed
+            Phase::Scheduled | Phase::Closed | Phase::Drawing
         )),
         None => Ok(false),
     }
@@ -935,16 +941,26 @@ impl Releases {
 
     /// Every entry of a release, from all its shards.
     pub async fn entries(&self, release_id: &str) -> Result<Vec<Entry>, Error> {
-        let mut reads = tokio::task::JoinSet::new();
-        for shard in 0..keys::ENTRY_SHARDS {
-            let table = self.ports.table.clone();
-            let pk = keys::entries(release_id, shard);
-            reads.spawn(async move { query_all(table.as_ref(), &pk, "", 1000).await });
-        }
+        // A few shards at a time, each turned into records as soon as it is read: a shard
+        // of a million-entry release is ~31,000 items, and the raw items of all 32 at once
+        // would not fit the sweeper's memory.
         let mut all = Vec::new();
-        while let Some(joined) = reads.join_next().await {
-            for item in joined.map_err(|e| Error::Internal(e.to_string()))?? {
-                all.push(item.record::<Entry>()?);
+        let shards: Vec<u8> = (0..keys::ENTRY_SHARDS).collect();
+        for chunk in shards.chunks(ENTRY_READS) {
+            let mut reads = tokio::task::JoinSet::new();
+            for shard in chunk {
+                let table = self.ports.table.clone();
+                let pk = keys::entries(release_id, *shard);
+                reads.spawn(async move {
+                    let items = query_all(table.as_ref(), &pk, "", 1000).await?;
+                    items
+                        .iter()
+                        .map(|item| item.record::<Entry>().map_err(Error::from))
+                        .collect::<Result<Vec<Entry>, Error>>()
+                });
+            }
+            while let Some(joined) = reads.join_next().await {
+                all.extend(joined.map_err(|e| Error::Internal(e.to_string()))??);
             }
         }
         Ok(all)
@@ -1045,11 +1061,22 @@ impl Releases {
         {
             return self.finish(release).await.map(|()| 1);
         }
-        let stalled = release.plan.as_ref().is_none_or(|p| {
-            self.ports.clock.now() - p.queued_at >= TimeDelta::minutes(REQUEUE_AFTER_MINUTES)
-        });
-        if !stalled {
-            return Ok(0);
+        let now = self.ports.clock.now();
+        if let Some(plan) = &mut release.plan {
+            if done.len() > plan.applied {
+                // Progress: the batches are being applied, however slowly (a throttled
+                // table); the wait for a missing one starts again.
+                let read = release.version;
+                plan.applied = done.len();
+                plan.queued_at = now;
+                release.version += 1;
+                self.save(&release, read).await?;
+                return Ok(0);
+            }
+            if now - plan.queued_at < TimeDelta::minutes(REQUEUE_AFTER_MINUTES) {
+                return Ok(0);
+            }
+            tracing::warn!(release = %release.release_id, applied = done.len(), batches = plan.batches, "no batch applied for 15 minutes: queuing the missing ones again");
         }
         let queued = self.queue_batches(&mut release, &done).await?;
         if queued == 0 {
@@ -1120,6 +1147,7 @@ impl Releases {
         release.plan = Some(Plan {
             batches: total,
             queued_at: self.ports.clock.now(),
+            applied: done.len(),
             won,
             waitlisted,
         });
@@ -1184,8 +1212,17 @@ impl Releases {
                     Ok::<(), Error>(())
                 });
             }
+            // Every task runs to its end (one that committed still tells its emails); the
+            // first failure fails the batch, which comes back.
+            let mut failed = None;
             while let Some(joined) = set.join_next().await {
-                joined.map_err(|e| Error::Internal(e.to_string()))??;
+                let outcome = joined.map_err(|e| Error::Internal(e.to_string())).flatten();
+                if let Err(e) = outcome {
+                    failed.get_or_insert(e);
+                }
+            }
+            if let Some(e) = failed {
+                return Err(e);
             }
         }
         let item = Item::from_record(mark, &json!({"outcomes": batch.outcomes.len()}))?;
@@ -1204,6 +1241,15 @@ impl Releases {
         let entry: Entry = stored.record()?;
         if entry.outcome.is_some() {
             return Ok(());
+        }
+        // A batch only ever gives an entry one of its own choices, a lane per application.
+        if let Some((slot, lanes)) = &d.won
+            && (!entry.choices.contains(slot) || lanes.len() != entry.application_ids.len())
+        {
+            return Err(Error::Internal(format!(
+                "release {}: entry {} given a place it did not choose",
+                release.release_id, d.entry_id
+            )));
         }
         self.apply(release, &entry, d).await
     }
@@ -1727,8 +1773,8 @@ mod tests {
         let text = serde_json::to_string(&job).expect("json");
         assert!(text.contains(r#""kind":"apply_draw""#), "{text}");
         assert_eq!(serde_json::from_str::<Job>(&text).expect("back"), job);
-        // What a draw tells goes with its batches; every other email with the jobs, as
-        // before (a job queued before the draw's queue existed reads the same).
+        // What a draw tells goes on its own queue; every other email with the jobs, as
+        // before (a job queued before the draw's queues existed reads the same).
         let notice = |from_draw| Job::Notify {
             id: "n1".into(),
             account_id: "a1".into(),
@@ -1737,7 +1783,7 @@ mod tests {
             },
             from_draw,
         };
-        assert_eq!(notice(true).queue(), crate::jobs::QueueName::Draw);
+        assert_eq!(notice(true).queue(), crate::jobs::QueueName::DrawMail);
         assert_eq!(notice(false).queue(), crate::jobs::QueueName::Jobs);
         let plain = serde_json::to_string(&notice(false)).expect("json");
         assert!(!plain.contains("from_draw"), "{plain}");

@@ -633,11 +633,12 @@ mod tests {
             .iter()
             .find(|f| f.binary == "worker")
             .expect("worker");
-        // The jobs and the upload checks ten at a time; the draw's batches one at a time.
+        // The jobs, the upload checks and the draw's emails ten at a time; the draw's
+        // batches one at a time.
         assert!(worker.sqs.iter().all(|m| m.report_failures));
         assert_eq!(
             worker.sqs.iter().map(|m| m.batch_size).collect::<Vec<_>>(),
-            [10, 10, 1]
+            [10, 10, 1, 10]
         );
         let sweeper = functions
             .iter()

@@ -20,6 +20,7 @@ pub use sqs::SqsQueue;
 use paspor_domain::{
     Ports,
     clock::{Clock, SystemClock},
+    jobs::QueueName,
 };
 
 /// Where each resource is, read from the environment the SAM template sets.
@@ -27,8 +28,10 @@ use paspor_domain::{
 pub struct AwsSettings {
     pub table: String,
     pub jobs_queue_url: String,
-    /// The draw's batches (`QueueName::Draw`); `None`: they go with the other jobs.
+    /// The draw's batches (`QueueName::Draw`) and its emails (`QueueName::DrawMail`);
+    /// `None`: they go with the other jobs.
     pub draw_queue_url: Option<String>,
+    pub draw_mail_queue_url: Option<String>,
     pub mail_from: String,
     pub documents_bucket: String,
     /// Endpoint overrides for the local stand-ins (DynamoDB Local, moto); `None` on AWS.
@@ -48,6 +51,7 @@ impl AwsSettings {
             table: var("PASPOR_TABLE")?,
             jobs_queue_url: var("PASPOR_JOBS_QUEUE_URL")?,
             draw_queue_url: std::env::var("PASPOR_DRAW_QUEUE_URL").ok(),
+            draw_mail_queue_url: std::env::var("PASPOR_DRAW_MAIL_QUEUE_URL").ok(),
             mail_from: var("PASPOR_MAIL_FROM")?,
             documents_bucket: var("PASPOR_DOCUMENTS_BUCKET")?,
             dynamodb_endpoint: std::env::var("PASPOR_DYNAMODB_ENDPOINT").ok(),
@@ -83,7 +87,10 @@ pub fn ports_with_clock(
             &sdk,
             settings.sqs_endpoint.as_deref(),
             settings.jobs_queue_url.clone(),
-            settings.draw_queue_url.clone(),
+            [
+                (QueueName::Draw, settings.draw_queue_url.clone()),
+                (QueueName::DrawMail, settings.draw_mail_queue_url.clone()),
+            ],
         )),
         mailer: Arc::new(SesMailer::new(
             &sdk,

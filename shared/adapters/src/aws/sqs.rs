@@ -10,7 +10,8 @@ use paspor_domain::jobs::{Job, JobQueue, QueueError, QueueName};
 pub struct SqsQueue {
     client: Client,
     url: String,
-    draw_url: Option<String>,
+    /// Where the jobs of another queue go; a queue not named here is the jobs queue.
+    others: Vec<(QueueName, String)>,
 }
 
 impl SqsQueue {
@@ -18,7 +19,7 @@ impl SqsQueue {
         sdk: &aws_config::SdkConfig,
         endpoint: Option<&str>,
         url: String,
-        draw_url: Option<String>,
+        others: impl IntoIterator<Item = (QueueName, Option<String>)>,
     ) -> Self {
         let mut conf = aws_sdk_sqs::config::Builder::from(sdk);
         if let Some(e) = endpoint {
@@ -27,7 +28,10 @@ impl SqsQueue {
         Self {
             client: Client::from_conf(conf.build()),
             url,
-            draw_url,
+            others: others
+                .into_iter()
+                .filter_map(|(name, url)| Some((name, url?)))
+                .collect(),
         }
     }
 
@@ -40,10 +44,12 @@ impl SqsQueue {
 impl JobQueue for SqsQueue {
     async fn enqueue(&self, job: &Job) -> Result<(), QueueError> {
         let body = serde_json::to_string(job).map_err(|e| QueueError(e.to_string()))?;
-        let url = match (job.queue(), &self.draw_url) {
-            (QueueName::Draw, Some(draw)) => draw,
-            _ => &self.url,
-        };
+        let name = job.queue();
+        let url = self
+            .others
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map_or(&self.url, |(_, url)| url);
         self.client
             .send_message()
             .queue_url(url)
