@@ -72,7 +72,7 @@ pub enum Phase {
 }
 
 /// What an operator gives a release.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ReleaseSpec {
     pub office_ids: Vec<String>,
@@ -84,6 +84,7 @@ pub struct ReleaseSpec {
     pub entry_opens_at: DateTime<Utc>,
     pub entry_closes_at: DateTime<Utc>,
     pub draw_at: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub payment_hours: Option<i64>,
 }
 
@@ -193,15 +194,27 @@ impl Release {
         self.phase == Phase::Scheduled && self.entry_opens_at <= now && now < self.entry_closes_at
     }
 
+    /// Whether the release holds `slot`: what [`Self::held_slots`] lists, without building
+    /// the list (an entry checks its choices on every request; a release holds thousands).
+    pub fn holds(&self, slot: &SlotRef) -> bool {
+        self.office_ids.contains(&slot.office_id)
+            && self.slots.contains_key(&slot.time)
+            && self.holds_day(slot.date)
+    }
+
+    fn holds_day(&self, day: NaiveDate) -> bool {
+        self.from <= day
+            && day <= self.to
+            && (self.include_weekends || !matches!(day.weekday(), Weekday::Sat | Weekday::Sun))
+    }
+
     /// Every slot the release holds, with its capacity.
     pub fn held_slots(&self) -> BTreeMap<SlotRef, Capacity> {
         let days: Vec<NaiveDate> = self
             .from
             .iter_days()
             .take_while(|d| *d <= self.to)
-            .filter(|d| {
-                self.include_weekends || !matches!(d.weekday(), Weekday::Sat | Weekday::Sun)
-            })
+            .filter(|d| self.holds_day(*d))
             .collect();
         let mut out = BTreeMap::new();
         for office_id in &self.office_ids {
@@ -686,12 +699,11 @@ impl Releases {
         {
             return Err(Error::invalid("application_ids", text::ENTRY_APPLICATIONS));
         }
-        let held = release.held_slots();
         let chosen: BTreeSet<&SlotRef> = choices.iter().collect();
         if choices.is_empty()
             || choices.len() > MAX_CHOICES
             || chosen.len() != choices.len()
-            || choices.iter().any(|c| !held.contains_key(c))
+            || choices.iter().any(|c| !release.holds(c))
         {
             return Err(Error::invalid("choices", text::ENTRY_CHOICES));
         }
@@ -1751,6 +1763,53 @@ mod tests {
             batches_of(all.iter().rev().cloned().collect(), 100),
             batches
         );
+    }
+
+    #[test]
+    fn holds_is_held_slots_without_the_list() {
+        let day = NaiveDate::from_ymd_opt(2027, 1, 1).expect("a Friday");
+        let at = DateTime::<Utc>::UNIX_EPOCH;
+        let release = |include_weekends| Release {
+            release_id: "r1".into(),
+            office_ids: vec!["makassar".into(), "bandung".into()],
+            from: day,
+            to: day + TimeDelta::days(3),
+            slots: BTreeMap::from([
+                ("09:00".to_owned(), Capacity::Pool(2)),
+                ("10:00".to_owned(), Capacity::Pool(3)),
+            ]),
+            include_weekends,
+            entry_opens_at: at,
+            entry_closes_at: at,
+            draw_at: at,
+            payment_hours: DEFAULT_PAYMENT_HOURS,
+            seed: String::new(),
+            seed_sha256: String::new(),
+            phase: Phase::Scheduled,
+            entries_digest: None,
+            drawn_at: None,
+            won: None,
+            waitlisted: None,
+            plan: None,
+            version: 0,
+        };
+        for weekends in [false, true] {
+            let r = release(weekends);
+            let held = r.held_slots();
+            assert_eq!(held.len(), if weekends { 16 } else { 8 });
+            for office in ["makassar", "bandung", "medan"] {
+                for d in -1..5 {
+                    for time in ["09:00", "10:00", "11:00"] {
+                        let slot = SlotRef {
+                            office_id: office.into(),
+                            date: day + TimeDelta::days(d),
+                            time: time.into(),
+                        };
+                        assert_eq!(r.holds(&slot), held.contains_key(&slot), "{slot:?}");
+                    }
+                }
+            }
+        }
     }
 
     #[test]

@@ -8,6 +8,7 @@ use std::{collections::BTreeMap, io::Write, path::PathBuf};
 use chrono::{Datelike, NaiveDate, TimeDelta, Weekday};
 use clap::Parser;
 use paspor_adapters::embedded::Embedded;
+use paspor_bench::{application_for, plain};
 use paspor_domain::{
     accounts::Accounts,
     applications::{NewApplicant, NewApplication, Relationship, Status},
@@ -108,35 +109,22 @@ async fn prepare_set(
                 birth.format("%d%m%y"),
                 made / 7_000 * 5 + m + 1
             );
-            let input = NewApplicant {
-                nik,
-                full_name: "Bench".into(),
-                birth_date: birth,
-                birth_place: "Makassar".into(),
-                sex: Sex::Male,
-                relationship: Relationship::Other,
-            };
-            let applicant = state.applications.add_applicant(&account, input).await?;
             let k = kind_of(made);
             let kind = NewApplication {
                 passport_type: k.passport_type,
-                application_type: ApplicationType::New,
-                purpose: Purpose::Tourism,
                 express: k.express,
                 priority_reason: k.priority_reason,
+                ..plain()
             };
-            let app = state
-                .applications
-                .create(&account, &applicant.applicant_id, "SG", kind)
-                .await?;
+            let app_id = application_for(&state.applications, &account, nik, birth, kind).await?;
             state
                 .applications
-                .change(None, &app.application_id, |a, now| {
+                .change(None, &app_id, |a, now| {
                     a.set_status(Status::Submitted, now);
                     Ok(())
                 })
                 .await?;
-            ids.push(app.application_id);
+            ids.push(app_id);
             made += 1;
         }
         out.push((token, ids));
@@ -220,38 +208,20 @@ async fn main() -> anyhow::Result<()> {
                 birth.format("%d%m%y"),
                 made / 20_000 * 5 + m + 1
             );
-            let input = NewApplicant {
-                nik,
-                full_name: "Bench".into(),
-                birth_date: birth,
-                birth_place: "Makassar".into(),
-                sex: Sex::Male,
-                relationship: Relationship::Other,
-            };
-            let applicant = state.applications.add_applicant(&account, input).await?;
-            let kind = NewApplication {
-                passport_type: PassportType::Regular,
-                application_type: ApplicationType::New,
-                purpose: Purpose::Tourism,
-                express: false,
-                priority_reason: None,
-            };
-            let app = state
-                .applications
-                .create(&account, &applicant.applicant_id, "SG", kind)
-                .await?;
+            let app_id =
+                application_for(&state.applications, &account, nik, birth, plain()).await?;
             if draft.is_none() {
                 // The first stays a draft: the upload-url benchmark presigns for it.
-                draft = Some((app.application_id.clone(), token.clone()));
+                draft = Some((app_id.clone(), token.clone()));
             } else {
                 state
                     .applications
-                    .change(None, &app.application_id, |a, now| {
+                    .change(None, &app_id, |a, now| {
                         a.set_status(Status::Submitted, now);
                         Ok(())
                     })
                     .await?;
-                writeln!(requests, "{} {token}", app.application_id)?;
+                writeln!(requests, "{app_id} {token}")?;
             }
             made += 1;
         }

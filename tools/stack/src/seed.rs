@@ -1,6 +1,6 @@
 //! The demo seed through the operators' routes, signed with SigV4 as `scripts/seed aws`
-//! signs them: the real offices (shared/domain/src/offices.json) and quota from tomorrow
-//! for 30 days, 08:00 to 15:00, 20 places an hour.
+//! signs them: the real offices (shared/domain/src/offices.json), quota from tomorrow for
+//! 30 days, 08:00 to 15:00, 20 places an hour, and the one upcoming release by draw.
 
 use std::path::Path;
 
@@ -72,34 +72,71 @@ pub(crate) async fn demo(base: &str, ops: &crate::OpsCredentials, root: &Path) -
             puts.push((format!("/v1/ops/offices/{id}/quota"), quota));
         }
         for (path, body) in puts {
-            let url = format!("{base}{path}");
-            let raw = serde_json::to_vec(&body)?;
-            let mut req = http
-                .put(&url)
-                .header("content-type", "application/json")
-                .body(raw.clone());
-            for (k, v) in sign(
-                "PUT",
-                &url,
-                &raw,
-                &ops.access_key_id,
-                &ops.secret_access_key,
-                &ops.region,
-            )? {
-                req = req.header(k, v);
-            }
-            let resp = req.send().await?;
-            let status = resp.status();
-            let answer: Value = resp.json().await.unwrap_or(Value::Null);
-            if !status.is_success() {
-                bail!("seed: PUT {path}: {status} {answer}");
-            }
+            let answer = put_signed(&http, base, ops, &path, &body).await?;
             opened += answer["slots_written"].as_i64().unwrap_or(0);
         }
         if (n + 1) % 20 == 0 || n + 1 == total {
             eprintln!("paspor-stack: seed demo {}/{total} offices", n + 1);
         }
     }
-    println!("seed demo: {total} offices, {opened} hourly slots opened");
+    // The one upcoming release by draw, as paspor-local seeds it; kept if already there.
+    let (release_id, spec) = paspor_domain::releases::demo_release(chrono::Utc::now());
+    let path = format!("/v1/releases/{release_id}");
+    let release = if http
+        .get(format!("{base}{path}"))
+        .send()
+        .await?
+        .status()
+        .is_success()
+    {
+        "kept"
+    } else {
+        let body = serde_json::to_value(&spec)?;
+        put_signed(
+            &http,
+            base,
+            ops,
+            &format!("/v1/ops/releases/{release_id}"),
+            &body,
+        )
+        .await?;
+        "added"
+    };
+    println!(
+        "seed demo: {total} offices, {opened} hourly slots opened, release {release_id} {release}"
+    );
     Ok(())
+}
+
+/// An operator's PUT, signed; its answer, or why it failed.
+async fn put_signed(
+    http: &reqwest::Client,
+    base: &str,
+    ops: &crate::OpsCredentials,
+    path: &str,
+    body: &Value,
+) -> Result<Value> {
+    let url = format!("{base}{path}");
+    let raw = serde_json::to_vec(body)?;
+    let mut req = http
+        .put(&url)
+        .header("content-type", "application/json")
+        .body(raw.clone());
+    for (k, v) in sign(
+        "PUT",
+        &url,
+        &raw,
+        &ops.access_key_id,
+        &ops.secret_access_key,
+        &ops.region,
+    )? {
+        req = req.header(k, v);
+    }
+    let resp = req.send().await?;
+    let status = resp.status();
+    let answer: Value = resp.json().await.unwrap_or(Value::Null);
+    if !status.is_success() {
+        bail!("seed: PUT {path}: {status} {answer}");
+    }
+    Ok(answer)
 }

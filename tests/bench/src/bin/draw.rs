@@ -8,6 +8,7 @@ use std::{collections::BTreeMap, time::Instant};
 
 use chrono::{NaiveDate, TimeDelta};
 use clap::Parser;
+use paspor_bench::{Lcg, peak_rss};
 use paspor_domain::{
     draw::{self, DrawEntry, SlotRef},
     model::lane::Lane,
@@ -20,30 +21,6 @@ struct Args {
     entries: usize,
     #[arg(long, default_value_t = 200_000)]
     places: i64,
-}
-
-/// A tiny deterministic generator (the benchmark needs spread, not secrecy).
-struct Lcg(u64);
-
-impl Lcg {
-    fn next(&mut self, below: usize) -> usize {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        ((self.0 >> 33) as usize) % below.max(1)
-    }
-}
-
-fn peak_rss_kib() -> String {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .map(|l| l.trim_start_matches("VmHWM:").trim().to_owned())
-        })
-        .unwrap_or_else(|| "unknown".into())
 }
 
 fn main() {
@@ -107,6 +84,6 @@ fn main() {
         made.as_secs_f64(),
         digested.as_secs_f64(),
         total.as_secs_f64(),
-        peak_rss_kib()
+        peak_rss()
     );
 }
