@@ -179,6 +179,38 @@ pub fn batches_of(drawn: Vec<draw::Drawn>, size: usize) -> Vec<Vec<draw::Drawn>>
 }
 
 impl Release {
+    /// A release as `spec` says, before its window opens.
+    fn scheduled(
+        release_id: &str,
+        spec: ReleaseSpec,
+        payment_hours: i64,
+        seed: String,
+        seed_sha256: String,
+        version: u64,
+    ) -> Self {
+        Self {
+            release_id: release_id.to_owned(),
+            office_ids: spec.office_ids,
+            from: spec.from,
+            to: spec.to,
+            slots: spec.slots,
+            include_weekends: spec.include_weekends,
+            entry_opens_at: spec.entry_opens_at,
+            entry_closes_at: spec.entry_closes_at,
+            draw_at: spec.draw_at,
+            payment_hours,
+            seed,
+            seed_sha256,
+            phase: Phase::Scheduled,
+            entries_digest: None,
+            drawn_at: None,
+            won: None,
+            waitlisted: None,
+            plan: None,
+            version,
+        }
+    }
+
     /// `scheduled`, `open`, `closed` or `drawn`, at `now`.
     pub fn status(&self, now: DateTime<Utc>) -> &'static str {
         match self.phase {
@@ -611,27 +643,10 @@ impl Releases {
                 draw::seed_sha256(&bytes)
             }
         };
-        let release = Release {
-            release_id: release_id.to_owned(),
-            office_ids: spec.office_ids,
-            from,
-            to,
-            slots: spec.slots,
-            include_weekends: spec.include_weekends,
-            entry_opens_at: spec.entry_opens_at,
-            entry_closes_at: spec.entry_closes_at,
-            draw_at: spec.draw_at,
-            payment_hours,
-            seed,
-            seed_sha256,
-            phase: Phase::Scheduled,
-            entries_digest: None,
-            drawn_at: None,
-            won: None,
-            waitlisted: None,
-            plan: None,
-            version: existing.map_or(0, |r| r.version + 1),
-        };
+        let spec = ReleaseSpec { from, to, ..spec };
+        let version = existing.map_or(0, |r| r.version + 1);
+        let release =
+            Release::scheduled(release_id, spec, payment_hours, seed, seed_sha256, version);
         if release.held_slots().len() > MAX_RELEASE_SLOTS {
             return Err(Error::invalid("slots", text::RELEASE_TOO_BIG));
         }
@@ -1769,29 +1784,22 @@ mod tests {
     fn holds_is_held_slots_without_the_list() {
         let day = NaiveDate::from_ymd_opt(2027, 1, 1).expect("a Friday");
         let at = DateTime::<Utc>::UNIX_EPOCH;
-        let release = |include_weekends| Release {
-            release_id: "r1".into(),
-            office_ids: vec!["makassar".into(), "bandung".into()],
-            from: day,
-            to: day + TimeDelta::days(3),
-            slots: BTreeMap::from([
-                ("09:00".to_owned(), Capacity::Pool(2)),
-                ("10:00".to_owned(), Capacity::Pool(3)),
-            ]),
-            include_weekends,
-            entry_opens_at: at,
-            entry_closes_at: at,
-            draw_at: at,
-            payment_hours: DEFAULT_PAYMENT_HOURS,
-            seed: String::new(),
-            seed_sha256: String::new(),
-            phase: Phase::Scheduled,
-            entries_digest: None,
-            drawn_at: None,
-            won: None,
-            waitlisted: None,
-            plan: None,
-            version: 0,
+        let release = |include_weekends| {
+            let spec = ReleaseSpec {
+                office_ids: vec!["makassar".into(), "bandung".into()],
+                from: day,
+                to: day + TimeDelta::days(3),
+                slots: BTreeMap::from([
+                    ("09:00".to_owned(), Capacity::Pool(2)),
+                    ("10:00".to_owned(), Capacity::Pool(3)),
+                ]),
+                include_weekends,
+                entry_opens_at: at,
+                entry_closes_at: at,
+                draw_at: at,
+                payment_hours: None,
+            };
+            Release::scheduled("r1", spec, 24, String::new(), String::new(), 0)
         };
         for weekends in [false, true] {
             let r = release(weekends);

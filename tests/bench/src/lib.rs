@@ -4,10 +4,19 @@
 use chrono::NaiveDate;
 use paspor_domain::{
     Error,
-    applications::{Applications, NewApplicant, NewApplication, Relationship},
+    applications::{Applications, NewApplicant, NewApplication, Relationship, Status},
     nik::Sex,
     passport::{ApplicationType, PassportType, Purpose},
 };
+
+/// A national release's size: a million entries for 200,000 places unless told.
+#[derive(clap::Args)]
+pub struct Size {
+    #[arg(long, default_value_t = 1_000_000)]
+    pub entries: usize,
+    #[arg(long, default_value_t = 200_000)]
+    pub places: i64,
+}
 
 /// A tiny deterministic generator (the benchmarks need spread, not secrecy).
 pub struct Lcg(pub u64);
@@ -67,4 +76,16 @@ pub async fn application_for(
         .create(account, &applicant.applicant_id, "SG", kind)
         .await?;
     Ok(app.application_id)
+}
+
+/// Marks an application submitted, as if its documents were checked (the benchmarks skip
+/// the uploads).
+pub async fn submitted(applications: &Applications, application_id: &str) -> Result<(), Error> {
+    applications
+        .change(None, application_id, |a, now| {
+            a.set_status(Status::Submitted, now);
+            Ok(())
+        })
+        .await?;
+    Ok(())
 }

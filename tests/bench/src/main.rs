@@ -8,10 +8,10 @@ use std::{collections::BTreeMap, io::Write, path::PathBuf};
 use chrono::{Datelike, NaiveDate, TimeDelta, Weekday};
 use clap::Parser;
 use paspor_adapters::embedded::Embedded;
-use paspor_bench::{application_for, plain};
+use paspor_bench::{application_for, plain, submitted};
 use paspor_domain::{
     accounts::Accounts,
-    applications::{NewApplicant, NewApplication, Relationship, Status},
+    applications::{NewApplicant, NewApplication, Relationship},
     clock::Clock,
     model::lane::{Lane, PriorityReason},
     nik::Sex,
@@ -117,13 +117,7 @@ async fn prepare_set(
                 ..plain()
             };
             let app_id = application_for(&state.applications, &account, nik, birth, kind).await?;
-            state
-                .applications
-                .change(None, &app_id, |a, now| {
-                    a.set_status(Status::Submitted, now);
-                    Ok(())
-                })
-                .await?;
+            submitted(&state.applications, &app_id).await?;
             ids.push(app_id);
             made += 1;
         }
@@ -214,13 +208,7 @@ async fn main() -> anyhow::Result<()> {
                 // The first stays a draft: the upload-url benchmark presigns for it.
                 draft = Some((app_id.clone(), token.clone()));
             } else {
-                state
-                    .applications
-                    .change(None, &app_id, |a, now| {
-                        a.set_status(Status::Submitted, now);
-                        Ok(())
-                    })
-                    .await?;
+                submitted(&state.applications, &app_id).await?;
                 writeln!(requests, "{app_id} {token}")?;
             }
             made += 1;

@@ -8,7 +8,7 @@ use std::{collections::BTreeMap, time::Instant};
 
 use chrono::{NaiveDate, TimeDelta};
 use clap::Parser;
-use paspor_bench::{Lcg, peak_rss};
+use paspor_bench::{Lcg, Size, peak_rss};
 use paspor_domain::{
     draw::{self, DrawEntry, SlotRef},
     model::lane::Lane,
@@ -17,16 +17,16 @@ use paspor_domain::{
 
 #[derive(Parser)]
 struct Args {
-    #[arg(long, default_value_t = 1_000_000)]
-    entries: usize,
-    #[arg(long, default_value_t = 200_000)]
-    places: i64,
+    #[command(flatten)]
+    size: Size,
 }
 
 fn main() {
     let args = Args::parse();
     let per_slot = 10;
-    let n_slots = usize::try_from(args.places / per_slot).unwrap_or(0).max(1);
+    let n_slots = usize::try_from(args.size.places / per_slot)
+        .unwrap_or(0)
+        .max(1);
     let first = NaiveDate::from_ymd_opt(2027, 2, 1).unwrap_or_default();
     let slots: Vec<SlotRef> = (0..n_slots)
         .map(|i| SlotRef {
@@ -41,7 +41,7 @@ fn main() {
         .collect();
     let mut rng = Lcg(18);
     let started = Instant::now();
-    let entries: Vec<DrawEntry> = (0..args.entries)
+    let entries: Vec<DrawEntry> = (0..args.size.entries)
         .map(|i| {
             let family = if rng.next(5) == 0 { 2 + rng.next(2) } else { 1 };
             let choices = (0..1 + rng.next(5))
@@ -74,8 +74,8 @@ fn main() {
         .sum();
     println!(
         "entries {} for {} places in {} slots: {won} entries won ({placed} places), {} waitlisted",
-        args.entries,
-        args.places,
+        args.size.entries,
+        args.size.places,
         n_slots,
         drawn.len() - won
     );

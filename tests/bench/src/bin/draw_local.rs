@@ -17,11 +17,10 @@ use async_trait::async_trait;
 use chrono::{Datelike, NaiveDate, TimeDelta, Weekday};
 use clap::Parser;
 use paspor_adapters::embedded::Embedded;
-use paspor_bench::{Lcg, application_for, peak_rss, plain};
+use paspor_bench::{Lcg, Size, application_for, peak_rss, plain, submitted};
 use paspor_domain::{
     Services, ServicesConfig,
     accounts::Accounts,
-    applications::Status,
     clock::Clock,
     draw::SlotRef,
     jobs::{Job, JobQueue, QueueError},
@@ -38,10 +37,8 @@ const PER_HOUR: i64 = 50;
 
 #[derive(Parser)]
 struct Args {
-    #[arg(long, default_value_t = 1_000_000)]
-    entries: usize,
-    #[arg(long, default_value_t = 200_000)]
-    places: i64,
+    #[command(flatten)]
+    size: Size,
     /// A fresh directory for the embedded store.
     #[arg(long)]
     data_dir: PathBuf,
@@ -102,7 +99,7 @@ async fn main() -> anyhow::Result<()> {
         offices.push(office.office_id);
     }
     let per_day = 8 * PER_HOUR * offices.len() as i64;
-    let days_needed = usize::try_from((args.places + per_day - 1) / per_day)?.max(1);
+    let days_needed = usize::try_from((args.size.places + per_day - 1) / per_day)?.max(1);
     let now = clock.now();
     let mut days = Vec::new();
     let mut day = now.date_naive() + TimeDelta::days(60);
@@ -145,8 +142,8 @@ async fn main() -> anyhow::Result<()> {
     // The entrants: an account and a submitted application each.
     let started = Instant::now();
     let hash = Accounts::hash("rahasia-bench").await?;
-    let mut people = Vec::with_capacity(args.entries);
-    for i in 0..args.entries {
+    let mut people = Vec::with_capacity(args.size.entries);
+    for i in 0..args.size.entries {
         let account = services
             .accounts
             .import_verified(
@@ -160,19 +157,13 @@ async fn main() -> anyhow::Result<()> {
             + TimeDelta::days((i % 20_000) as i64);
         let nik = format!("737101{}{:04}", birth.format("%d%m%y"), i / 20_000 + 1);
         let app_id = application_for(&services.applications, &account, nik, birth, plain()).await?;
-        services
-            .applications
-            .change(None, &app_id, |a, now| {
-                a.set_status(Status::Submitted, now);
-                Ok(())
-            })
-            .await?;
+        submitted(&services.applications, &app_id).await?;
         people.push((account, app_id));
         if (i + 1) % 50_000 == 0 {
             eprintln!(
                 "prepared {}/{} ({:.0} s)",
                 i + 1,
-                args.entries,
+                args.size.entries,
                 started.elapsed().as_secs_f64()
             );
         }
@@ -180,7 +171,7 @@ async fn main() -> anyhow::Result<()> {
     ledger.reset();
     println!(
         "prepared {} accounts with a submitted application: {:.1} s",
-        args.entries,
+        args.size.entries,
         started.elapsed().as_secs_f64()
     );
 
@@ -211,7 +202,7 @@ async fn main() -> anyhow::Result<()> {
     }
     drop(people);
     report(
-        &format!("{} entries", args.entries),
+        &format!("{} entries", args.size.entries),
         started.elapsed().as_secs_f64(),
         &ledger,
     );
