@@ -54,10 +54,15 @@ fn choice(office: &str, date: &str, time: &str) -> Value {
 
 /// Runs `scripts/verify-draw` on a result document; answers its exit code.
 fn verify(result: &Value) -> i32 {
+    verify_draw("-", &serde_json::to_vec(result).expect("json"))
+}
+
+/// Runs `scripts/verify-draw ARG`, `stdin` on its standard input; answers its exit code.
+fn verify_draw(arg: &str, stdin: &[u8]) -> i32 {
     use std::io::Write;
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/verify-draw");
     let mut child = std::process::Command::new("python3")
-        .args([script, "-"])
+        .args([script, arg])
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -67,7 +72,7 @@ fn verify(result: &Value) -> i32 {
         .stdin
         .take()
         .expect("stdin")
-        .write_all(&serde_json::to_vec(result).expect("json"))
+        .write_all(stdin)
         .expect("write");
     let out = child.wait_with_output().expect("verify-draw");
     eprintln!(
@@ -308,6 +313,57 @@ async fn a_release_is_held_entered_drawn_and_checkable() {
     s.advance_clock(600).await;
     let drawn = until_status(&s, "rilis-medan", "drawn").await;
     assert_eq!(drawn["entries_digest"], closed["entries_digest"]);
+    // The result is a link to the document written when the draw was computed: a
+    // million entries' worth is more than a function may answer.
+    // As the wire has it: no redirect followed, nothing decompressed.
+    let no_redirects = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .no_gzip()
+        .build()
+        .expect("client");
+    let answer = no_redirects
+        .get(format!("{}/v1/releases/rilis-medan/result", s.base))
+        .send()
+        .await
+        .expect("result");
+    assert_eq!(answer.status(), 303);
+    assert_eq!(answer.headers()["cache-control"], "no-store");
+    let link = answer.headers()["location"]
+        .to_str()
+        .expect("location")
+        .to_owned();
+    let stored = no_redirects.get(&link).send().await.expect("document");
+    assert_eq!(stored.status(), 200);
+    assert_eq!(stored.headers()["content-type"], "application/json");
+    assert_eq!(stored.headers()["content-encoding"], "gzip");
+    let zipped = stored.headers().clone();
+    let gzipped = stored.bytes().await.expect("bytes");
+    assert!(gzipped.starts_with(&[0x1f, 0x8b]), "gzip bytes");
+    // verify-draw takes it as saved (gzip), or from the result's own address.
+    assert_eq!(verify_draw("-", &gzipped), 0);
+    let address = format!("{}/v1/releases/rilis-medan/result", s.base);
+    assert_eq!(verify_draw(&address, b""), 0);
+    assert!(
+        zipped["cache-control"]
+            .to_str()
+            .is_ok_and(|c| c.contains("immutable")),
+        "{zipped:?}"
+    );
+    // The link signs its key: another key is refused.
+    let mut forged_link = link.clone();
+    let at = forged_link.find("results/").expect("key") + "results/".len();
+    forged_link.insert(at, 'x');
+    assert_eq!(
+        no_redirects
+            .get(&forged_link)
+            .send()
+            .await
+            .expect("forged")
+            .status(),
+        403,
+        "a link signs its key"
+    );
+    // Followed, as a browser or an app does, it is the document itself.
     let result = s.get("/v1/releases/rilis-medan/result", None).await;
     assert_eq!(result.status, 200, "{:?}", result.body);
     let doc = result.body.clone();
@@ -434,14 +490,16 @@ async fn a_release_is_held_entered_drawn_and_checkable() {
     for item in promoted["booking"]["items"].as_array().expect("items") {
         assert_eq!(item["status"], "awaiting_payment", "{item}");
     }
-    // The draw's published outcome is still the draw's, and still checks out.
+    // The published result is the draw, written once: the waitlist changes nothing in it.
     let after = s.get("/v1/releases/rilis-medan/result", None).await.body;
-    assert_eq!(verify(&after), 0);
-    let published = after["entries"]
-        .as_array()
-        .and_then(|e| e.iter().find(|x| x["entry_id"] == waiting["entry_id"]))
-        .cloned()
-        .expect("published");
-    assert_eq!(published["outcome"], "waitlisted");
-    assert_eq!(published["waitlist_slot"], promoted["booking"]["slot"]);
+    assert_eq!(after, doc);
+    // A link handed out before expires; a new request gets a new one.
+    s.advance_clock(paspor_domain::documents::RESULT_URL_SECS + 1)
+        .await;
+    let expired = no_redirects.get(&link).send().await.expect("expired");
+    assert_eq!(expired.status(), 403);
+    assert_eq!(
+        s.get("/v1/releases/rilis-medan/result", None).await.body,
+        doc
+    );
 }

@@ -1867,6 +1867,39 @@ pub async fn release_with_entries(
     (releases, id)
 }
 
+/// The published result as stored (gzip JSON), and the link `result` answers for it: on
+/// S3, followed, it is the same document.
+pub async fn published(
+    f: &Fixture,
+    releases: &paspor_domain::releases::Releases,
+    id: &str,
+) -> serde_json::Value {
+    use std::io::Read;
+    let key = paspor_domain::documents::result_key(id);
+    let stored = f
+        .ports
+        .documents
+        .get(&key)
+        .await
+        .expect("read")
+        .expect("the result is stored once drawn");
+    let mut json = String::new();
+    flate2::read::GzDecoder::new(&stored[..])
+        .read_to_string(&mut json)
+        .expect("gzip");
+    let doc: serde_json::Value = serde_json::from_str(&json).expect("json");
+    let link = releases.result(id).await.expect("drawn");
+    assert!(link.contains(&key), "{}: {link}", f.name);
+    if f.name == "aws" {
+        // Only the stand-ins serve a link here (the embedded one is the local server's).
+        let fetched = reqwest::get(&link).await.expect("follow");
+        assert_eq!(fetched.status(), 200, "{link}");
+        let body: serde_json::Value = fetched.json().await.expect("json");
+        assert_eq!(body, doc, "{}", f.name);
+    }
+    doc
+}
+
 /// What a finished draw must show on any backend: the published outcomes are the draw
 /// recomputed, every winner holds one billed place, and no slot (nor lane) holds more
 /// than its capacity: 09:00 and 10:00's regular lane full, its priority lane untouched
@@ -1877,7 +1910,7 @@ pub async fn check_drawn(f: &Fixture, releases: &paspor_domain::releases::Releas
         draw::{self, DrawEntry, SlotRef},
         repo::{keys, places::Slot},
     };
-    let doc = releases.result(id).await.expect("drawn");
+    let doc = published(f, releases, id).await;
     let seed: draw::Seed = hex::decode(doc["seed"].as_str().expect("seed"))
         .expect("hex")
         .try_into()

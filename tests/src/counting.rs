@@ -12,7 +12,7 @@ use std::{
 use async_trait::async_trait;
 use paspor_domain::{
     Ports,
-    documents::{DocumentStore, StorageError, UploadForm, UploadPolicy},
+    documents::{DocumentStore, Download, StorageError, UploadForm, UploadPolicy},
     jobs::{Job, JobQueue, QueueError},
     mail::{Email, MailError, Mailer},
     store::{Attrs, Cond, Item, Key, StoreError, Table, Update, Write},
@@ -292,6 +292,12 @@ impl DocumentStore for CountingDocuments {
         // Signed locally: no request, but counted so a change to a network call shows.
         self.ledger.record("S3 presign (local, free)", |_| {});
         self.inner.presign_upload(policy).await
+    }
+
+    async fn presign_download(&self, download: &Download) -> Result<String, StorageError> {
+        // Signed locally, like the upload form.
+        self.ledger.record("S3 presign (local, free)", |_| {});
+        self.inner.presign_download(download).await
     }
 
     async fn size(&self, key: &str) -> Result<Option<u64>, StorageError> {

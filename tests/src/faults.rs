@@ -11,7 +11,7 @@ use std::sync::{
 use async_trait::async_trait;
 use paspor_domain::{
     Ports,
-    documents::{DocumentStore, StorageError, UploadForm, UploadPolicy},
+    documents::{DocumentStore, Download, StorageError, UploadForm, UploadPolicy},
     jobs::{Job, JobQueue, QueueError},
     mail::{Email, MailError, Mailer},
     store::{Attrs, Cond, Item, Key, StoreError, Table, Update, Write},
@@ -254,6 +254,11 @@ impl DocumentStore for FaultyDocuments {
     async fn presign_upload(&self, policy: &UploadPolicy) -> Result<UploadForm, StorageError> {
         self.check().await?;
         self.inner.presign_upload(policy).await
+    }
+
+    async fn presign_download(&self, download: &Download) -> Result<String, StorageError> {
+        self.check().await?;
+        self.inner.presign_download(download).await
     }
 
     async fn size(&self, key: &str) -> Result<Option<u64>, StorageError> {

@@ -99,6 +99,9 @@ async fn a_draw_costs_what_capacity_md_prices() {
             ("DynamoDB Query", 66),
             // Each shard's window shut.
             ("DynamoDB UpdateItem", 32),
+            // The published result: not there yet, then written once.
+            ("S3 HeadObject", 1),
+            ("S3 PutObject", 1),
             // Two batches.
             ("SQS SendMessage", 2),
         ]),

@@ -97,9 +97,20 @@ async fn withdraw(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// 303 to the published document: it is written once when the draw is computed, and at
+/// national scale is far larger than a function may answer.
 async fn result(
     State(state): State<AppState>,
     Path(release_id): Path<String>,
-) -> Result<impl IntoResponse, ApiError> {
-    Ok(axum::Json(state.releases.result(&release_id).await?))
+) -> Result<Response, ApiError> {
+    let link = state.releases.result(&release_id).await?;
+    Ok((
+        StatusCode::SEE_OTHER,
+        [
+            (axum::http::header::LOCATION, link),
+            // The link expires; each request gets its own.
+            (axum::http::header::CACHE_CONTROL, "no-store".to_owned()),
+        ],
+    )
+        .into_response())
 }

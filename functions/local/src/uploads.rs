@@ -1,24 +1,27 @@
 //! The local upload target: what S3 does for a presigned POST. It checks the form's
 //! signed policy (key, content type, expiry) before reading the file, refuses a file larger
 //! than the policy allows while it streams, stores the file on disk, and announces the new
-//! object to the worker — as S3's object-created event does on AWS.
+//! object to the worker — as S3's object-created event does on AWS. It also answers a
+//! presigned download link (a published draw result) as S3 answers a presigned GET.
 
 use std::{collections::HashMap, sync::Arc};
 
 use axum::{
     Router,
-    extract::{DefaultBodyLimit, Multipart, State},
+    extract::{DefaultBodyLimit, Multipart, Path, Query, State},
     middleware,
-    routing::post,
+    response::{IntoResponse, Response},
+    routing::{get, post},
 };
 use http::StatusCode;
 use paspor_adapters::embedded::{
-    DiskDocuments, Embedded, OffsetClock, PolicyError, SqliteQueue, UPLOAD_PATH,
+    DOWNLOAD_PATH, DiskDocuments, DownloadQuery, Embedded, OffsetClock, PolicyError, SqliteQueue,
+    UPLOAD_PATH,
 };
 use paspor_domain::text;
 use paspor_domain::{
     clock::Clock,
-    documents::MAX_DOCUMENT_BYTES,
+    documents::{DocumentStore, Download, MAX_DOCUMENT_BYTES},
     jobs::{Job, JobQueue},
 };
 use paspor_http::{ApiError, render_problems};
@@ -38,6 +41,7 @@ pub fn router(embedded: &Embedded) -> Router {
     };
     Router::new()
         .route(UPLOAD_PATH, post(upload))
+        .route(&format!("{DOWNLOAD_PATH}/{{*key}}"), get(download))
         .with_state(target)
         // The file itself is bounded by its policy; this only caps the whole form.
         .layer(DefaultBodyLimit::max(
@@ -128,4 +132,52 @@ async fn upload(State(target): State<Target>, mut form: Multipart) -> Result<Sta
         return Ok(StatusCode::NO_CONTENT);
     }
     Err(malformed("no file field"))
+}
+
+/// A presigned download: the link's signature and expiry first, then the object with the
+/// headers the link names.
+async fn download(
+    State(target): State<Target>,
+    Path(key): Path<String>,
+    Query(q): Query<DownloadQuery>,
+) -> Result<Response, ApiError> {
+    target
+        .documents
+        .verify_download(&key, &q, target.clock.now())
+        .map_err(|e| match e {
+            PolicyError::Expired => ApiError::new(
+                StatusCode::FORBIDDEN,
+                "request_expired",
+                text::DOWNLOAD_LINK_EXPIRED,
+            ),
+            PolicyError::BadSignature | PolicyError::Mismatch => ApiError::new(
+                StatusCode::FORBIDDEN,
+                "signature_does_not_match",
+                text::DOWNLOAD_LINK_SIGNATURE,
+            ),
+        })?;
+    let bytes = target.documents.get(&key).await.map_err(|e| {
+        tracing::error!(error = %e, "download not read");
+        ApiError::internal()
+    })?;
+    let Some(bytes) = bytes else {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "no_such_key",
+            text::NOT_FOUND,
+        ));
+    };
+    let mut headers = http::HeaderMap::new();
+    let value = |v: &str| http::HeaderValue::from_str(v).map_err(|_| ApiError::internal());
+    headers.insert(http::header::CONTENT_TYPE, value(&q.content_type)?);
+    if q.gzip {
+        headers.insert(http::header::CONTENT_ENCODING, value("gzip")?);
+    }
+    if q.immutable {
+        headers.insert(
+            http::header::CACHE_CONTROL,
+            value(Download::CACHE_IMMUTABLE)?,
+        );
+    }
+    Ok((headers, bytes).into_response())
 }

@@ -636,7 +636,7 @@ fn random_hex() -> String {
 
 /// Storage failed (S3 throttling or an outage): logged with its detail; the client is
 /// asked to try again in a moment, and nothing was recorded.
-fn storage_unavailable(e: crate::documents::StorageError) -> Error {
+pub(crate) fn storage_unavailable(e: crate::documents::StorageError) -> Error {
     tracing::error!(error = %e, "document storage failed");
     Error::Busy {
         retry_after_secs: 2,

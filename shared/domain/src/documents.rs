@@ -23,6 +23,15 @@ pub fn invoice_prefix(application_id: &str) -> String {
     format!("invoices/{application_id}/")
 }
 
+/// Where a release's published result lives: the draw, gzip-compressed JSON, written once
+/// when the draw is computed and never changed.
+pub fn result_key(release_id: &str) -> String {
+    format!("results/{release_id}.json.gz")
+}
+
+/// How long a link to a published result stays valid: long enough to follow it.
+pub const RESULT_URL_SECS: i64 = 5 * 60;
+
 /// Every prefix an application's objects live under: deleting them deletes all it stored.
 pub fn application_prefixes(application_id: &str) -> [String; 2] {
     [
@@ -92,6 +101,24 @@ pub struct UploadPolicy {
     pub expires_at: DateTime<Utc>,
 }
 
+/// A link to read one stored object, answered with these headers (S3's `response-*`
+/// overrides): the stored bytes may be gzip that the reader should see as JSON.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Download {
+    pub key: String,
+    pub content_type: &'static str,
+    /// The stored bytes are gzip: answered with `Content-Encoding: gzip`.
+    pub gzip: bool,
+    /// The object never changes: answered as cacheable for a year.
+    pub immutable: bool,
+    pub now: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+impl Download {
+    pub const CACHE_IMMUTABLE: &str = "public, max-age=31536000, immutable";
+}
+
 #[derive(Debug, thiserror::Error)]
 #[error("document storage: {0}")]
 pub struct StorageError(pub String);
@@ -100,6 +127,9 @@ pub struct StorageError(pub String);
 pub trait DocumentStore: Send + Sync {
     /// Signs an upload form locally: no network call.
     async fn presign_upload(&self, policy: &UploadPolicy) -> Result<UploadForm, StorageError>;
+
+    /// Signs a link that reads one object until `expires_at`: no network call.
+    async fn presign_download(&self, download: &Download) -> Result<String, StorageError>;
 
     /// The stored object's size, if it exists.
     async fn size(&self, key: &str) -> Result<Option<u64>, StorageError>;

@@ -11,18 +11,20 @@
 //! impossible even then.
 
 use std::{
-    collections::{BTreeMap, BTreeSet},
+    collections::{BTreeMap, BTreeSet, HashMap},
+    io::Write as _,
     sync::Arc,
 };
 
 use chrono::{DateTime, Datelike, NaiveDate, TimeDelta, Utc, Weekday};
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Serialize, Serializer};
 use serde_json::{Value, json};
 
 use crate::{
     Error, Ports,
-    applications::Applications,
+    applications::{Applications, storage_unavailable},
     booking::of_member,
+    documents::{self, Download},
     draw::{self, DrawEntry, SlotRef},
     jobs::{Job, Notice},
     model::{
@@ -1139,6 +1141,7 @@ impl Releases {
             &release.held_slots(),
             &wanted,
         );
+        self.publish(release, &wanted, &drawn).await?;
         drop(wanted);
         let won = drawn.iter().filter(|d| d.won.is_some()).count() as u64;
         let waitlisted = drawn.len() as u64 - won;
@@ -1614,43 +1617,54 @@ impl Releases {
         crate::notify::notify_from_draw(&self.ports, &entry.account_id, notice).await;
     }
 
-    /// `GET /v1/releases/{id}/result`: everything `scripts/verify-draw` needs to recompute
-    /// the draw, and nothing about who entered.
-    pub async fn result(&self, release_id: &str) -> Result<Value, Error> {
+    /// Writes the published result once, as the draw is computed (the only time all of it
+    /// is in memory): a million entries make ~250 MB of JSON, ~50 MB gzipped, more than a
+    /// function can answer (6 MB) or build per request. A re-queued draw finds it written.
+    async fn publish(
+        &self,
+        release: &Release,
+        wanted: &[DrawEntry],
+        drawn: &[draw::Drawn],
+    ) -> Result<(), Error> {
+        let key = documents::result_key(&release.release_id);
+        let documents = self.ports.documents.as_ref();
+        if documents
+            .size(&key)
+            .await
+            .map_err(storage_unavailable)?
+            .is_some()
+        {
+            return Ok(());
+        }
+        let bytes = result_document(release, wanted, drawn)?;
+        tracing::info!(release = %release.release_id, bytes = bytes.len(), "result published");
+        documents
+            .put(&key, bytes, "application/gzip")
+            .await
+            .map_err(storage_unavailable)
+    }
+
+    /// `GET /v1/releases/{id}/result`: a short-lived link to the published document
+    /// (S3's presigned GET on AWS), which storage answers as gzip-encoded JSON.
+    pub async fn result(&self, release_id: &str) -> Result<String, Error> {
         let release = self.get(release_id).await?;
         if release.phase != Phase::Drawn {
             return Err(Error::NotDrawn);
         }
-        let mut entries = self.entries(release_id).await?;
-        entries.sort_by_key(|e| e.position);
-        let slots: Vec<Value> = release
-            .held_slots()
-            .into_iter()
-            .map(|(s, c)| json!({"office_id": s.office_id, "date": s.date, "time": s.time, "capacity": c}))
-            .collect();
-        let entries: Vec<Value> = entries
-            .iter()
-            .map(|e| {
-                json!({
-                    "entry_id": e.entry_id,
-                    "position": e.position,
-                    "needs": e.needs,
-                    "choices": e.choices,
-                    "outcome": e.outcome,
-                    "slot": e.slot,
-                    "waitlist_slot": e.promoted,
-                })
-            })
-            .collect();
-        Ok(json!({
-            "release_id": release.release_id,
-            "seed": release.seed,
-            "seed_sha256": release.seed_sha256,
-            "entries_digest": release.entries_digest,
-            "drawn_at": release.drawn_at,
-            "slots": slots,
-            "entries": entries,
-        }))
+        let now = self.ports.clock.now();
+        let download = Download {
+            key: documents::result_key(&release.release_id),
+            content_type: "application/json",
+            gzip: true,
+            immutable: true,
+            now,
+            expires_at: now + TimeDelta::seconds(documents::RESULT_URL_SECS),
+        };
+        self.ports
+            .documents
+            .presign_download(&download)
+            .await
+            .map_err(storage_unavailable)
     }
 
     /// Single writes, `CONCURRENCY` at a time; each one's result, in order.
@@ -1677,6 +1691,90 @@ impl Releases {
             );
         }
         out
+    }
+}
+
+/// The published result, gzip-compressed: everything `scripts/verify-draw` needs to
+/// recompute the draw (API.md, "Fair release"), and nothing about who entered. Written
+/// straight into the compressor, entry by entry.
+fn result_document(
+    release: &Release,
+    wanted: &[DrawEntry],
+    drawn: &[draw::Drawn],
+) -> Result<Vec<u8>, Error> {
+    let held = release.held_slots();
+    let doc = Published {
+        release_id: &release.release_id,
+        seed: &release.seed,
+        seed_sha256: &release.seed_sha256,
+        entries_digest: release.entries_digest.as_deref(),
+        drawn_at: release.drawn_at,
+        slots: held
+            .iter()
+            .map(|(slot, capacity)| PublishedSlot { slot, capacity })
+            .collect(),
+        entries: PublishedEntries {
+            drawn,
+            wanted: wanted.iter().map(|w| (w.entry_id.as_str(), w)).collect(),
+        },
+    };
+    let internal = |e: std::io::Error| Error::Internal(format!("result document: {e}"));
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    serde_json::to_writer(&mut gz, &doc).map_err(|e| Error::Internal(e.to_string()))?;
+    gz.flush().map_err(internal)?;
+    gz.finish().map_err(internal)
+}
+
+#[derive(Serialize)]
+struct Published<'a> {
+    release_id: &'a str,
+    seed: &'a str,
+    seed_sha256: &'a str,
+    entries_digest: Option<&'a str>,
+    drawn_at: Option<DateTime<Utc>>,
+    slots: Vec<PublishedSlot<'a>>,
+    entries: PublishedEntries<'a>,
+}
+
+#[derive(Serialize)]
+struct PublishedSlot<'a> {
+    #[serde(flatten)]
+    slot: &'a SlotRef,
+    capacity: &'a Capacity,
+}
+
+/// The entries in draw order, serialized one by one (never all as JSON values at once).
+struct PublishedEntries<'a> {
+    drawn: &'a [draw::Drawn],
+    wanted: HashMap<&'a str, &'a DrawEntry>,
+}
+
+#[derive(Serialize)]
+struct PublishedEntry<'a> {
+    entry_id: &'a str,
+    position: usize,
+    needs: &'a [Vec<Lane>],
+    choices: &'a [SlotRef],
+    outcome: Outcome,
+    slot: Option<&'a SlotRef>,
+}
+
+impl Serialize for PublishedEntries<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.drawn.iter().map(|d| {
+            let wanted = self.wanted.get(d.entry_id.as_str());
+            PublishedEntry {
+                entry_id: &d.entry_id,
+                position: d.position,
+                needs: wanted.map_or(&[][..], |w| &w.needs),
+                choices: wanted.map_or(&[][..], |w| &w.choices),
+                outcome: match d.won {
+                    Some(_) => Outcome::Won,
+                    None => Outcome::Waitlisted,
+                },
+                slot: d.won.as_ref().map(|(slot, _)| slot),
+            }
+        }))
     }
 }
 

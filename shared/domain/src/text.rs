@@ -402,6 +402,14 @@ pub const UPLOAD_FORM_SIGNATURE: Text = Text::new(
     "Tanda tangan formulir unggahan tidak sah.",
     "The upload form's signature is invalid.",
 );
+pub const DOWNLOAD_LINK_EXPIRED: Text = Text::new(
+    "Tautan unduhan sudah kedaluwarsa. Buka lagi dari alamat aslinya.",
+    "The download link has expired. Open it again from its original address.",
+);
+pub const DOWNLOAD_LINK_SIGNATURE: Text = Text::new(
+    "Tanda tangan tautan unduhan tidak sah.",
+    "The download link's signature is invalid.",
+);
 pub const UPLOAD_FORM_POLICY: Text = Text::new(
     "Isian formulir tidak sesuai kebijakannya.",
     "The form's fields do not match its policy.",

@@ -8,7 +8,7 @@ use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvid
 use aws_sdk_s3::{Client, error::ProvideErrorMetadata};
 use base64::Engine;
 use chrono::SecondsFormat;
-use paspor_domain::documents::{DocumentStore, StorageError, UploadForm, UploadPolicy};
+use paspor_domain::documents::{DocumentStore, Download, StorageError, UploadForm, UploadPolicy};
 use serde_json::json;
 
 #[derive(Clone, Debug)]
@@ -164,6 +164,33 @@ impl DocumentStore for S3Documents {
             fields,
             expires_at: p.expires_at,
         })
+    }
+
+    async fn presign_download(&self, d: &Download) -> Result<String, StorageError> {
+        use aws_sdk_s3::presigning::PresigningConfig;
+        let lifetime = (d.expires_at - d.now).to_std().map_err(storage)?;
+        let config = PresigningConfig::builder()
+            .start_time(d.now.into())
+            .expires_in(lifetime)
+            .build()
+            .map_err(storage)?;
+        let mut get = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(&d.key)
+            .response_content_type(d.content_type);
+        if d.gzip {
+            get = get.response_content_encoding("gzip");
+        }
+        if d.immutable {
+            get = get.response_cache_control(Download::CACHE_IMMUTABLE);
+        }
+        let signed = get
+            .presigned(config)
+            .await
+            .map_err(|e| storage(aws_sdk_s3::error::DisplayErrorContext(e)))?;
+        Ok(signed.uri().to_owned())
     }
 
     async fn size(&self, key: &str) -> Result<Option<u64>, StorageError> {

@@ -12,7 +12,7 @@ use base64::Engine;
 use chrono::{DateTime, Utc};
 use hmac::{Hmac, Mac};
 use paspor_domain::documents::{
-    ContentType, DocumentStore, StorageError, UploadForm, UploadPolicy,
+    ContentType, DocumentStore, Download, StorageError, UploadForm, UploadPolicy,
 };
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
@@ -23,6 +23,8 @@ use super::EmbeddedError;
 
 /// The path the local server serves its upload target on.
 pub const UPLOAD_PATH: &str = "/_local/uploads";
+/// The path under which it serves a presigned download (`/_local/objects/{key}`).
+pub const DOWNLOAD_PATH: &str = "/_local/objects";
 
 pub struct DiskDocuments {
     dir: PathBuf,
@@ -38,6 +40,20 @@ pub struct LocalPolicy {
     pub content_type: ContentType,
     pub max_bytes: u64,
     pub expires_at: DateTime<Utc>,
+}
+
+/// A presigned download's query, as the link carries it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DownloadQuery {
+    /// Unix seconds.
+    pub expires: i64,
+    #[serde(rename = "type")]
+    pub content_type: String,
+    #[serde(default)]
+    pub gzip: bool,
+    #[serde(default)]
+    pub immutable: bool,
+    pub signature: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -75,6 +91,31 @@ impl DiskDocuments {
             <Hmac<Sha256> as Mac>::new_from_slice(&self.key).unwrap_or_else(|_| unreachable!());
         mac.update(policy_b64.as_bytes());
         hex::encode(mac.finalize().into_bytes())
+    }
+
+    /// What a download link signs: the key and every header it will be answered with.
+    fn download_signature(&self, key: &str, q: &DownloadQuery) -> String {
+        self.sign(&format!(
+            "download\n{key}\n{}\n{}\n{}\n{}",
+            q.expires, q.content_type, q.gzip, q.immutable
+        ))
+    }
+
+    /// Checks a download link: signed by this server for this key, and not expired.
+    pub fn verify_download(
+        &self,
+        key: &str,
+        q: &DownloadQuery,
+        now: DateTime<Utc>,
+    ) -> Result<(), PolicyError> {
+        let expected = self.download_signature(key, q);
+        if !bool::from(expected.as_bytes().ct_eq(q.signature.as_bytes())) {
+            return Err(PolicyError::BadSignature);
+        }
+        if q.expires <= now.timestamp() {
+            return Err(PolicyError::Expired);
+        }
+        Ok(())
     }
 
     /// Checks a submitted form against its signed policy; answers the policy to enforce.
@@ -221,6 +262,24 @@ impl DocumentStore for DiskDocuments {
             .collect(),
             expires_at: p.expires_at,
         })
+    }
+
+    async fn presign_download(&self, d: &Download) -> Result<String, StorageError> {
+        self.path(&d.key)?;
+        let mut q = DownloadQuery {
+            expires: d.expires_at.timestamp(),
+            content_type: d.content_type.to_owned(),
+            gzip: d.gzip,
+            immutable: d.immutable,
+            signature: String::new(),
+        };
+        q.signature = self.download_signature(&d.key, &q);
+        let base = self.base_url.read().map(|b| b.clone()).unwrap_or_default();
+        // Every part is URL-safe as it is: checked keys, a MIME type, digits, hex.
+        Ok(format!(
+            "{base}{DOWNLOAD_PATH}/{}?expires={}&type={}&gzip={}&immutable={}&signature={}",
+            d.key, q.expires, q.content_type, q.gzip, q.immutable, q.signature
+        ))
     }
 
     async fn size(&self, key: &str) -> Result<Option<u64>, StorageError> {

@@ -13,7 +13,9 @@ mod sqlite;
 use std::{path::Path, sync::Arc};
 
 pub use clock::{AdvanceError, MAX_OFFSET_SECS, OffsetClock};
-pub use documents::{DiskDocuments, LocalPolicy, PolicyError, UPLOAD_PATH};
+pub use documents::{
+    DOWNLOAD_PATH, DiskDocuments, DownloadQuery, LocalPolicy, PolicyError, UPLOAD_PATH,
+};
 pub use local_credentials::{
     LOCAL_CREDENTIALS_FILE, LocalCredentials, load_or_create_local_credentials,
 };
