@@ -502,4 +502,15 @@ async fn a_release_is_held_entered_drawn_and_checkable() {
         s.get("/v1/releases/rilis-medan/result", None).await.body,
         doc
     );
+
+    // A place from the release, paid, is counted once however often the channel tells it.
+    let billing = &promoted["booking"]["items"][0]["billing"];
+    let code = billing["billing_code"].as_str().expect("code");
+    let amount = billing["amount_idr"].as_i64().expect("amount");
+    for _ in 0..2 {
+        let paid = s.pay(code, amount, "tx-rilis-medan-1").await;
+        assert_eq!(paid.status, 200, "{:?}", paid.body);
+    }
+    let ops = s.get("/v1/ops/releases/rilis-medan", Some(OPS_TOKEN)).await;
+    assert_eq!(ops.body["counts"]["paid"], 1, "{:?}", ops.body);
 }

@@ -1875,7 +1875,8 @@ pub async fn published(
     id: &str,
 ) -> serde_json::Value {
     use std::io::Read;
-    let key = paspor_domain::documents::result_key(id);
+    let release = releases.get(id).await.expect("release");
+    let key = paspor_domain::documents::result_key(id, &release.seed_sha256);
     let stored = f
         .ports
         .documents
@@ -1948,6 +1949,29 @@ pub async fn check_drawn(f: &Fixture, releases: &paspor_domain::releases::Releas
         won += usize::from(d.won.is_some());
     }
     assert_eq!(won, 3, "{}: two at 09:00, one regular at 10:00", f.name);
+    // And it is what was applied: each stored entry's position, outcome and place.
+    let stored = releases.entries(id).await.expect("entries");
+    assert_eq!(stored.len(), entries.len(), "{}", f.name);
+    for e in entries {
+        let s = stored
+            .iter()
+            .find(|s| e["entry_id"] == s.entry_id.as_str())
+            .expect("stored");
+        assert_eq!(
+            (
+                serde_json::json!(s.position),
+                serde_json::json!(s.outcome),
+                serde_json::json!(s.slot)
+            ),
+            (
+                e["position"].clone(),
+                e["outcome"].clone(),
+                e["slot"].clone()
+            ),
+            "{}: {e}",
+            f.name
+        );
+    }
     let mut held = 0;
     for slot in slots.keys() {
         let item = f
@@ -2093,6 +2117,12 @@ pub async fn release_draw(f: &Fixture) {
     for batch in batches.iter().chain(batches.iter()) {
         releases.apply_batch(batch).await.expect("apply");
     }
+    // Drawn means published: a result written when the draw was planned, then lost, is
+    // written again before the release is drawn.
+    let release = releases.get(&id).await.expect("release");
+    let key = paspor_domain::documents::result_key(&id, &release.seed_sha256);
+    assert!(f.ports.documents.size(&key).await.expect("size").is_some());
+    f.ports.documents.delete(&key).await.expect("delete");
     assert_eq!(releases.run().await.expect("run"), 1, "drawn");
     check_drawn(f, &releases, &id).await;
     assert!(!undrawn().await.expect("undrawn"), "{}", f.name);

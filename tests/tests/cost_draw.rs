@@ -153,6 +153,8 @@ async fn a_draw_costs_what_capacity_md_prices() {
             ("DynamoDB Query", 2),
             // Each slot opened first-come.
             ("DynamoDB UpdateItem", 2),
+            // The result is there (drawn means published).
+            ("S3 HeadObject", 1),
         ]),
         "{report}"
     );

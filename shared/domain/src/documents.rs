@@ -24,9 +24,11 @@ pub fn invoice_prefix(application_id: &str) -> String {
 }
 
 /// Where a release's published result lives: the draw, gzip-compressed JSON, written once
-/// when the draw is computed and never changed.
-pub fn result_key(release_id: &str) -> String {
-    format!("results/{release_id}.json.gz")
+/// when the draw is computed and never changed. Named by its seed's commitment too, so a
+/// release id used again (a fresh table beside a retained bucket) never finds another
+/// draw's document.
+pub fn result_key(release_id: &str, seed_sha256: &str) -> String {
+    format!("results/{release_id}/{seed_sha256}.json.gz")
 }
 
 /// How long a link to a published result stays valid: long enough to follow it.

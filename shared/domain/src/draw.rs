@@ -3,10 +3,10 @@
 //! server draws with these; `scripts/verify-draw` recomputes the same from a published
 //! result with code of its own.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
-use chrono::NaiveDate;
-use serde::{Deserialize, Serialize};
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize, Serializer};
 use sha2::{Digest, Sha256};
 
 use crate::{model::lane::Lane, repo::places::Capacity};
@@ -154,6 +154,91 @@ pub fn draw(
         .collect()
 }
 
+/// What the published result says of its release, beside the draw.
+#[derive(Debug, Serialize)]
+pub struct Header<'a> {
+    pub release_id: &'a str,
+    /// The seed in 64 lowercase hex characters, revealed with the result.
+    pub seed: &'a str,
+    pub seed_sha256: &'a str,
+    pub entries_digest: &'a str,
+    pub drawn_at: Option<DateTime<Utc>>,
+}
+
+/// The published result, gzip-compressed: everything `scripts/verify-draw` needs to
+/// recompute the draw, and nothing about who entered. Serialized straight into the
+/// compressor entry by entry, in draw order: a million entries are ~250 MB of JSON that
+/// never exists uncompressed.
+pub fn result_document(
+    header: &Header,
+    slots: &BTreeMap<SlotRef, Capacity>,
+    wanted: &[DrawEntry],
+    drawn: &[Drawn],
+) -> std::io::Result<Vec<u8>> {
+    let doc = Document {
+        header,
+        slots: slots
+            .iter()
+            .map(|(slot, capacity)| PublishedSlot { slot, capacity })
+            .collect(),
+        entries: PublishedEntries {
+            drawn,
+            wanted: wanted.iter().map(|w| (w.entry_id.as_str(), w)).collect(),
+        },
+    };
+    let gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    // serde_json writes a few bytes at a time; the compressor wants them in blocks.
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, gz);
+    serde_json::to_writer(&mut out, &doc)?;
+    out.into_inner().map_err(|e| e.into_error())?.finish()
+}
+
+#[derive(Serialize)]
+struct Document<'a> {
+    #[serde(flatten)]
+    header: &'a Header<'a>,
+    slots: Vec<PublishedSlot<'a>>,
+    entries: PublishedEntries<'a>,
+}
+
+#[derive(Serialize)]
+struct PublishedSlot<'a> {
+    #[serde(flatten)]
+    slot: &'a SlotRef,
+    capacity: &'a Capacity,
+}
+
+struct PublishedEntries<'a> {
+    drawn: &'a [Drawn],
+    wanted: HashMap<&'a str, &'a DrawEntry>,
+}
+
+#[derive(Serialize)]
+struct PublishedEntry<'a> {
+    entry_id: &'a str,
+    position: usize,
+    needs: &'a [Vec<Lane>],
+    choices: &'a [SlotRef],
+    outcome: &'static str,
+    slot: Option<&'a SlotRef>,
+}
+
+impl Serialize for PublishedEntries<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.drawn.iter().map(|d| {
+            let wanted = self.wanted.get(d.entry_id.as_str());
+            PublishedEntry {
+                entry_id: &d.entry_id,
+                position: d.position,
+                needs: wanted.map_or(&[][..], |w| &w.needs),
+                choices: wanted.map_or(&[][..], |w| &w.choices),
+                outcome: if d.won.is_some() { "won" } else { "waitlisted" },
+                slot: d.won.as_ref().map(|(slot, _)| slot),
+            }
+        }))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -189,6 +274,86 @@ mod tests {
         bytes.extend_from_slice(b"e1");
         let expected: [u8; 32] = Sha256::digest(&bytes).into();
         assert_eq!(order_key(&seed, "d1gest", "e1"), expected);
+    }
+
+    #[test]
+    fn the_result_document_is_the_draw_in_order_and_nothing_else() {
+        use std::io::Read;
+        let seed = [3u8; 32];
+        let slots = BTreeMap::from([
+            (slot("08:00"), Capacity::Pool(1)),
+            (
+                slot("09:00"),
+                Capacity::Lanes(BTreeMap::from([(Lane::Priority, 1)])),
+            ),
+        ]);
+        let entries = vec![
+            entry("e1", vec![vec![Lane::Regular]], &["08:00"]),
+            entry("e2", vec![vec![Lane::Regular]], &["08:00", "09:00"]),
+            entry("e3", vec![vec![Lane::Priority, Lane::Regular]], &["09:00"]),
+        ];
+        let digest = entries_digest(entries.iter().map(|e| e.entry_id.as_str()));
+        let drawn = draw(&seed, &digest, &slots, &entries);
+        let hex_seed = hex::encode(seed);
+        let header = Header {
+            release_id: "rilis",
+            seed: &hex_seed,
+            seed_sha256: &seed_sha256(&seed),
+            entries_digest: &digest,
+            drawn_at: None,
+        };
+        let gz = result_document(&header, &slots, &entries, &drawn).expect("document");
+        let mut json = String::new();
+        flate2::read::GzDecoder::new(&gz[..])
+            .read_to_string(&mut json)
+            .expect("gzip");
+        let doc: serde_json::Value = serde_json::from_str(&json).expect("json");
+        let mut keys: Vec<&str> = doc
+            .as_object()
+            .expect("object")
+            .keys()
+            .map(String::as_str)
+            .collect();
+        keys.sort_unstable();
+        assert_eq!(
+            keys,
+            [
+                "drawn_at",
+                "entries",
+                "entries_digest",
+                "release_id",
+                "seed",
+                "seed_sha256",
+                "slots"
+            ]
+        );
+        assert_eq!(doc["seed"], hex_seed);
+        assert_eq!(
+            doc["slots"],
+            serde_json::json!([
+                {"office_id": "yogyakarta", "date": "2027-01-11", "time": "08:00", "capacity": 1},
+                {"office_id": "yogyakarta", "date": "2027-01-11", "time": "09:00", "capacity": {"priority": 1}},
+            ])
+        );
+        let published = doc["entries"].as_array().expect("entries");
+        assert_eq!(published.len(), 3);
+        for (p, d) in published.iter().zip(&drawn) {
+            let e = entries
+                .iter()
+                .find(|e| e.entry_id == d.entry_id)
+                .expect("entry");
+            assert_eq!(
+                p,
+                &serde_json::json!({
+                    "entry_id": d.entry_id,
+                    "position": d.position,
+                    "needs": e.needs,
+                    "choices": e.choices,
+                    "outcome": if d.won.is_some() { "won" } else { "waitlisted" },
+                    "slot": d.won.as_ref().map(|(s, _)| s),
+                })
+            );
+        }
     }
 
     #[test]

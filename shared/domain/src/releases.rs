@@ -11,13 +11,12 @@
 //! impossible even then.
 
 use std::{
-    collections::{BTreeMap, BTreeSet, HashMap},
-    io::Write as _,
+    collections::{BTreeMap, BTreeSet},
     sync::Arc,
 };
 
 use chrono::{DateTime, Datelike, NaiveDate, TimeDelta, Utc, Weekday};
-use serde::{Deserialize, Serialize, Serializer};
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::{
@@ -658,12 +657,14 @@ impl Releases {
     /// `GET /v1/ops/releases/{id}`'s counts.
     pub async fn counts(&self, release: &Release) -> Result<Counts, Error> {
         let mut counts = Counts::default();
+        let mut paid = 0;
         for shard in 0..keys::ENTRY_SHARDS {
             let key = keys::entry_counter(&release.release_id, shard);
             if let Some(item) = self.table().get(&key).await? {
                 let n = |a: &str| item.attrs.get(a).and_then(Value::as_i64).unwrap_or(0);
                 counts.entries += n("entries");
                 counts.applications += n("applications");
+                paid += n("paid");
             }
         }
         counts.places = release
@@ -677,19 +678,7 @@ impl Releases {
         if release.phase == Phase::Drawn {
             counts.won = release.won;
             counts.waitlisted = release.waitlisted;
-            let mut paid = 0;
-            for entry in self.entries(&release.release_id).await? {
-                if entry.outcome != Some(Outcome::Won) {
-                    continue;
-                }
-                for id in &entry.application_ids {
-                    let app = self.applications.load(id).await?;
-                    if app.billing.is_some_and(|b| b.paid_at.is_some()) {
-                        paid += 1;
-                    }
-                }
-            }
-            counts.paid = Some(paid);
+            counts.paid = Some(u64::try_from(paid).unwrap_or(0));
         }
         Ok(counts)
     }
@@ -1122,26 +1111,10 @@ impl Releases {
         release: &mut Release,
         done: &BTreeSet<u32>,
     ) -> Result<usize, Error> {
-        let digest = release
-            .entries_digest
-            .clone()
-            .ok_or_else(|| Error::Internal("a closed release without its digest".into()))?;
-        let entries = self.entries(&release.release_id).await?;
-        if draw::entries_digest(entries.iter().map(|e| e.entry_id.as_str())) != digest {
-            return Err(Error::Internal(format!(
-                "release {}: the entries changed after the window closed",
-                release.release_id
-            )));
+        let (wanted, drawn) = self.computed(release).await?;
+        if !self.is_published(release).await? {
+            self.publish(release, &wanted, &drawn).await?;
         }
-        let wanted: Vec<DrawEntry> = entries.iter().map(Entry::draw_entry).collect();
-        drop(entries);
-        let drawn = draw::draw(
-            &release.seed_bytes()?,
-            &digest,
-            &release.held_slots(),
-            &wanted,
-        );
-        self.publish(release, &wanted, &drawn).await?;
         drop(wanted);
         let won = drawn.iter().filter(|d| d.won.is_some()).count() as u64;
         let waitlisted = drawn.len() as u64 - won;
@@ -1184,6 +1157,34 @@ impl Releases {
         release.version += 1;
         self.save(release, read).await?;
         Ok(jobs.len())
+    }
+
+    /// The draw of a closed release, from its stored entries (checked against the digest
+    /// published at close): the entries as the draw sees them, and every outcome.
+    async fn computed(
+        &self,
+        release: &Release,
+    ) -> Result<(Vec<DrawEntry>, Vec<draw::Drawn>), Error> {
+        let digest = release
+            .entries_digest
+            .clone()
+            .ok_or_else(|| Error::Internal("a closed release without its digest".into()))?;
+        let entries = self.entries(&release.release_id).await?;
+        if draw::entries_digest(entries.iter().map(|e| e.entry_id.as_str())) != digest {
+            return Err(Error::Internal(format!(
+                "release {}: the entries changed after the window closed",
+                release.release_id
+            )));
+        }
+        let wanted: Vec<DrawEntry> = entries.iter().map(Entry::draw_entry).collect();
+        drop(entries);
+        let drawn = draw::draw(
+            &release.seed_bytes()?,
+            &digest,
+            &release.held_slots(),
+            &wanted,
+        );
+        Ok((wanted, drawn))
     }
 
     /// The batches of a release's draw applied so far.
@@ -1287,6 +1288,12 @@ impl Releases {
     /// Every batch is applied: whatever is left of the slots is bookable first-come, and
     /// the release is drawn.
     async fn finish(&self, mut release: Release) -> Result<(), Error> {
+        // Drawn means published: a plan queued before results were written (or a write
+        // lost) is published now, from the same entries.
+        if !self.is_published(&release).await? {
+            let (wanted, drawn) = self.computed(&release).await?;
+            self.publish(&release, &wanted, &drawn).await?;
+        }
         let unhold = release
             .held_slots()
             .keys()
@@ -1617,28 +1624,35 @@ impl Releases {
         crate::notify::notify_from_draw(&self.ports, &entry.account_id, notice).await;
     }
 
-    /// Writes the published result once, as the draw is computed (the only time all of it
-    /// is in memory): a million entries make ~250 MB of JSON, ~50 MB gzipped, more than a
-    /// function can answer (6 MB) or build per request. A re-queued draw finds it written.
+    async fn is_published(&self, release: &Release) -> Result<bool, Error> {
+        let key = documents::result_key(&release.release_id, &release.seed_sha256);
+        let size = self.ports.documents.size(&key).await;
+        Ok(size.map_err(storage_unavailable)?.is_some())
+    }
+
+    /// Writes the published result, as the draw is computed (the only time all of it is in
+    /// memory): a million entries make ~330 MB of JSON, ~29 MB gzipped, more than a function
+    /// can answer (6 MB) or build per request. The draw is fixed by then (seed, digest,
+    /// entries, slots, `drawn_at`), so a second write is the same document.
     async fn publish(
         &self,
         release: &Release,
         wanted: &[DrawEntry],
         drawn: &[draw::Drawn],
     ) -> Result<(), Error> {
-        let key = documents::result_key(&release.release_id);
-        let documents = self.ports.documents.as_ref();
-        if documents
-            .size(&key)
-            .await
-            .map_err(storage_unavailable)?
-            .is_some()
-        {
-            return Ok(());
-        }
-        let bytes = result_document(release, wanted, drawn)?;
+        let header = draw::Header {
+            release_id: &release.release_id,
+            seed: &release.seed,
+            seed_sha256: &release.seed_sha256,
+            entries_digest: release.entries_digest.as_deref().unwrap_or_default(),
+            drawn_at: release.drawn_at,
+        };
+        let bytes = draw::result_document(&header, &release.held_slots(), wanted, drawn)
+            .map_err(|e| Error::Internal(format!("result document: {e}")))?;
         tracing::info!(release = %release.release_id, bytes = bytes.len(), "result published");
-        documents
+        let key = documents::result_key(&release.release_id, &release.seed_sha256);
+        self.ports
+            .documents
             .put(&key, bytes, "application/gzip")
             .await
             .map_err(storage_unavailable)
@@ -1653,7 +1667,7 @@ impl Releases {
         }
         let now = self.ports.clock.now();
         let download = Download {
-            key: documents::result_key(&release.release_id),
+            key: documents::result_key(&release.release_id, &release.seed_sha256),
             content_type: "application/json",
             gzip: true,
             immutable: true,
@@ -1691,90 +1705,6 @@ impl Releases {
             );
         }
         out
-    }
-}
-
-/// The published result, gzip-compressed: everything `scripts/verify-draw` needs to
-/// recompute the draw (API.md, "Fair release"), and nothing about who entered. Written
-/// straight into the compressor, entry by entry.
-fn result_document(
-    release: &Release,
-    wanted: &[DrawEntry],
-    drawn: &[draw::Drawn],
-) -> Result<Vec<u8>, Error> {
-    let held = release.held_slots();
-    let doc = Published {
-        release_id: &release.release_id,
-        seed: &release.seed,
-        seed_sha256: &release.seed_sha256,
-        entries_digest: release.entries_digest.as_deref(),
-        drawn_at: release.drawn_at,
-        slots: held
-            .iter()
-            .map(|(slot, capacity)| PublishedSlot { slot, capacity })
-            .collect(),
-        entries: PublishedEntries {
-            drawn,
-            wanted: wanted.iter().map(|w| (w.entry_id.as_str(), w)).collect(),
-        },
-    };
-    let internal = |e: std::io::Error| Error::Internal(format!("result document: {e}"));
-    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    serde_json::to_writer(&mut gz, &doc).map_err(|e| Error::Internal(e.to_string()))?;
-    gz.flush().map_err(internal)?;
-    gz.finish().map_err(internal)
-}
-
-#[derive(Serialize)]
-struct Published<'a> {
-    release_id: &'a str,
-    seed: &'a str,
-    seed_sha256: &'a str,
-    entries_digest: Option<&'a str>,
-    drawn_at: Option<DateTime<Utc>>,
-    slots: Vec<PublishedSlot<'a>>,
-    entries: PublishedEntries<'a>,
-}
-
-#[derive(Serialize)]
-struct PublishedSlot<'a> {
-    #[serde(flatten)]
-    slot: &'a SlotRef,
-    capacity: &'a Capacity,
-}
-
-/// The entries in draw order, serialized one by one (never all as JSON values at once).
-struct PublishedEntries<'a> {
-    drawn: &'a [draw::Drawn],
-    wanted: HashMap<&'a str, &'a DrawEntry>,
-}
-
-#[derive(Serialize)]
-struct PublishedEntry<'a> {
-    entry_id: &'a str,
-    position: usize,
-    needs: &'a [Vec<Lane>],
-    choices: &'a [SlotRef],
-    outcome: Outcome,
-    slot: Option<&'a SlotRef>,
-}
-
-impl Serialize for PublishedEntries<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_seq(self.drawn.iter().map(|d| {
-            let wanted = self.wanted.get(d.entry_id.as_str());
-            PublishedEntry {
-                entry_id: &d.entry_id,
-                position: d.position,
-                needs: wanted.map_or(&[][..], |w| &w.needs),
-                choices: wanted.map_or(&[][..], |w| &w.choices),
-                outcome: match d.won {
-                    Some(_) => Outcome::Won,
-                    None => Outcome::Waitlisted,
-                },
-                slot: d.won.as_ref().map(|(slot, _)| slot),
-            }
-        }))
     }
 }
 

@@ -474,6 +474,9 @@ fn recorded(
     let mut tx = Tx::new();
     tx.guarded(PayGuard::Recorded, payment_record(&record)?)
         .guarded(PayGuard::Version, rows::save(next, app.version)?);
+    if let Some(from) = next.booking.as_ref().and_then(|b| b.release.as_ref()) {
+        tx.write(rows::count_paid(&from.release_id, &next.application_id));
+    }
     Ok(tx)
 }
 

@@ -11,6 +11,10 @@ use chrono::SecondsFormat;
 use paspor_domain::documents::{DocumentStore, Download, StorageError, UploadForm, UploadPolicy};
 use serde_json::json;
 
+/// The pace a large upload is given time for: 4 MB/s, far under what one Lambda connection
+/// to S3 in its region carries.
+const LARGE_PUT_BYTES_PER_SEC: u64 = 4_000_000;
+
 #[derive(Clone, Debug)]
 pub struct S3Documents {
     client: Client,
@@ -228,15 +232,31 @@ impl DocumentStore for S3Documents {
     }
 
     async fn put(&self, key: &str, bytes: Vec<u8>, content_type: &str) -> Result<(), StorageError> {
-        self.client
+        // The request path's 1 s attempt fits an invoice (kilobytes); a draw's result
+        // (~30 MB at national scale, the sweeper's) gets a second per 4 MB on top of it.
+        let extra = bytes.len() as u64 / LARGE_PUT_BYTES_PER_SEC;
+        let put = self
+            .client
             .put_object()
             .bucket(&self.bucket)
             .key(key)
             .content_type(content_type)
-            .body(bytes.into())
-            .send()
-            .await
-            .map_err(|e| storage(aws_sdk_s3::error::DisplayErrorContext(e)))?;
+            .body(bytes.into());
+        let put = if extra == 0 {
+            put.send().await
+        } else {
+            let attempt = super::ATTEMPT_TIMEOUT + std::time::Duration::from_secs(extra);
+            let timeouts = aws_config::timeout::TimeoutConfig::builder()
+                .connect_timeout(super::CONNECT_TIMEOUT)
+                .operation_attempt_timeout(attempt)
+                .operation_timeout(attempt * super::MAX_ATTEMPTS)
+                .build();
+            put.customize()
+                .config_override(aws_sdk_s3::config::Builder::new().timeout_config(timeouts))
+                .send()
+                .await
+        };
+        put.map_err(|e| storage(aws_sdk_s3::error::DisplayErrorContext(e)))?;
         Ok(())
     }
 

@@ -7,7 +7,7 @@ use serde_json::json;
 use crate::{
     model::application::Application,
     repo::keys,
-    store::{Cond, Item, StoreError, Write},
+    store::{Cond, Item, StoreError, Update, Write},
 };
 
 /// `next` stored only if the application is still at `read_version` (optimistic
@@ -17,6 +17,18 @@ pub fn save(next: &Application, read_version: u64) -> Result<Write, StoreError> 
         item: Item::from_record(keys::application(&next.application_id), next)?,
         cond: Some(Cond::eq("version", read_version)),
     })
+}
+
+/// A place won in a release, paid: counted on one of the release's shard counters (beside
+/// its entries' counts), in the payment's own transaction, so the operators' `paid` is a
+/// sum of 32 items, not a read of every winner. Spread by application, so a rush of
+/// payments does not contend for one item.
+pub fn count_paid(release_id: &str, application_id: &str) -> Write {
+    Write::Update {
+        key: keys::entry_counter(release_id, keys::entry_shard(application_id)),
+        update: Update::new().add("paid", 1),
+        cond: None,
+    }
 }
 
 /// The NIK taken as this application's active one: free, or already this application's.

@@ -2,7 +2,8 @@
 //! (`paspor_domain::draw`): `--entries` entries (a fifth of them families of two or three)
 //! with one to five choices among `--places` places (ten an hour, eight hours a day, at
 //! as many office-days as that takes), one pool each. Prints the time to compute the
-//! digest, the order and every outcome, and the peak memory.
+//! digest, the order and every outcome, then to write the published result (gzip JSON, as
+//! the sweeper stores it), its size, and the peak memory.
 
 use std::{collections::BTreeMap, time::Instant};
 
@@ -80,10 +81,52 @@ fn main() {
         drawn.len() - won
     );
     println!(
-        "generated in {:.2} s; digest {:.2} s; digest + order + outcomes {:.2} s; peak memory {}",
+        "generated in {:.2} s; digest {:.2} s; digest + order + outcomes {:.2} s",
         made.as_secs_f64(),
         digested.as_secs_f64(),
         total.as_secs_f64(),
+    );
+    let hex_seed = hex::encode(seed);
+    let header = draw::Header {
+        release_id: "rilis-nasional",
+        seed: &hex_seed,
+        seed_sha256: &draw::seed_sha256(&seed),
+        entries_digest: &digest,
+        drawn_at: None,
+    };
+    let started = Instant::now();
+    let gz = match draw::result_document(&header, &capacity, &entries, &drawn) {
+        Ok(gz) => gz,
+        Err(e) => {
+            eprintln!("result document: {e}");
+            std::process::exit(1);
+        }
+    };
+    let written = started.elapsed();
+    let mut json = 0u64;
+    let mut reader = flate2::read::GzDecoder::new(&gz[..]);
+    if let Err(e) = std::io::copy(&mut reader, &mut CountingSink(&mut json)) {
+        eprintln!("result document: {e}");
+    }
+    println!(
+        "result document: {:.2} s to write, {:.1} MB gzip of {:.1} MB JSON; peak memory {}",
+        written.as_secs_f64(),
+        gz.len() as f64 / 1e6,
+        json as f64 / 1e6,
         peak_rss()
     );
+}
+
+/// Counts what is written to it, and keeps nothing.
+struct CountingSink<'a>(&'a mut u64);
+
+impl std::io::Write for CountingSink<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        *self.0 += buf.len() as u64;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
