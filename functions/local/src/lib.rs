@@ -278,9 +278,9 @@ pub async fn seed_demo(state: &AppState) -> anyhow::Result<()> {
         }
     }
     let (release_id, spec) = paspor_domain::releases::demo_release(clock.now());
-    let release = match state.releases.get(release_id).await {
+    let release = match state.releases.get(&release_id).await {
         Err(paspor_domain::Error::NotFound) => {
-            state.releases.put(release_id, spec).await?;
+            state.releases.put(&release_id, spec).await?;
             "added"
         }
         other => {

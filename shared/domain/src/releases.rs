@@ -398,26 +398,40 @@ enum ApplyGuard {
     Group(transitions::GroupGuard),
 }
 
-/// The demo seed's one upcoming release: Jakarta Selatan and Bandung, a week of days past
-/// the seed's 30 days of quota, its window opening a day from `now` for two days, drawn an
-/// hour after it closes.
-pub fn demo_release(now: DateTime<Utc>) -> (&'static str, ReleaseSpec) {
-    let first = (now + TimeDelta::days(35)).date_naive();
-    let opens = now + TimeDelta::days(1);
+/// The demo seed's one upcoming release, as `demo_release.json` says it relative to the
+/// seed's moment (the same file `scripts/seed` reads for a deployed stack): Jakarta Selatan
+/// and Bandung, a week of days past the seed's 30 days of quota, its window opening a day
+/// from `now` for two days, drawn an hour after it closes.
+pub fn demo_release(now: DateTime<Utc>) -> (String, ReleaseSpec) {
+    #[derive(Deserialize)]
+    struct Demo {
+        release_id: String,
+        office_ids: Vec<String>,
+        first_day_after_days: i64,
+        days: i64,
+        slots: BTreeMap<String, Capacity>,
+        include_weekends: bool,
+        opens_after_hours: i64,
+        open_for_hours: i64,
+        drawn_after_close_minutes: i64,
+    }
+    let demo: Demo = serde_json::from_str(include_str!("demo_release.json"))
+        .unwrap_or_else(|e| unreachable!("demo_release.json: {e}"));
+    let first = (now + TimeDelta::days(demo.first_day_after_days)).date_naive();
+    let opens = now + TimeDelta::hours(demo.opens_after_hours);
+    let closes = opens + TimeDelta::hours(demo.open_for_hours);
     let spec = ReleaseSpec {
-        office_ids: vec!["jakarta-selatan".into(), "bandung".into()],
+        office_ids: demo.office_ids,
         from: first,
-        to: first + TimeDelta::days(6),
-        slots: (8..=11)
-            .map(|h| (format!("{h:02}:00"), Capacity::Pool(10)))
-            .collect(),
-        include_weekends: false,
+        to: first + TimeDelta::days(demo.days - 1),
+        slots: demo.slots,
+        include_weekends: demo.include_weekends,
         entry_opens_at: opens,
-        entry_closes_at: opens + TimeDelta::days(2),
-        draw_at: opens + TimeDelta::days(2) + TimeDelta::hours(1),
+        entry_closes_at: closes,
+        draw_at: closes + TimeDelta::minutes(demo.drawn_after_close_minutes),
         payment_hours: None,
     };
-    ("rilis-demo", spec)
+    (demo.release_id, spec)
 }
 
 /// Whether `release_id` is still to be drawn: an application entered in it books nothing
@@ -1748,6 +1762,20 @@ fn marked(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_demo_release_is_a_week_past_the_seeds_quota_drawn_after_its_window() {
+        let now: DateTime<Utc> = "2026-12-03T10:00:00Z".parse().expect("time");
+        let (id, spec) = demo_release(now);
+        assert_eq!(id, "rilis-demo");
+        assert_eq!(spec.office_ids, ["jakarta-selatan", "bandung"]);
+        assert_eq!(spec.from, NaiveDate::from_ymd_opt(2027, 1, 7).expect("day"));
+        assert_eq!(spec.to - spec.from, TimeDelta::days(6));
+        assert_eq!(spec.entry_opens_at, now + TimeDelta::days(1));
+        assert_eq!(spec.entry_closes_at, now + TimeDelta::days(3));
+        assert_eq!(spec.draw_at, spec.entry_closes_at + TimeDelta::hours(1));
+        assert_eq!(spec.slots.len(), 4);
+    }
 
     fn drawn(n: usize, slots: usize, every_nth_waits: usize) -> Vec<draw::Drawn> {
         let day = NaiveDate::from_ymd_opt(2027, 1, 4).expect("day");
