@@ -364,8 +364,13 @@ impl Booking {
                     release: None,
                 })
                 .collect();
-            let GroupDecision { next, mut tx } =
-                transitions::reschedule_group(&apps, tos, key, slot.capacity)?;
+            let GroupDecision { next, mut tx } = transitions::reschedule_group(
+                &apps,
+                tos,
+                key,
+                slot.capacity,
+                self.ports.clock.now().date_naive(),
+            )?;
             let group = Group {
                 group_id: group_id.to_owned(),
                 items: next,
@@ -422,7 +427,8 @@ impl Booking {
             let today = office.timezone.today(self.ports.clock.now());
             transitions::may_move(&booking, today, date, time)?;
             let (new_slot, to, fallback) = self.place_for(&app, &office, date, time).await?;
-            let Decision { next, mut tx } = transitions::reschedule(&app, to.clone())?;
+            let Decision { next, mut tx } =
+                transitions::reschedule(&app, to.clone(), self.ports.clock.now().date_naive())?;
             tx.guarded_opt(RescheduleGuard::Receipt, receipt(&next)?);
             match tx.commit(self.ports.table.as_ref()).await {
                 Ok(()) => {

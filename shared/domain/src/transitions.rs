@@ -231,8 +231,14 @@ pub fn may_move(
     Ok(())
 }
 
-/// Moves the booking to `to`: the new place taken, the old one given back.
-pub fn reschedule(app: &Application, to: BookingInfo) -> Result<Decision<RescheduleGuard>, Error> {
+/// Moves the booking to `to`: the new place taken, the old one given back (to its
+/// release's waitlist first, if a draw gave it and the release's first day is after
+/// `today`, UTC's).
+pub fn reschedule(
+    app: &Application,
+    to: BookingInfo,
+    today: NaiveDate,
+) -> Result<Decision<RescheduleGuard>, Error> {
     let id = app.application_id.as_str();
     let from = reschedulable(app)?;
     let mut next = app.clone();
@@ -241,9 +247,8 @@ pub fn reschedule(app: &Application, to: BookingInfo) -> Result<Decision<Resched
     next.version += 1;
     let mut tx = Tx::new();
     tx.guarded(RescheduleGuard::Slot, places::take_slot(&to))
-        .write(places::release_slot(&from))
+        .writes(places::release(&from, id, today))
         .guarded(RescheduleGuard::Version, rows::save(&next, app.version)?)
-        .write(places::unschedule(&from, id))
         .write(places::schedule(&to, id)?);
     Ok(Decision { next, tx })
 }
@@ -256,6 +261,7 @@ pub fn reschedule_group(
     tos: Vec<BookingInfo>,
     new_slot: Key,
     pool: i64,
+    today: NaiveDate,
 ) -> Result<GroupDecision, Error> {
     let mut tx = Tx::new();
     let lanes: Vec<Option<Lane>> = tos.iter().map(|t| t.lane).collect();
@@ -264,14 +270,19 @@ pub fn reschedule_group(
         GroupGuard::Slot,
         places::take_places(new_slot, n, &places::per_lane(&lanes), pool),
     );
-    let mut left: std::collections::BTreeMap<(String, String), Vec<Option<Lane>>> =
+    // Each old slot: its lanes given back, and one of its places (they share a release).
+    type Left = (Vec<Option<Lane>>, BookingInfo);
+    let mut left: std::collections::BTreeMap<(String, String), Left> =
         std::collections::BTreeMap::new();
     let mut moved = Vec::with_capacity(apps.len());
     for (i, (app, to)) in apps.iter().zip(tos).enumerate() {
         let id = app.application_id.as_str();
         let from = reschedulable(app)?;
         let old = keys::slot(&from.office_id, from.date, &from.time);
-        left.entry((old.pk, old.sk)).or_default().push(from.lane);
+        left.entry((old.pk, old.sk))
+            .or_insert_with(|| (Vec::new(), from.clone()))
+            .0
+            .push(from.lane);
         let mut next = app.clone();
         next.booking = Some(to.clone());
         next.reschedules += 1;
@@ -281,13 +292,13 @@ pub fn reschedule_group(
             .write(places::schedule(&to, id)?);
         moved.push(next);
     }
-    for ((pk, sk), lanes) in left {
+    for ((pk, sk), (lanes, from)) in left {
         let n = i64::try_from(lanes.len()).unwrap_or(i64::MAX);
-        tx.write(places::release_places(
-            Key::new(pk, sk),
-            n,
-            &places::per_lane(&lanes),
-        ));
+        let mut slot = places::release_places(Key::new(pk, sk), n, &places::per_lane(&lanes));
+        if let Some(note) = places::held_for_waitlist(&mut slot, &from, today) {
+            tx.write(note);
+        }
+        tx.write(slot);
     }
     Ok(GroupDecision { next: moved, tx })
 }
@@ -817,7 +828,7 @@ mod tests {
     #[test]
     fn rescheduling_takes_the_new_place_and_gives_the_old_back() {
         let app = paid_booking();
-        let d = reschedule(&app, place(15, "13:00")).expect("decision");
+        let d = reschedule(&app, place(15, "13:00"), day(1)).expect("decision");
         assert_eq!(d.next.booking, Some(place(15, "13:00")));
         assert_eq!((d.next.reschedules, d.next.version), (1, 8));
         assert_eq!(d.next.status, Status::Paid);
@@ -826,8 +837,8 @@ mod tests {
             [
                 "Slot update SLOT#makassar#2026-12-15 | 13:00",
                 "- update SLOT#makassar#2026-12-10 | 08:00",
-                "Version put APP#a1 | APP",
                 "- delete SCHED#makassar#2026-12-10 | 08:00#a1",
+                "Version put APP#a1 | APP",
                 "- put SCHED#makassar#2026-12-15 | 13:00#a1",
             ]
         );
@@ -839,6 +850,90 @@ mod tests {
                 cond: Some(Cond::Exists),
             }
         );
+    }
+
+    #[test]
+    fn a_place_a_draw_gave_moved_away_goes_back_to_its_waitlist_until_the_first_day() {
+        use crate::model::application::FromRelease;
+        let mut app = paid_booking();
+        let mut won = place(10, "08:00");
+        won.release = Some(FromRelease {
+            release_id: "rilis".into(),
+            first_day: day(10),
+        });
+        app.booking = Some(won);
+        let before = reschedule(&app, place(15, "13:00"), day(9)).expect("decision");
+        assert_eq!(
+            shape(&before.tx)[1..3],
+            [
+                "- put RETURNED#rilis | makassar#2026-12-10#08:00",
+                "- update SLOT#makassar#2026-12-10 | 08:00",
+            ]
+        );
+        let Write::Update { update, .. } = &before.tx.entries()[2].1 else {
+            panic!("the old slot's update");
+        };
+        assert_eq!(update.set.get("release"), Some(&json!("rilis")));
+        // From the release's first day, a place moved away is first-come.
+        let on = reschedule(&app, place(15, "13:00"), day(10)).expect("decision");
+        assert!(!shape(&on.tx).iter().any(|w| w.contains("RETURNED")));
+    }
+
+    #[test]
+    fn a_family_moved_from_a_drawn_place_gives_it_back_to_the_waitlist_once() {
+        use crate::model::application::FromRelease;
+        let won = BookingInfo {
+            group_id: Some("g1".into()),
+            release: Some(FromRelease {
+                release_id: "rilis".into(),
+                first_day: day(10),
+            }),
+            ..place(10, "08:00")
+        };
+        let apps: Vec<Application> = ["a1", "a2"]
+            .iter()
+            .map(|id| {
+                let mut app = paid_booking();
+                app.application_id = (*id).into();
+                app.booking = Some(won.clone());
+                app
+            })
+            .collect();
+        let to = BookingInfo {
+            group_id: Some("g1".into()),
+            ..place(15, "13:00")
+        };
+        let d = reschedule_group(
+            &apps,
+            vec![to.clone(), to],
+            keys::slot("makassar", day(15), "13:00"),
+            10,
+            day(9),
+        )
+        .expect("decision");
+        let shape = shape(&d.tx);
+        assert_eq!(
+            shape
+                .iter()
+                .filter(|w| w.contains("RETURNED#rilis"))
+                .count(),
+            1,
+            "{shape:?}"
+        );
+        let old =
+            d.tx.entries()
+                .iter()
+                .find_map(|(_, w)| match w {
+                    Write::Update { key, update, .. }
+                        if *key == keys::slot("makassar", day(10), "08:00") =>
+                    {
+                        Some(update.clone())
+                    }
+                    _ => None,
+                })
+                .expect("the old slot given back");
+        assert!(old.add.contains(&("taken".to_owned(), -2)), "{old:?}");
+        assert_eq!(old.set.get("release"), Some(&json!("rilis")));
     }
 
     #[test]
@@ -977,7 +1072,8 @@ mod tests {
     fn a_reschedule_takes_the_new_lane_and_returns_the_old_one() {
         let mut app = paid_booking();
         app.booking = Some(in_lane(place(10, "08:00"), Lane::Regular));
-        let d = reschedule(&app, in_lane(place(11, "09:00"), Lane::Priority)).expect("decision");
+        let d = reschedule(&app, in_lane(place(11, "09:00"), Lane::Priority), day(1))
+            .expect("decision");
         let slots: Vec<Update> =
             d.tx.entries()
                 .iter()

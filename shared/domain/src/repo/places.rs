@@ -370,23 +370,35 @@ pub fn unschedule(b: &BookingInfo, application_id: &str) -> Write {
 pub fn release(b: &BookingInfo, application_id: &str, today: NaiveDate) -> Vec<Write> {
     let mut slot = release_slot(b);
     let mut writes = Vec::with_capacity(3);
-    if let Some(r) = b.release.as_ref().filter(|r| today < r.first_day)
-        && let Write::Update { update, .. } = &mut slot
-    {
-        update
-            .set
-            .insert(RELEASE.into(), Value::from(r.release_id.as_str()));
-        writes.push(Write::Put {
-            item: Item {
-                key: keys::returned(&r.release_id, &b.office_id, b.date, &b.time),
-                attrs: Attrs::new(),
-            },
-            cond: None,
-        });
-    }
+    writes.extend(held_for_waitlist(&mut slot, b, today));
     writes.push(slot);
     writes.push(unschedule(b, application_id));
     writes
+}
+
+/// If `b` is a place a release's draw gave and it comes back before the release's first
+/// day, `slot_write` (the write giving it back) holds the slot for the release again, and
+/// this answers the note that makes it the waitlist's work. Cancelled, expired or moved
+/// away (a reschedule): the same.
+pub fn held_for_waitlist(
+    slot_write: &mut Write,
+    b: &BookingInfo,
+    today: NaiveDate,
+) -> Option<Write> {
+    let r = b.release.as_ref().filter(|r| today < r.first_day)?;
+    let Write::Update { update, .. } = slot_write else {
+        return None;
+    };
+    update
+        .set
+        .insert(RELEASE.into(), Value::from(r.release_id.as_str()));
+    Some(Write::Put {
+        item: Item {
+            key: keys::returned(&r.release_id, &b.office_id, b.date, &b.time),
+            attrs: Attrs::new(),
+        },
+        cond: None,
+    })
 }
 
 /// Which lane each of a group takes, in order: the first of its lanes that still has room
