@@ -2150,6 +2150,56 @@ pub async fn release_draw(f: &Fixture) {
     );
 }
 
+/// A waitlist pass ends on one slot (the slot first-come, its note gone) only if the note
+/// is still the one it read: a place given back during the pass keeps the slot held for
+/// the next pass, on either backend.
+pub async fn a_waitlist_pass_ends_on_the_note_it_read(f: &Fixture) {
+    use paspor_domain::repo::places;
+    let t = &f.ports.table;
+    let release = unique("r");
+    let slot = item(
+        &unique("SLOT"),
+        "09:00",
+        json!({"release": release, "taken": 0}),
+    );
+    let note = item(
+        &unique("RETURNED"),
+        "medan#2027-01-04#09:00",
+        json!({places::RETURNED_BY: "a1"}),
+    );
+    t.put(slot.clone(), None).await.expect("slot");
+    t.put(note.clone(), None).await.expect("note");
+    let read = note.attrs.get(places::RETURNED_BY).cloned();
+    // Meanwhile a second place comes back to the same slot.
+    let again = item(
+        &note.key.pk,
+        &note.key.sk,
+        json!({places::RETURNED_BY: "a2"}),
+    );
+    t.put(again, None).await.expect("note again");
+    let done = |by: Option<Value>| {
+        places::waitlist_done(slot.key.clone(), note.key.clone(), &release, by.as_ref())
+    };
+    assert_eq!(
+        t.transact(done(read)).await,
+        Err(StoreError::ConditionFailed { index: Some(1) }),
+        "{}",
+        f.name
+    );
+    let held = t.get(&slot.key).await.expect("get").expect("slot");
+    assert_eq!(
+        held.attrs.get("release"),
+        Some(&json!(release)),
+        "{}",
+        f.name
+    );
+    // The next pass reads the new note and ends.
+    t.transact(done(Some(json!("a2")))).await.expect("done");
+    let open = t.get(&slot.key).await.expect("get").expect("slot");
+    assert!(open.attrs.get("release").is_none(), "{}", f.name);
+    assert!(t.get(&note.key).await.expect("get").is_none(), "{}", f.name);
+}
+
 /// Declares the whole suite as tests on one backend: `$make` builds a `(Fixture, guard)`.
 /// Both backends run exactly the same list.
 #[macro_export]
@@ -2180,6 +2230,7 @@ macro_rules! conformance_suite {
             sweep_pages_through_an_hour => sweep_pages_through_an_hour(&f);
             a_nik_key_rotation_reseals_every_item => a_nik_key_rotation_reseals_every_item(&f);
             release_draw => release_draw(&f);
+            a_waitlist_pass_ends_on_the_note_it_read => a_waitlist_pass_ends_on_the_note_it_read(&f);
         );
     };
     (@tests $make:expr; $($name:ident => $check:ident(&f $(, $arg:expr)*);)*) => {$(

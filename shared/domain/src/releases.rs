@@ -1610,20 +1610,26 @@ impl Releases {
                     self.billed(&entry, &slot, &apps).await?;
                 }
             }
-            // What no one waiting could take is first-come now; then the work is done.
-            match self
-                .table()
-                .update(
-                    &slot_key(&slot),
-                    Update::new().remove("release"),
-                    Some(Cond::eq("release", rid.as_str())),
-                )
-                .await
-            {
-                Ok(_) | Err(StoreError::ConditionFailed { .. }) => {}
+            // What no one waiting could take is first-come now and the work is done, in
+            // one transaction: a place that came back meanwhile changed the note, and the
+            // next run offers it to the waitlist first.
+            let by = marker.attrs.get(places::RETURNED_BY);
+            let done = places::waitlist_done(slot_key(&slot), marker.key.clone(), rid, by);
+            match self.table().transact(done).await {
+                Ok(()) => {}
+                // The note changed: a place came back during this pass.
+                Err(StoreError::ConditionFailed { index: Some(1) }) => continue,
+                // The slot was no longer held (a pass that died after opening it): only
+                // the note is left to clear, if it is still the one read.
+                Err(StoreError::ConditionFailed { .. }) => {
+                    let clear = places::note_cleared(marker.key.clone(), by);
+                    match write_one(self.table(), clear).await {
+                        Ok(()) | Err(StoreError::ConditionFailed { .. }) => {}
+                        Err(e) => return Err(e.into()),
+                    }
+                }
                 Err(e) => return Err(e.into()),
             }
-            self.table().delete(&marker.key, None).await?;
             self.quota.changed(&slot.office_id);
         }
         Ok(promoted)

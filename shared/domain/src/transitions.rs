@@ -270,8 +270,9 @@ pub fn reschedule_group(
         GroupGuard::Slot,
         places::take_places(new_slot, n, &places::per_lane(&lanes), pool),
     );
-    // Each old slot: its lanes given back, and one of its places (they share a release).
-    type Left = (Vec<Option<Lane>>, BookingInfo);
+    // Each old slot: its lanes given back, and one of its places (they share a release)
+    // with the member who held it.
+    type Left = (Vec<Option<Lane>>, BookingInfo, String);
     let mut left: std::collections::BTreeMap<(String, String), Left> =
         std::collections::BTreeMap::new();
     let mut moved = Vec::with_capacity(apps.len());
@@ -280,7 +281,7 @@ pub fn reschedule_group(
         let from = reschedulable(app)?;
         let old = keys::slot(&from.office_id, from.date, &from.time);
         left.entry((old.pk, old.sk))
-            .or_insert_with(|| (Vec::new(), from.clone()))
+            .or_insert_with(|| (Vec::new(), from.clone(), id.to_owned()))
             .0
             .push(from.lane);
         let mut next = app.clone();
@@ -292,10 +293,10 @@ pub fn reschedule_group(
             .write(places::schedule(&to, id)?);
         moved.push(next);
     }
-    for ((pk, sk), (lanes, from)) in left {
+    for ((pk, sk), (lanes, from, by)) in left {
         let n = i64::try_from(lanes.len()).unwrap_or(i64::MAX);
         let mut slot = places::release_places(Key::new(pk, sk), n, &places::per_lane(&lanes));
-        if let Some(note) = places::held_for_waitlist(&mut slot, &from, today) {
+        if let Some(note) = places::held_for_waitlist(&mut slot, &from, &by, today) {
             tx.write(note);
         }
         tx.write(slot);

@@ -370,7 +370,7 @@ pub fn unschedule(b: &BookingInfo, application_id: &str) -> Write {
 pub fn release(b: &BookingInfo, application_id: &str, today: NaiveDate) -> Vec<Write> {
     let mut slot = release_slot(b);
     let mut writes = Vec::with_capacity(3);
-    writes.extend(held_for_waitlist(&mut slot, b, today));
+    writes.extend(held_for_waitlist(&mut slot, b, application_id, today));
     writes.push(slot);
     writes.push(unschedule(b, application_id));
     writes
@@ -379,10 +379,13 @@ pub fn release(b: &BookingInfo, application_id: &str, today: NaiveDate) -> Vec<W
 /// If `b` is a place a release's draw gave and it comes back before the release's first
 /// day, `slot_write` (the write giving it back) holds the slot for the release again, and
 /// this answers the note that makes it the waitlist's work. Cancelled, expired or moved
-/// away (a reschedule): the same.
+/// away (a reschedule): the same. The note names the application that gave it back
+/// ([`RETURNED_BY`]): a waitlist pass ends only on the note it read, so a place coming
+/// back during a pass is not opened first-come with the rest.
 pub fn held_for_waitlist(
     slot_write: &mut Write,
     b: &BookingInfo,
+    application_id: &str,
     today: NaiveDate,
 ) -> Option<Write> {
     let r = b.release.as_ref().filter(|r| today < r.first_day)?;
@@ -392,13 +395,36 @@ pub fn held_for_waitlist(
     update
         .set
         .insert(RELEASE.into(), Value::from(r.release_id.as_str()));
+    let mut attrs = Attrs::new();
+    attrs.insert(RETURNED_BY.into(), Value::from(application_id));
     Some(Write::Put {
         item: Item {
             key: keys::returned(&r.release_id, &b.office_id, b.date, &b.time),
-            attrs: Attrs::new(),
+            attrs,
         },
         cond: None,
     })
+}
+
+/// The attribute of a returned-place note naming who gave the place back last.
+pub const RETURNED_BY: &str = "by";
+
+/// A waitlist pass's end on one slot, all or nothing: the slot first-come again and the
+/// note gone, only if the note is still the one the pass read (`by`) and the slot still
+/// held for `release_id`.
+pub fn waitlist_done(slot: Key, note: Key, release_id: &str, by: Option<&Value>) -> Vec<Write> {
+    vec![unhold(slot, release_id), note_cleared(note, by)]
+}
+
+/// The returned-place note deleted, only if it is still the one read (`by`).
+pub fn note_cleared(note: Key, by: Option<&Value>) -> Write {
+    Write::Delete {
+        key: note,
+        cond: Some(match by {
+            Some(by) => Cond::Eq(RETURNED_BY.into(), by.clone()),
+            None => Cond::Exists,
+        }),
+    }
 }
 
 /// Which lane each of a group takes, in order: the first of its lanes that still has room
