@@ -543,6 +543,86 @@ async fn a_draw_that_dies_anywhere_ends_the_same(f: &Fixture) {
     }
 }
 
+/// A change of a scheduled release dies after every possible number of writes (the
+/// shards' flags, holding the new slots, storing it, giving back the slot it dropped);
+/// after a restart, the sweeper's run and the operator's retry of a change that failed,
+/// the release holds exactly the slots it names: none left held that no one can book.
+async fn a_release_change_that_dies_anywhere_holds_only_what_it_names(f: &Fixture) {
+    use paspor_domain::{
+        releases::{ReleaseSpec, Releases},
+        repo::{keys, places::Capacity},
+    };
+    let (applications, booking, _) = makassar_slot(f, "08:00", 1).await;
+    let releases = |ports: paspor_domain::Ports| {
+        Releases::new(ports, applications.clone(), booking.quota().clone())
+    };
+    let now = f.ports.clock.now();
+    let today = booking
+        .quota()
+        .office("makassar")
+        .await
+        .expect("office")
+        .timezone
+        .today(now);
+    let spec = |day: chrono::NaiveDate, hours: &[&str]| ReleaseSpec {
+        office_ids: vec!["makassar".into()],
+        from: day,
+        to: day,
+        slots: hours
+            .iter()
+            .map(|h| ((*h).to_owned(), Capacity::Pool(2)))
+            .collect(),
+        include_weekends: true,
+        entry_opens_at: now + chrono::TimeDelta::hours(1),
+        entry_closes_at: now + chrono::TimeDelta::hours(2),
+        draw_at: now + chrono::TimeDelta::hours(3),
+        payment_hours: None,
+    };
+    let (first, changed) = (["09:00", "10:00"], ["10:00", "11:00"]);
+    for k in 0.. {
+        let day = today + chrono::TimeDelta::days(60 + k);
+        let id = format!("rilis-{}", ulid::Ulid::new());
+        releases(f.ports.clone())
+            .put(&id, spec(day, &first))
+            .await
+            .expect("created");
+        let (g, faults) = faulty(f);
+        faults.crash_after(k);
+        let died = releases(g.ports.clone())
+            .put(&id, spec(day, &changed))
+            .await
+            .is_err();
+        let restarted = releases(f.ports.clone());
+        restarted.run().await.expect("the sweeper's run");
+        if died {
+            restarted
+                .put(&id, spec(day, &changed))
+                .await
+                .expect("the operator's retry");
+        }
+        for (time, named) in [("09:00", false), ("10:00", true), ("11:00", true)] {
+            let item = f
+                .ports
+                .table
+                .get(&keys::slot("makassar", day, time))
+                .await
+                .expect("get");
+            let held = item.is_some_and(|i| i.attrs.get("release") == Some(&json!(id)));
+            assert_eq!(held, named, "{}: k={k}: {time}", f.name);
+        }
+        let stored = restarted.get(&id).await.expect("release");
+        assert!(stored.dropping.is_empty(), "{}: k={k}", f.name);
+        if !died {
+            assert!(
+                k > 30,
+                "{}: a change takes more than 30 writes ({k})",
+                f.name
+            );
+            break;
+        }
+    }
+}
+
 async fn booked_one(
     g: &Fixture,
     i: usize,
@@ -598,6 +678,7 @@ macro_rules! fault_suite {
             a_crash_between_any_two_steps_leaves_consistent_state,
             a_lost_answer_is_replayed_for_its_idempotency_key,
             a_draw_that_dies_anywhere_ends_the_same,
+            a_release_change_that_dies_anywhere_holds_only_what_it_names,
         );
     };
     (@tests $make:expr; $($name:ident,)*) => {$(

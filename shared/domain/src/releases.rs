@@ -116,6 +116,10 @@ pub struct Release {
     /// The draw's fan-out, once queued.
     #[serde(default)]
     pub plan: Option<Plan>,
+    /// Slots this release held that a change no longer names, not yet given back (a write
+    /// failed): the next change or the sweeper's next run gives them back.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dropping: Vec<SlotRef>,
     pub version: u64,
 }
 
@@ -208,6 +212,7 @@ impl Release {
             won: None,
             waitlisted: None,
             plan: None,
+            dropping: Vec::new(),
             version,
         }
     }
@@ -477,6 +482,50 @@ impl Releases {
         }
     }
 
+    /// Gives back slots this call held for `release_id` (its change failed). A failure is
+    /// logged: such a slot stays held until the release names it again or is changed.
+    async fn give_back(&self, release_id: &str, slots: Vec<SlotRef>) {
+        let undo: Vec<Write> = slots
+            .iter()
+            .map(|s| places::drop_held(slot_key(s), release_id))
+            .collect();
+        for (s, r) in slots.iter().zip(self.write_all(undo).await) {
+            match r {
+                Ok(()) | Err(StoreError::ConditionFailed { .. }) => {}
+                Err(e) => {
+                    tracing::error!(release = release_id, slot = ?s, error = %e, "a slot held for a failed change not given back");
+                }
+            }
+        }
+    }
+
+    /// Gives back the slots a stored release no longer names, then stores it without
+    /// them; those not given back (a write failed) stay for the next try.
+    async fn drop_stale(&self, mut release: Release) -> Result<Release, Error> {
+        let id = release.release_id.clone();
+        let writes = release
+            .dropping
+            .iter()
+            .map(|s| places::drop_held(slot_key(s), &id))
+            .collect();
+        let results = self.write_all(writes).await;
+        let left: Vec<SlotRef> = release
+            .dropping
+            .iter()
+            .zip(results)
+            .filter(|(_, r)| !matches!(r, Ok(()) | Err(StoreError::ConditionFailed { .. })))
+            .map(|(s, _)| s.clone())
+            .collect();
+        if left.len() == release.dropping.len() {
+            return Ok(release);
+        }
+        let read = release.version;
+        release.dropping = left;
+        release.version += 1;
+        self.save(&release, read).await?;
+        Ok(release)
+    }
+
     pub async fn list(&self) -> Result<Vec<Release>, Error> {
         query_all(self.table(), keys::RELEASES, "", 100)
             .await?
@@ -506,7 +555,7 @@ impl Releases {
         {
             return Err(Error::ReleaseStarted);
         }
-        let release = self.validated(release_id, spec, existing.as_ref()).await?;
+        let mut release = self.validated(release_id, spec, existing.as_ref()).await?;
         // The shards' window flags first (again on every PUT: a crash may have left some
         // out), so no entry of a stored release ever finds its shard missing.
         for shard in 0..keys::ENTRY_SHARDS {
@@ -519,7 +568,19 @@ impl Releases {
                 .await?;
         }
         let held = release.held_slots();
-        // Hold the new slots; on a conflict give back what this call held.
+        // The slots the release held before this call (read once: a release may hold
+        // 100,000); what it no longer names is given back once the change is stored.
+        let before = existing
+            .as_ref()
+            .map(Release::held_slots)
+            .unwrap_or_default();
+        let gone: BTreeSet<SlotRef> = before
+            .keys()
+            .chain(existing.iter().flat_map(|r| &r.dropping))
+            .filter(|s| !held.contains_key(*s))
+            .cloned()
+            .collect();
+        // Hold the new slots; on a conflict or a failure give back what this call held.
         let writes = held
             .iter()
             .map(|(s, c)| places::hold_slot(slot_key(s), c, release_id))
@@ -528,23 +589,15 @@ impl Releases {
         if results.iter().any(Result::is_err) {
             let mut undo = Vec::new();
             let mut taken = false;
-            // The slots the release held before this call stay held (read once: a release
-            // may hold 100,000).
-            let before = existing
-                .as_ref()
-                .map(Release::held_slots)
-                .unwrap_or_default();
             for ((s, _), r) in held.iter().zip(&results) {
                 match r {
-                    Ok(()) if !before.contains_key(s) => {
-                        undo.push(places::drop_held(slot_key(s), release_id));
-                    }
-                    Err(StoreError::ConditionFailed { .. }) => taken = true,
-                    Err(e) => return Err(Error::Internal(e.to_string())),
+                    Ok(()) if !before.contains_key(s) => undo.push(s.clone()),
                     Ok(()) => {}
+                    Err(StoreError::ConditionFailed { .. }) => taken = true,
+                    Err(e) => tracing::warn!(error = %e, "a slot of a release not held"),
                 }
             }
-            self.write_all(undo).await;
+            self.give_back(release_id, undo).await;
             return Err(if taken {
                 Error::QuotaExists
             } else {
@@ -560,27 +613,40 @@ impl Releases {
                 Cond::eq("phase", "scheduled"),
             ]),
         };
-        match self
+        release.dropping = gone.iter().cloned().collect();
+        let stored = self
             .table()
             .put(
                 Item::from_record(keys::release(release_id), &release)?,
                 Some(cond),
             )
-            .await
-        {
-            Ok(()) => {}
-            Err(StoreError::ConditionFailed { .. }) => return Err(Error::Conflict),
-            Err(e) => return Err(e.into()),
-        }
-        // The slots the release no longer names go back to nothing.
-        if let Some(old) = &existing {
-            let gone = old
-                .held_slots()
-                .into_keys()
-                .filter(|s| !held.contains_key(s))
-                .map(|s| places::drop_held(slot_key(&s), release_id))
+            .await;
+        if let Err(e) = stored {
+            // Not changed: what this call held and the release as stored does not name
+            // goes back (a concurrent change that won keeps its own).
+            let kept = match self.get(release_id).await {
+                Ok(r) => r.held_slots(),
+                Err(_) => before.clone(),
+            };
+            let undo = held
+                .keys()
+                .filter(|s| !before.contains_key(*s) && !kept.contains_key(*s))
+                .cloned()
                 .collect();
-            self.write_all(gone).await;
+            self.give_back(release_id, undo).await;
+            return Err(match e {
+                StoreError::ConditionFailed { .. } => Error::Conflict,
+                e => e.into(),
+            });
+        }
+        if !release.dropping.is_empty() {
+            // The change is stored: what is not given back now, the sweeper gives back.
+            match self.drop_stale(release.clone()).await {
+                Ok(r) => release = r,
+                Err(e) => {
+                    tracing::warn!(release = release_id, error = %e, "dropped slots left for the sweeper")
+                }
+            }
         }
         for office in &release.office_ids {
             self.quota.changed(office);
@@ -1027,6 +1093,9 @@ impl Releases {
         now: DateTime<Utc>,
         steps: &mut u32,
     ) -> Result<(), Error> {
+        if release.phase == Phase::Scheduled && !release.dropping.is_empty() {
+            release = self.drop_stale(release).await?;
+        }
         if release.phase == Phase::Scheduled && now >= release.entry_closes_at {
             release = self.close(release).await?;
             *steps += 1;
