@@ -2154,50 +2154,90 @@ pub async fn release_draw(f: &Fixture) {
 /// is still the one it read: a place given back during the pass keeps the slot held for
 /// the next pass, on either backend.
 pub async fn a_waitlist_pass_ends_on_the_note_it_read(f: &Fixture) {
-    use paspor_domain::repo::places;
+    use paspor_domain::model::application::{BookingInfo, FromRelease};
+    use paspor_domain::repo::{keys, places};
     let t = &f.ports.table;
-    let release = unique("r");
-    let slot = item(
-        &unique("SLOT"),
-        "09:00",
-        json!({"release": release, "taken": 0}),
-    );
-    let note = item(
-        &unique("RETURNED"),
-        "medan#2027-01-04#09:00",
-        json!({places::RETURNED_BY: "a1"}),
-    );
-    t.put(slot.clone(), None).await.expect("slot");
-    t.put(note.clone(), None).await.expect("note");
-    let read = note.attrs.get(places::RETURNED_BY).cloned();
-    // Meanwhile a second place comes back to the same slot.
-    let again = item(
-        &note.key.pk,
-        &note.key.sk,
-        json!({places::RETURNED_BY: "a2"}),
-    );
-    t.put(again, None).await.expect("note again");
-    let done = |by: Option<Value>| {
-        places::waitlist_done(slot.key.clone(), note.key.clone(), &release, by.as_ref())
+    let release = format!("rilis-{}", ulid::Ulid::new());
+    let day = chrono::NaiveDate::from_ymd_opt(2027, 1, 4).expect("day");
+    let place = BookingInfo {
+        office_id: "medan".into(),
+        date: day,
+        time: "09:00".into(),
+        lane: None,
+        group_id: None,
+        release: Some(FromRelease {
+            release_id: release.clone(),
+            first_day: day,
+        }),
     };
+    // The note a return of the place writes (the same application, twice: it expired,
+    // was paid late into the place again, then cancelled).
+    let note = || {
+        let mut slot = places::release_slot(&place);
+        places::held_for_waitlist(&mut slot, &place, "a1", day.pred_opt().expect("day"))
+            .expect("a note")
+    };
+    let slot = keys::slot("medan", day, "09:00");
+    let held = item(&slot.pk, &slot.sk, json!({"release": release, "taken": 0}));
+    t.put(held, None).await.expect("slot");
+    t.transact(vec![note()]).await.expect("note");
+    let marker = keys::returned(&release, "medan", day, "09:00");
+    let read = t.get(&marker).await.expect("get").expect("note");
+    let by = read.attrs.get(places::RETURNED_BY).cloned();
+    // Meanwhile the place comes back again.
+    t.transact(vec![note()]).await.expect("note again");
+    let done =
+        |by: Option<&Value>| places::waitlist_done(slot.clone(), marker.clone(), &release, by);
     assert_eq!(
-        t.transact(done(read)).await,
+        t.transact(done(by.as_ref())).await,
         Err(StoreError::ConditionFailed { index: Some(1) }),
         "{}",
         f.name
     );
-    let held = t.get(&slot.key).await.expect("get").expect("slot");
+    let still = t.get(&slot).await.expect("get").expect("slot");
     assert_eq!(
-        held.attrs.get("release"),
+        still.attrs.get("release"),
         Some(&json!(release)),
         "{}",
         f.name
     );
     // The next pass reads the new note and ends.
-    t.transact(done(Some(json!("a2")))).await.expect("done");
-    let open = t.get(&slot.key).await.expect("get").expect("slot");
+    let again = t.get(&marker).await.expect("get").expect("note");
+    t.transact(done(again.attrs.get(places::RETURNED_BY)))
+        .await
+        .expect("done");
+    let open = t.get(&slot).await.expect("get").expect("slot");
     assert!(open.attrs.get("release").is_none(), "{}", f.name);
-    assert!(t.get(&note.key).await.expect("get").is_none(), "{}", f.name);
+    assert!(t.get(&marker).await.expect("get").is_none(), "{}", f.name);
+}
+
+/// A change of a release that gives a slot back does not take it from a later change
+/// that held it again meanwhile (each hold is stamped; the give-back asks for its own).
+pub async fn a_slot_held_again_is_not_given_back_by_an_older_change(f: &Fixture) {
+    use paspor_domain::repo::places::{self, Capacity};
+    let t = &f.ports.table;
+    let release = unique("r");
+    let key = Key::new(unique("SLOT"), "09:00");
+    let hold = |stamp| places::hold_slot(key.clone(), &Capacity::Pool(2), &release, stamp);
+    t.transact(vec![hold(100).expect("hold")])
+        .await
+        .expect("held by the first change");
+    // A later change names the slot again while the first gives it back.
+    t.transact(vec![hold(300).expect("hold")])
+        .await
+        .expect("held again");
+    assert_eq!(
+        t.transact(vec![places::drop_held(key.clone(), &release, 200)])
+            .await,
+        Err(StoreError::ConditionFailed { index: Some(0) }),
+        "{}",
+        f.name
+    );
+    assert!(t.get(&key).await.expect("get").is_some(), "{}", f.name);
+    t.transact(vec![places::drop_held(key.clone(), &release, 300)])
+        .await
+        .expect("given back by the change that held it");
+    assert!(t.get(&key).await.expect("get").is_none(), "{}", f.name);
 }
 
 /// Declares the whole suite as tests on one backend: `$make` builds a `(Fixture, guard)`.
@@ -2231,6 +2271,7 @@ macro_rules! conformance_suite {
             a_nik_key_rotation_reseals_every_item => a_nik_key_rotation_reseals_every_item(&f);
             release_draw => release_draw(&f);
             a_waitlist_pass_ends_on_the_note_it_read => a_waitlist_pass_ends_on_the_note_it_read(&f);
+            a_slot_held_again_is_not_given_back_by_an_older_change => a_slot_held_again_is_not_given_back_by_an_older_change(&f);
         );
     };
     (@tests $make:expr; $($name:ident => $check:ident(&f $(, $arg:expr)*);)*) => {$(

@@ -27,6 +27,9 @@ pub struct Faults {
     /// After this many more successful writes (puts, updates, deletes, transactions,
     /// enqueues), the process "dies": every later write fails. Negative: never.
     pub crash_after_writes: AtomicI64,
+    /// After this many more successful writes, the next one write fails (`Unavailable`)
+    /// and the rest go through. Negative: never.
+    pub fail_one_after_writes: AtomicI64,
     /// The store answers with an internal error carrying text no client may see.
     pub table_broken: AtomicBool,
     /// Storage refuses every request.
@@ -50,6 +53,7 @@ impl Faults {
     pub fn new() -> Arc<Self> {
         let f = Self::default();
         f.crash_after_writes.store(-1, Ordering::SeqCst);
+        f.fail_one_after_writes.store(-1, Ordering::SeqCst);
         Arc::new(f)
     }
 
@@ -81,6 +85,12 @@ impl Faults {
         self.crash_after_writes.store(n, Ordering::SeqCst);
     }
 
+    /// Fails the one write after `n` more (a throttled or timed-out request); the others
+    /// go through.
+    pub fn fail_one_after(&self, n: i64) {
+        self.fail_one_after_writes.store(n, Ordering::SeqCst);
+    }
+
     /// Takes one from a counter if it is above zero.
     fn take(counter: &AtomicU32) -> bool {
         counter
@@ -101,6 +111,15 @@ impl Faults {
             .is_err();
         if dead && self.crash_after_writes.load(Ordering::SeqCst) == 0 {
             return Err("the process died".to_owned());
+        }
+        // Counts down to 0, fails that one write, then stays at -1.
+        let before =
+            self.fail_one_after_writes
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
+                    (n >= 0).then(|| n - 1)
+                });
+        if before == Ok(0) {
+            return Err("one write failed".to_owned());
         }
         Ok(())
     }

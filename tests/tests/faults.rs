@@ -579,8 +579,26 @@ async fn a_release_change_that_dies_anywhere_holds_only_what_it_names(f: &Fixtur
         payment_hours: None,
     };
     let (first, changed) = (["09:00", "10:00"], ["10:00", "11:00"]);
+    // Which of the three hours are held for `id` on `day`, as the table has them.
+    let held = |id: String, day: chrono::NaiveDate| async move {
+        let mut out = Vec::new();
+        for time in ["09:00", "10:00", "11:00"] {
+            let item = f
+                .ports
+                .table
+                .get(&keys::slot("makassar", day, time))
+                .await
+                .expect("get");
+            if item.is_some_and(|i| i.attrs.get("release") == Some(&json!(id))) {
+                out.push(time);
+            }
+        }
+        out
+    };
+    let mut day = today + chrono::TimeDelta::days(60);
+    // The process dies after k writes: every later write fails.
     for k in 0.. {
-        let day = today + chrono::TimeDelta::days(60 + k);
+        day += chrono::TimeDelta::days(1);
         let id = format!("rilis-{}", ulid::Ulid::new());
         releases(f.ports.clone())
             .put(&id, spec(day, &first))
@@ -600,19 +618,43 @@ async fn a_release_change_that_dies_anywhere_holds_only_what_it_names(f: &Fixtur
                 .await
                 .expect("the operator's retry");
         }
-        for (time, named) in [("09:00", false), ("10:00", true), ("11:00", true)] {
-            let item = f
-                .ports
-                .table
-                .get(&keys::slot("makassar", day, time))
-                .await
-                .expect("get");
-            let held = item.is_some_and(|i| i.attrs.get("release") == Some(&json!(id)));
-            assert_eq!(held, named, "{}: k={k}: {time}", f.name);
-        }
+        assert_eq!(held(id.clone(), day).await, changed, "{}: k={k}", f.name);
         let stored = restarted.get(&id).await.expect("release");
         assert!(stored.dropping.is_empty(), "{}: k={k}", f.name);
         if !died {
+            assert!(
+                k > 30,
+                "{}: a change takes more than 30 writes ({k})",
+                f.name
+            );
+            break;
+        }
+    }
+    // One write fails (throttled, timed out), the rest go through, and nobody retries:
+    // after the sweeper's run the release holds exactly what it names, changed or not.
+    for k in 0.. {
+        day += chrono::TimeDelta::days(1);
+        let id = format!("rilis-{}", ulid::Ulid::new());
+        releases(f.ports.clone())
+            .put(&id, spec(day, &first))
+            .await
+            .expect("created");
+        let (g, faults) = faulty(f);
+        faults.fail_one_after(k);
+        let changed_ok = releases(g.ports.clone())
+            .put(&id, spec(day, &changed))
+            .await
+            .is_ok();
+        let reached = faults.fail_one_after_writes.load(Ordering::SeqCst) < 0;
+        let restarted = releases(f.ports.clone());
+        restarted.run().await.expect("the sweeper's run");
+        let stored = restarted.get(&id).await.expect("release");
+        let names: Vec<String> = stored.held_slots().keys().map(|s| s.time.clone()).collect();
+        let expect: &[&str] = if changed_ok { &changed } else { &first };
+        assert_eq!(names, expect, "{}: k={k}", f.name);
+        assert_eq!(held(id.clone(), day).await, expect, "{}: k={k}", f.name);
+        assert!(stored.dropping.is_empty(), "{}: k={k}", f.name);
+        if !reached {
             assert!(
                 k > 30,
                 "{}: a change takes more than 30 writes ({k})",

@@ -120,6 +120,10 @@ pub struct Release {
     /// failed): the next change or the sweeper's next run gives them back.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub dropping: Vec<SlotRef>,
+    /// The stamp of the change that stored this release: it held every slot the release
+    /// names, and none of `dropping` was held after it (`places::HELD_AT`).
+    #[serde(default)]
+    pub held_at: i64,
     pub version: u64,
 }
 
@@ -213,6 +217,7 @@ impl Release {
             waitlisted: None,
             plan: None,
             dropping: Vec::new(),
+            held_at: 0,
             version,
         }
     }
@@ -482,12 +487,13 @@ impl Releases {
         }
     }
 
-    /// Gives back slots this call held for `release_id` (its change failed). A failure is
-    /// logged: such a slot stays held until the release names it again or is changed.
-    async fn give_back(&self, release_id: &str, slots: Vec<SlotRef>) {
+    /// Gives back slots a change stamped `stamp` held for `release_id` (the change failed);
+    /// one a later change held meanwhile stays. A failure is logged: such a slot stays held
+    /// until the release names it again or is changed.
+    async fn give_back(&self, release_id: &str, slots: Vec<SlotRef>, stamp: i64) {
         let undo: Vec<Write> = slots
             .iter()
-            .map(|s| places::drop_held(slot_key(s), release_id))
+            .map(|s| places::drop_held(slot_key(s), release_id, stamp))
             .collect();
         for (s, r) in slots.iter().zip(self.write_all(undo).await) {
             match r {
@@ -506,7 +512,7 @@ impl Releases {
         let writes = release
             .dropping
             .iter()
-            .map(|s| places::drop_held(slot_key(s), &id))
+            .map(|s| places::drop_held(slot_key(s), &id, release.held_at))
             .collect();
         let results = self.write_all(writes).await;
         let left: Vec<SlotRef> = release
@@ -581,9 +587,12 @@ impl Releases {
             .cloned()
             .collect();
         // Hold the new slots; on a conflict or a failure give back what this call held.
+        // Microseconds: later than any change before it.
+        let stamp = now.timestamp_micros();
+        release.held_at = stamp;
         let writes = held
             .iter()
-            .map(|(s, c)| places::hold_slot(slot_key(s), c, release_id))
+            .map(|(s, c)| places::hold_slot(slot_key(s), c, release_id, stamp))
             .collect::<Result<Vec<_>, _>>()?;
         let results = self.write_all(writes).await;
         if results.iter().any(Result::is_err) {
@@ -591,13 +600,14 @@ impl Releases {
             let mut taken = false;
             for ((s, _), r) in held.iter().zip(&results) {
                 match r {
-                    Ok(()) if !before.contains_key(s) => undo.push(s.clone()),
-                    Ok(()) => {}
                     Err(StoreError::ConditionFailed { .. }) => taken = true,
-                    Err(e) => tracing::warn!(error = %e, "a slot of a release not held"),
+                    // Held, or perhaps held (a timeout may have written it): given back
+                    // unless the release held it before.
+                    Ok(()) | Err(_) if !before.contains_key(s) => undo.push(s.clone()),
+                    Ok(()) | Err(_) => {}
                 }
             }
-            self.give_back(release_id, undo).await;
+            self.give_back(release_id, undo, stamp).await;
             return Err(if taken {
                 Error::QuotaExists
             } else {
@@ -633,7 +643,7 @@ impl Releases {
                 .filter(|s| !before.contains_key(*s) && !kept.contains_key(*s))
                 .cloned()
                 .collect();
-            self.give_back(release_id, undo).await;
+            self.give_back(release_id, undo, stamp).await;
             return Err(match e {
                 StoreError::ConditionFailed { .. } => Error::Conflict,
                 e => e.into(),
@@ -1093,7 +1103,7 @@ impl Releases {
         now: DateTime<Utc>,
         steps: &mut u32,
     ) -> Result<(), Error> {
-        if release.phase == Phase::Scheduled && !release.dropping.is_empty() {
+        if !release.dropping.is_empty() {
             release = self.drop_stale(release).await?;
         }
         if release.phase == Phase::Scheduled && now >= release.entry_closes_at {

@@ -246,12 +246,18 @@ pub fn open_slot(current: Option<&Slot>, capacity: &Capacity) -> Opening {
 
 /// A slot opened for a release's draw, its places held: new, or (the release changed
 /// before its window opened) replacing one this release holds with nothing taken.
-pub fn hold_slot(key: Key, capacity: &Capacity, release_id: &str) -> Result<Write, StoreError> {
+pub fn hold_slot(
+    key: Key,
+    capacity: &Capacity,
+    release_id: &str,
+    stamp: i64,
+) -> Result<Write, StoreError> {
     let Opening::Write(update, _) = open_slot(None, capacity) else {
         return Err(StoreError::Invalid("a new slot always opens".into()));
     };
     let mut attrs = crate::store::apply_update(None, &update);
     attrs.insert(RELEASE.into(), Value::from(release_id));
+    attrs.insert(HELD_AT.into(), Value::from(stamp));
     Ok(Write::Put {
         item: Item { key, attrs },
         cond: Some(Cond::Any(vec![Cond::NotExists, held_untaken(release_id)])),
@@ -263,10 +269,18 @@ fn held_untaken(release_id: &str) -> Cond {
 }
 
 /// A slot the release no longer names, gone while nothing of it is taken.
-pub fn drop_held(key: Key, release_id: &str) -> Write {
+/// When a change of a release held the slot (its stamp, microseconds): giving a slot back
+/// asks that no later change held it meanwhile, so a change that names it again (running
+/// beside the one giving it back) keeps it.
+pub const HELD_AT: &str = "held_at";
+
+pub fn drop_held(key: Key, release_id: &str, held_by_then: i64) -> Write {
     Write::Delete {
         key,
-        cond: Some(held_untaken(release_id)),
+        cond: Some(Cond::All(vec![
+            held_untaken(release_id),
+            Cond::LessThanValue(HELD_AT.into(), held_by_then.saturating_add(1)),
+        ])),
     }
 }
 
@@ -396,7 +410,12 @@ pub fn held_for_waitlist(
         .set
         .insert(RELEASE.into(), Value::from(r.release_id.as_str()));
     let mut attrs = Attrs::new();
-    attrs.insert(RETURNED_BY.into(), Value::from(application_id));
+    // Unique per return: the same application may give the same slot back twice (expired,
+    // paid late into it again, then cancelled).
+    attrs.insert(
+        RETURNED_BY.into(),
+        Value::from(format!("{application_id}#{}", ulid::Ulid::new())),
+    );
     Some(Write::Put {
         item: Item {
             key: keys::returned(&r.release_id, &b.office_id, b.date, &b.time),
