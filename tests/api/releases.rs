@@ -513,7 +513,11 @@ async fn a_release_is_held_entered_drawn_and_checkable() {
     }
     // A second payment of the same billing is kept for a refund, and counts nothing.
     let twice = s.pay(code, amount, "tx-rilis-medan-2").await;
-    assert_eq!(twice.body["result"], "recorded_for_refund", "{:?}", twice.body);
+    assert_eq!(
+        twice.body["result"], "recorded_for_refund",
+        "{:?}",
+        twice.body
+    );
     let ops = s.get("/v1/ops/releases/rilis-medan", Some(OPS_TOKEN)).await;
     assert_eq!(ops.body["counts"]["paid"], 1, "{:?}", ops.body);
 }

@@ -38,6 +38,8 @@ pub struct Faults {
     pub storage_delay_ms: AtomicU32,
     /// The mail service refuses every email.
     pub mail_down: AtomicBool,
+    /// The queue refuses every message (the table still works).
+    pub queue_down: AtomicBool,
     /// Transactions attempted, failed ones included.
     pub transactions: AtomicU32,
     /// Writes that went through to the real backend.
@@ -228,6 +230,9 @@ struct FaultyQueue {
 #[async_trait]
 impl JobQueue for FaultyQueue {
     async fn enqueue(&self, job: &Job) -> Result<(), QueueError> {
+        if self.faults.queue_down.load(Ordering::SeqCst) {
+            return Err(QueueError(format!("ServiceUnavailable: {SECRET_DETAIL}")));
+        }
         self.faults.before_write().map_err(QueueError)?;
         self.inner.enqueue(job).await
     }

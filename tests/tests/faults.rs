@@ -543,6 +543,48 @@ async fn a_draw_that_dies_anywhere_ends_the_same(f: &Fixture) {
     }
 }
 
+/// The draw's emails, lost to a queue that refused them after the outcomes were committed:
+/// the batch fails, and when it comes back each outcome and billing is queued again, under
+/// the same ids (the worker sends each once).
+async fn a_draws_emails_lost_to_the_queue_are_queued_again(f: &Fixture) {
+    use paspor_tests::conformance::{queued_batches, release_with_entries};
+    let (g, faults) = faulty(f);
+    let (releases, id) = release_with_entries(&g, 6).await;
+    (f.drain_jobs)().await;
+    assert_eq!(releases.run().await.expect("plan"), 2);
+    let mut batches = queued_batches(f).await;
+    batches.sort_by_key(|b| b.batch);
+    let winners = &batches[0];
+    faults.queue_down.store(true, Ordering::SeqCst);
+    assert!(
+        releases.apply_batch(winners).await.is_err(),
+        "{}: the emails were not queued, so the batch comes back",
+        f.name
+    );
+    faults.queue_down.store(false, Ordering::SeqCst);
+    assert!((f.drain_jobs)().await.is_empty(), "{}", f.name);
+    releases.apply_batch(winners).await.expect("again");
+    let told: Vec<String> = (f.drain_jobs)()
+        .await
+        .into_iter()
+        .filter_map(|j| match j {
+            Job::Notify { id, from_draw, .. } if from_draw => Some(id),
+            _ => None,
+        })
+        .collect();
+    // Three winners: an outcome and a billing each.
+    assert_eq!(told.len(), 6, "{}: {told:?}", f.name);
+    let outcomes = told
+        .iter()
+        .filter(|t| t.starts_with(&format!("drawn-{id}-")))
+        .count();
+    let billings = told
+        .iter()
+        .filter(|t| t.starts_with(&format!("drawn-bill-{id}-")))
+        .count();
+    assert_eq!((outcomes, billings), (3, 3), "{}: {told:?}", f.name);
+}
+
 /// A change of a scheduled release dies after every possible number of writes (the
 /// shards' flags, holding the new slots, storing it, giving back the slot it dropped);
 /// after a restart, the sweeper's run and the operator's retry of a change that failed,
@@ -721,6 +763,7 @@ macro_rules! fault_suite {
             a_lost_answer_is_replayed_for_its_idempotency_key,
             a_draw_that_dies_anywhere_ends_the_same,
             a_release_change_that_dies_anywhere_holds_only_what_it_names,
+            a_draws_emails_lost_to_the_queue_are_queued_again,
         );
     };
     (@tests $make:expr; $($name:ident,)*) => {$(

@@ -8,22 +8,31 @@ use crate::{
 /// Queues an email about an application. A failure is logged, not fatal: the state change
 /// it reports is already committed, and the applicant sees it in the app.
 pub async fn notify(ports: &Ports, account_id: &str, notice: Notice) {
-    queue(ports, account_id, notice, false).await;
-}
-
-/// [`notify`] for what a draw tells (outcomes, winners' billings), on the draw's queue.
-pub async fn notify_from_draw(ports: &Ports, account_id: &str, notice: Notice) {
-    queue(ports, account_id, notice, true).await;
-}
-
-async fn queue(ports: &Ports, account_id: &str, notice: Notice, from_draw: bool) {
     let job = Job::Notify {
         id: ulid::Ulid::new().to_string(),
         account_id: account_id.to_owned(),
         notice,
-        from_draw,
+        from_draw: false,
     };
     if let Err(e) = ports.queue.enqueue(&job).await {
         tracing::warn!(error = %e, "notification not queued");
     }
+}
+
+/// What a draw tells (an outcome, a winner's billing), on the draw's queue, under an id of
+/// its own (`id`): told again after a crash or by a redelivered batch, it is sent once (the
+/// worker's sent mark). A failure is answered: the batch fails and comes back to tell it.
+pub async fn notify_from_draw(
+    ports: &Ports,
+    id: String,
+    account_id: &str,
+    notice: Notice,
+) -> Result<(), crate::jobs::QueueError> {
+    let job = Job::Notify {
+        id,
+        account_id: account_id.to_owned(),
+        notice,
+        from_draw: true,
+    };
+    ports.queue.enqueue(&job).await
 }

@@ -53,6 +53,10 @@ pub const MAX_CHOICES: usize = 5;
 const CONCURRENCY: usize = 16;
 /// How many shards of a release's entries are read at once.
 const ENTRY_READS: usize = 8;
+/// What the draw's emails are about, in their ids: the draw's outcome, or a place from
+/// the waitlist.
+const DRAWN: &str = "drawn";
+const PROMOTED: &str = "promoted";
 /// How many outcomes one batch of the draw carries: a message of about 15 KB (SQS takes
 /// 256 KiB), a few seconds of a worker's time.
 pub const DRAW_BATCH: usize = 100;
@@ -1364,7 +1368,7 @@ impl Releases {
         };
         let entry: Entry = stored.record()?;
         if entry.outcome.is_some() {
-            return Ok(());
+            return self.retold(&entry).await;
         }
         // A batch only ever gives an entry one of its own choices, a lane per application.
         if let Some((slot, lanes)) = &d.won
@@ -1456,10 +1460,7 @@ impl Releases {
                 });
             }
             return match tx.commit(self.table()).await {
-                Ok(()) => {
-                    self.told(entry, d.position, None).await;
-                    Ok(())
-                }
+                Ok(()) => self.told(entry, d.position, None, DRAWN).await,
                 Err(Failed::Guard(_) | Failed::Unnamed) => Ok(()),
                 Err(Failed::Store(e)) => Err(e.into()),
             };
@@ -1478,8 +1479,8 @@ impl Releases {
             )
             .await?;
         if let Booked::Yes(apps) = booked {
-            self.told(entry, d.position, Some(slot)).await;
-            self.billed(entry, slot, &apps).await?;
+            self.told(entry, d.position, Some(slot), DRAWN).await?;
+            self.billed(entry, slot, &apps, DRAWN).await?;
         }
         Ok(())
     }
@@ -1595,11 +1596,14 @@ impl Releases {
     }
 
     /// Tells each booked application its billing.
+    /// Each winning application's billing, told by email (`occasion`: the draw, or the
+    /// waitlist).
     async fn billed(
         &self,
         entry: &Entry,
         slot: &SlotRef,
         apps: &[Application],
+        occasion: &str,
     ) -> Result<(), Error> {
         self.quota.changed(&slot.office_id);
         let office = self.quota.office(&slot.office_id).await?;
@@ -1608,6 +1612,10 @@ impl Releases {
                 let deadline = b.expires_at.with_timezone(&office.timezone.offset());
                 crate::notify::notify_from_draw(
                     &self.ports,
+                    format!(
+                        "{occasion}-bill-{}-{}",
+                        entry.release_id, app.application_id
+                    ),
                     &entry.account_id,
                     Notice::BookingMade {
                         application_id: app.application_id.clone(),
@@ -1617,7 +1625,8 @@ impl Releases {
                         appointment: format!("{} {}", slot.date, slot.time),
                     },
                 )
-                .await;
+                .await
+                .map_err(|e| Error::Internal(format!("a draw's email not queued: {e}")))?;
             }
         }
         Ok(())
@@ -1684,9 +1693,9 @@ impl Releases {
                     .await?
                 {
                     promoted += 1;
-                    self.told(&entry, entry.position.unwrap_or(0), Some(&slot))
-                        .await;
-                    self.billed(&entry, &slot, &apps).await?;
+                    let position = entry.position.unwrap_or(0);
+                    self.told(&entry, position, Some(&slot), PROMOTED).await?;
+                    self.billed(&entry, &slot, &apps, PROMOTED).await?;
                 }
             }
             // What no one waiting could take is first-come now and the work is done, in
@@ -1714,13 +1723,42 @@ impl Releases {
         Ok(promoted)
     }
 
-    async fn told(&self, entry: &Entry, position: usize, slot: Option<&SlotRef>) {
+    /// The entry's outcome, told by email once (`occasion`: the draw, or the waitlist).
+    async fn told(
+        &self,
+        entry: &Entry,
+        position: usize,
+        slot: Option<&SlotRef>,
+        occasion: &str,
+    ) -> Result<(), Error> {
         let notice = Notice::Drawn {
             release_id: entry.release_id.clone(),
             position,
             appointment: slot.map(|s| format!("{} {} ({})", s.date, s.time, s.office_id)),
         };
-        crate::notify::notify_from_draw(&self.ports, &entry.account_id, notice).await;
+        let id = format!("{occasion}-{}-{}", entry.release_id, entry.entry_id);
+        crate::notify::notify_from_draw(&self.ports, id, &entry.account_id, notice)
+            .await
+            .map_err(|e| Error::Internal(format!("a draw's email not queued: {e}")))
+    }
+
+    /// An outcome applied before (a batch redelivered, a worker that died after committing
+    /// it): told again, since its emails may not have been queued; the ids keep them to one
+    /// each.
+    async fn retold(&self, entry: &Entry) -> Result<(), Error> {
+        let position = entry.position.unwrap_or(0);
+        match (&entry.outcome, &entry.slot) {
+            (Some(Outcome::Won), Some(slot)) => {
+                self.told(entry, position, Some(slot), DRAWN).await?;
+                let mut apps = Vec::with_capacity(entry.application_ids.len());
+                for id in &entry.application_ids {
+                    apps.push(self.applications.load(id).await?);
+                }
+                self.billed(entry, slot, &apps, DRAWN).await
+            }
+            (Some(Outcome::Waitlisted), _) => self.told(entry, position, None, DRAWN).await,
+            _ => Ok(()),
+        }
     }
 
     async fn is_published(&self, release: &Release) -> Result<bool, Error> {
