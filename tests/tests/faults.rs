@@ -637,15 +637,23 @@ async fn a_release_change_that_dies_anywhere_holds_only_what_it_names(f: &Fixtur
         }
         out
     };
+    // A release of its own holding `first` on `day`.
+    let fresh = |day: chrono::NaiveDate| {
+        let (releases, spec) = (&releases, &spec);
+        async move {
+            let id = format!("rilis-{}", ulid::Ulid::new());
+            releases(f.ports.clone())
+                .put(&id, spec(day, &first))
+                .await
+                .expect("created");
+            id
+        }
+    };
     let mut day = today + chrono::TimeDelta::days(60);
     // The process dies after k writes: every later write fails.
     for k in 0.. {
         day += chrono::TimeDelta::days(1);
-        let id = format!("rilis-{}", ulid::Ulid::new());
-        releases(f.ports.clone())
-            .put(&id, spec(day, &first))
-            .await
-            .expect("created");
+        let id = fresh(day).await;
         let (g, faults) = faulty(f);
         faults.crash_after(k);
         let died = releases(g.ports.clone())
@@ -676,11 +684,7 @@ async fn a_release_change_that_dies_anywhere_holds_only_what_it_names(f: &Fixtur
     // after the sweeper's run the release holds exactly what it names, changed or not.
     for k in 0.. {
         day += chrono::TimeDelta::days(1);
-        let id = format!("rilis-{}", ulid::Ulid::new());
-        releases(f.ports.clone())
-            .put(&id, spec(day, &first))
-            .await
-            .expect("created");
+        let id = fresh(day).await;
         let (g, faults) = faulty(f);
         faults.fail_one_after(k);
         let changed_ok = releases(g.ports.clone())
