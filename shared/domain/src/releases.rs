@@ -352,14 +352,10 @@ pub struct Entry {
     pub promoted: Option<SlotRef>,
 }
 
-impl Entry {
-    fn draw_entry(&self) -> DrawEntry {
-        DrawEntry {
-            entry_id: self.entry_id.clone(),
-            needs: self.needs.clone(),
-            choices: self.choices.clone(),
-        }
-    }
+/// An entry's id alone, as closing reads it.
+#[derive(Deserialize)]
+struct EntryId {
+    entry_id: String,
 }
 
 /// Counts for the operators' view.
@@ -1053,6 +1049,15 @@ impl Releases {
 
     /// Every entry of a release, from all its shards.
     pub async fn entries(&self, release_id: &str) -> Result<Vec<Entry>, Error> {
+        self.entries_as(release_id).await
+    }
+
+    /// Every entry of a release as `T`, which reads only the fields it names (the draw
+    /// needs an entry's id, needs and choices; closing, its id).
+    async fn entries_as<T: serde::de::DeserializeOwned + Send + 'static>(
+        &self,
+        release_id: &str,
+    ) -> Result<Vec<T>, Error> {
         // A few shards at a time, each turned into records as soon as it is read: a shard
         // of a million-entry release is ~31,000 items, and the raw items of all 32 at once
         // would not fit the sweeper's memory.
@@ -1067,8 +1072,8 @@ impl Releases {
                     let items = query_all(table.as_ref(), &pk, "", 1000).await?;
                     items
                         .iter()
-                        .map(|item| item.record::<Entry>().map_err(Error::from))
-                        .collect::<Result<Vec<Entry>, Error>>()
+                        .map(|item| item.record::<T>().map_err(Error::from))
+                        .collect::<Result<Vec<T>, Error>>()
                 });
             }
             while let Some(joined) = reads.join_next().await {
@@ -1134,7 +1139,7 @@ impl Releases {
                 )
                 .await?;
         }
-        let entries = self.entries(&release.release_id).await?;
+        let entries: Vec<EntryId> = self.entries_as(&release.release_id).await?;
         let read = release.version;
         release.entries_digest = Some(draw::entries_digest(
             entries.iter().map(|e| e.entry_id.as_str()),
@@ -1266,15 +1271,13 @@ impl Releases {
             .entries_digest
             .clone()
             .ok_or_else(|| Error::Internal("a closed release without its digest".into()))?;
-        let entries = self.entries(&release.release_id).await?;
-        if draw::entries_digest(entries.iter().map(|e| e.entry_id.as_str())) != digest {
+        let wanted: Vec<DrawEntry> = self.entries_as(&release.release_id).await?;
+        if draw::entries_digest(wanted.iter().map(|e| e.entry_id.as_str())) != digest {
             return Err(Error::Internal(format!(
                 "release {}: the entries changed after the window closed",
                 release.release_id
             )));
         }
-        let wanted: Vec<DrawEntry> = entries.iter().map(Entry::draw_entry).collect();
-        drop(entries);
         let drawn = draw::draw(
             &release.seed_bytes()?,
             &digest,
