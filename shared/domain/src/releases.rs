@@ -487,41 +487,33 @@ impl Releases {
         }
     }
 
-    /// Gives back slots a change stamped `stamp` held for `release_id` (the change failed);
-    /// one a later change held meanwhile stays. A failure is logged: such a slot stays held
-    /// until the release names it again or is changed.
-    async fn give_back(&self, release_id: &str, slots: Vec<SlotRef>, stamp: i64) {
+    /// Gives back slots a change stamped `stamp` (or earlier) held for `release_id`; one a
+    /// later change held meanwhile stays. Answers those not given back (a write failed),
+    /// each logged.
+    async fn give_back(&self, release_id: &str, slots: &[SlotRef], stamp: i64) -> Vec<SlotRef> {
         let undo: Vec<Write> = slots
             .iter()
             .map(|s| places::drop_held(slot_key(s), release_id, stamp))
             .collect();
+        let mut left = Vec::new();
         for (s, r) in slots.iter().zip(self.write_all(undo).await) {
             match r {
                 Ok(()) | Err(StoreError::ConditionFailed { .. }) => {}
                 Err(e) => {
-                    tracing::error!(release = release_id, slot = ?s, error = %e, "a slot held for a failed change not given back");
+                    tracing::error!(release = release_id, slot = ?s, error = %e, "a slot held for a release not given back");
+                    left.push(s.clone());
                 }
             }
         }
+        left
     }
 
     /// Gives back the slots a stored release no longer names, then stores it without
-    /// them; those not given back (a write failed) stay for the next try.
+    /// them; those not given back stay for the next try.
     async fn drop_stale(&self, mut release: Release) -> Result<Release, Error> {
-        let id = release.release_id.clone();
-        let writes = release
-            .dropping
-            .iter()
-            .map(|s| places::drop_held(slot_key(s), &id, release.held_at))
-            .collect();
-        let results = self.write_all(writes).await;
-        let left: Vec<SlotRef> = release
-            .dropping
-            .iter()
-            .zip(results)
-            .filter(|(_, r)| !matches!(r, Ok(()) | Err(StoreError::ConditionFailed { .. })))
-            .map(|(s, _)| s.clone())
-            .collect();
+        let left = self
+            .give_back(&release.release_id, &release.dropping, release.held_at)
+            .await;
         if left.len() == release.dropping.len() {
             return Ok(release);
         }
@@ -607,7 +599,7 @@ impl Releases {
                     Ok(()) | Err(_) => {}
                 }
             }
-            self.give_back(release_id, undo, stamp).await;
+            self.give_back(release_id, &undo, stamp).await;
             return Err(if taken {
                 Error::QuotaExists
             } else {
@@ -638,12 +630,12 @@ impl Releases {
                 Ok(r) => r.held_slots(),
                 Err(_) => before.clone(),
             };
-            let undo = held
+            let undo: Vec<SlotRef> = held
                 .keys()
                 .filter(|s| !before.contains_key(*s) && !kept.contains_key(*s))
                 .cloned()
                 .collect();
-            self.give_back(release_id, undo, stamp).await;
+            self.give_back(release_id, &undo, stamp).await;
             return Err(match e {
                 StoreError::ConditionFailed { .. } => Error::Conflict,
                 e => e.into(),
